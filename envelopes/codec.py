@@ -1,0 +1,233 @@
+"""The envelope's XML form, both ways (layout in xsd/hub/envelope-1.0.xsd, docs/envelope.md)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from lxml import etree
+from pydantic import ValidationError
+
+from envelopes.errors import AttachmentError, SchemaValidationError
+from envelopes.model import Attachment, AttachmentRef, Envelope, Header
+from envelopes.parsing import DEFAULT_LIMITS, ParseLimits, parse_xml
+
+ENVELOPE_NS = "urn:interagency-hub:envelope:1.0"
+ENVELOPE_VERSION = "1.0"
+CONTENT_ID = "content"
+ROUTING_ID = "routing"
+
+_N = "{" + ENVELOPE_NS + "}"
+NSMAP = {"hub": ENVELOPE_NS}
+
+# (element name, model field) in the order the schema wants them.
+_HEADER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("MessageId", "message_id"),
+    ("Sender", "sender"),
+    ("Recipient", "recipient"),
+    ("MessageType", "message_type"),
+    ("Kind", "kind"),
+    ("Created", "created"),
+    ("CorrelationId", "correlation_id"),
+    ("ConversationId", "conversation_id"),
+    ("ExpiresAt", "expires_at"),
+    ("Priority", "priority"),
+    ("Test", "test"),
+)
+_FIELD_TO_ELEMENT = {f: e for e, f in _HEADER_FIELDS}
+_ELEMENT_TO_FIELD = {_N + e: f for e, f in _HEADER_FIELDS}
+
+
+def q(name: str) -> str:
+    """Clark name of an envelope element."""
+    return _N + name
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return str(value)
+
+
+def clark_name(element: etree._Element) -> str:
+    """The element's name as {namespace}local (what MessageType holds)."""
+    return str(element.tag)
+
+
+def build_envelope(
+    header: Header,
+    payload: etree._Element,
+    attachments: list[Attachment] | None = None,
+) -> etree._Element:
+    """An unsigned envelope document for the header, payload and attachments."""
+    root = etree.Element(q("Envelope"), nsmap=NSMAP)
+    root.set("Version", ENVELOPE_VERSION)
+    content = etree.SubElement(root, q("Content"))
+    content.set("Id", CONTENT_ID)
+    head = etree.SubElement(content, q("Header"))
+    values = header.model_dump()
+    for element_name, field_name in _HEADER_FIELDS:
+        value = values[field_name]
+        if value is None or (field_name == "test" and value is False):
+            continue
+        etree.SubElement(head, q(element_name)).text = _text(value)
+    holder = etree.SubElement(content, q("Payload"))
+    holder.append(_detached_copy(payload))
+    if attachments:
+        manifest = etree.SubElement(content, q("Attachments"))
+        data = etree.Element(q("AttachmentData"))
+        for attachment in attachments:
+            ref = attachment.ref
+            etree.SubElement(
+                manifest,
+                q("Attachment"),
+                Id=ref.id,
+                FileName=ref.file_name,
+                MediaType=ref.media_type,
+                Size=str(ref.size),
+                Sha256=ref.sha256_b64,
+            )
+            item = etree.SubElement(data, q("Data"), Ref=ref.id)
+            item.text = base64.b64encode(attachment.content).decode("ascii")
+        root.append(data)
+    return root
+
+
+def _detached_copy(element: etree._Element) -> etree._Element:
+    """A copy of the element with its own namespace declarations (safe to move between trees)."""
+    return etree.fromstring(etree.tostring(element))
+
+
+def to_bytes(root: etree._Element) -> bytes:
+    """Serialized envelope, UTF-8 with an XML declaration."""
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def header_from_content(content: etree._Element) -> Header:
+    """Read the header of a Content element, naming the element of every bad value."""
+    head = content.find(q("Header"))
+    if head is None:
+        raise SchemaValidationError("Envelope/Content/Header: element is missing")
+    values: dict[str, Any] = {}
+    for child in head:
+        field_name = _ELEMENT_TO_FIELD.get(str(child.tag))
+        if field_name is None:
+            raise SchemaValidationError(
+                f"Envelope/Content/Header/{etree.QName(child).localname}: unexpected element"
+            )
+        values[field_name] = (child.text or "").strip()
+    try:
+        return Header.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field_name = str(error["loc"][0]) if error["loc"] else "?"
+            element = _FIELD_TO_ELEMENT.get(field_name, field_name)
+            problems.append(f"Envelope/Content/Header/{element}: {error['msg']}")
+        raise SchemaValidationError(problems[0], problems) from None
+
+
+def payload_of(content: etree._Element) -> etree._Element:
+    """The single business element inside Content/Payload."""
+    holder = content.find(q("Payload"))
+    children = [c for c in holder if isinstance(c.tag, str)] if holder is not None else []
+    if len(children) != 1:
+        raise SchemaValidationError(
+            f"Envelope/Content/Payload: must hold exactly one element, found {len(children)}"
+        )
+    return children[0]
+
+
+def attachment_refs(content: etree._Element) -> list[AttachmentRef]:
+    """The signed manifest entries of a Content element."""
+    refs = []
+    for item in content.iterfind(f"{q('Attachments')}/{q('Attachment')}"):
+        try:
+            refs.append(
+                AttachmentRef(
+                    id=item.get("Id", ""),
+                    file_name=item.get("FileName", ""),
+                    media_type=item.get("MediaType", ""),
+                    size=int(item.get("Size", "-1")),
+                    sha256=base64.b64decode(item.get("Sha256", ""), validate=True),
+                )
+            )
+        except (ValueError, ValidationError, binascii.Error) as exc:
+            raise AttachmentError(
+                f"Envelope/Content/Attachments/Attachment[@Id='{item.get('Id')}']: {exc}"
+            ) from None
+    return refs
+
+
+def read_attachments(
+    root: etree._Element, refs: list[AttachmentRef]
+) -> list[Attachment]:
+    """Attachment contents from AttachmentData, each checked against its signed manifest entry."""
+    data: dict[str, str] = {}
+    for item in root.iterfind(f"{q('AttachmentData')}/{q('Data')}"):
+        data[item.get("Ref", "")] = item.text or ""
+    unknown = set(data) - {ref.id for ref in refs}
+    if unknown:
+        raise AttachmentError(
+            f"Envelope/AttachmentData/Data[@Ref='{sorted(unknown)[0]}']: no such attachment "
+            "in the signed manifest"
+        )
+    attachments = []
+    for ref in refs:
+        where = f"Envelope/AttachmentData/Data[@Ref='{ref.id}']"
+        if ref.id not in data:
+            raise AttachmentError(f"{where}: content of attachment {ref.file_name!r} is missing")
+        try:
+            content = base64.b64decode(data[ref.id], validate=False)
+        except binascii.Error:
+            raise AttachmentError(f"{where}: content is not base64") from None
+        if len(content) != ref.size:
+            raise AttachmentError(
+                f"{where}: size {len(content)} differs from the signed size {ref.size}"
+            )
+        if hashlib.sha256(content).digest() != ref.sha256:
+            raise AttachmentError(
+                f"{where}: SHA-256 digest differs from the signed manifest (content altered)"
+            )
+        attachments.append(Attachment(ref=ref, content=content))
+    return attachments
+
+
+def content_of(root: etree._Element) -> etree._Element:
+    """The Content element of an envelope document."""
+    if root.tag != q("Envelope"):
+        raise SchemaValidationError(
+            f"root element is {etree.QName(root).localname!r}, expected Envelope "
+            f"in namespace {ENVELOPE_NS}"
+        )
+    content = root.find(q("Content"))
+    if content is None:
+        raise SchemaValidationError("Envelope/Content: element is missing")
+    return content
+
+
+def envelope_from_tree(root: etree._Element, content: etree._Element | None = None) -> Envelope:
+    """The envelope model of a document; ``content`` overrides (the verified signed content)."""
+    content = content if content is not None else content_of(root)
+    header = header_from_content(content)
+    payload = payload_of(content)
+    if clark_name(payload) != header.message_type:
+        raise SchemaValidationError(
+            f"Envelope/Content/Header/MessageType: {header.message_type!r} does not match the "
+            f"payload's root element {clark_name(payload)!r}"
+        )
+    attachments = read_attachments(root, attachment_refs(content))
+    return Envelope(header=header, payload=payload, attachments=attachments, root=root)
+
+
+def parse_envelope(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Envelope:
+    """Parse bytes into an envelope (structure checks only; no schema, no signature)."""
+    return envelope_from_tree(parse_xml(data, limits))

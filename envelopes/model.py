@@ -1,0 +1,98 @@
+"""The envelope as data: a validated header, the payload element and the attachments."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from lxml import etree
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+PARTICIPANT_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
+MESSAGE_TYPE_PATTERN = r"^\{[^{}\s]+\}[A-Za-z_][\w.-]*$"
+
+ParticipantId = Annotated[str, StringConstraints(pattern=PARTICIPANT_PATTERN, max_length=128)]
+MessageType = Annotated[str, StringConstraints(pattern=MESSAGE_TYPE_PATTERN, max_length=512)]
+
+
+class Kind(StrEnum):
+    """What an envelope is to its conversation."""
+
+    REQUEST = "request"
+    RESPONSE = "response"
+    NOTICE = "notice"
+    RECEIPT = "receipt"
+    ERROR = "error"
+
+
+class Header(BaseModel):
+    """Who sends what to whom; the part of the envelope every step reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: UUID
+    sender: ParticipantId
+    recipient: ParticipantId
+    message_type: MessageType
+    kind: Kind
+    created: AwareDatetime
+    correlation_id: UUID | None = None
+    conversation_id: UUID | None = None
+    expires_at: AwareDatetime | None = None
+    priority: int | None = Field(default=None, ge=0, le=9)
+    test: bool = False
+
+
+class AttachmentRef(BaseModel):
+    """An attachment's manifest entry: what the sender's signature covers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
+    file_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    media_type: str
+    size: int = Field(ge=0)
+    sha256: bytes = Field(min_length=32, max_length=32)
+
+    @property
+    def sha256_b64(self) -> str:
+        return base64.b64encode(self.sha256).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An attachment with its content."""
+
+    ref: AttachmentRef
+    content: bytes
+
+    @classmethod
+    def from_bytes(
+        cls, attachment_id: str, file_name: str, media_type: str, content: bytes
+    ) -> Attachment:
+        ref = AttachmentRef(
+            id=attachment_id,
+            file_name=file_name,
+            media_type=media_type,
+            size=len(content),
+            sha256=hashlib.sha256(content).digest(),
+        )
+        return cls(ref=ref, content=content)
+
+
+@dataclass
+class Envelope:
+    """A parsed envelope: header and payload come from ``root`` (the whole document)."""
+
+    header: Header
+    payload: etree._Element
+    attachments: list[Attachment] = field(default_factory=list)
+    root: etree._Element | None = None
+
+    @property
+    def message_id(self) -> str:
+        return str(self.header.message_id)

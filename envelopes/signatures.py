@@ -1,0 +1,300 @@
+"""XMLDSig for envelopes: the sender's signature and the hub's countersignature.
+
+The sender signs only ``Content`` (header, payload, attachment manifest) with a detached
+signature in ``SenderSignature``; the hub adds ``Routing`` and signs ``#content`` plus ``#routing``
+in ``HubSignature``. Neither touches the other's signed bytes, so a recipient verifies both.
+
+Verification pins everything an attacker could bend: the signature's location, exactly the
+expected reference URIs, unique Ids, an algorithm allow-list (no SHA-1), and a certificate that
+our own trust store accepts and that is bound to the claimed participant. Callers get the
+*verified* content (signxml's ``signed_xml``), never the document they handed in, so a moved or
+forged element can never be read as signed (signature wrapping).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from lxml import etree
+from signxml import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConfiguration,
+    SignatureMethod,
+    XMLSigner,
+    XMLVerifier,
+)
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+from signxml.signer import SignatureConstructionMethod
+
+from envelopes.codec import CONTENT_ID, ROUTING_ID, content_of, envelope_from_tree, q
+from envelopes.errors import (
+    AlgorithmNotAllowedError,
+    CertificateError,
+    SignatureError,
+    SignatureMissingError,
+)
+from envelopes.model import Envelope
+from envelopes.pki import PrivateKey, TrustStore, describe, participant_ids
+
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+_DS = "{" + DS_NS + "}"
+
+ALLOWED_SIGNATURE_METHODS = frozenset(
+    {
+        SignatureMethod.RSA_SHA256,
+        SignatureMethod.RSA_SHA384,
+        SignatureMethod.RSA_SHA512,
+        SignatureMethod.ECDSA_SHA256,
+        SignatureMethod.ECDSA_SHA384,
+        SignatureMethod.ECDSA_SHA512,
+    }
+)
+ALLOWED_DIGESTS = frozenset(
+    {DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512}
+)
+_ALLOWED_SIGNATURE_URIS = {m.value for m in ALLOWED_SIGNATURE_METHODS}
+_ALLOWED_DIGEST_URIS = {d.value for d in ALLOWED_DIGESTS}
+_ALLOWED_C14N_URIS = {EXC_C14N, EXC_C14N + "WithComments"}
+
+
+def content_digest(content: etree._Element) -> bytes:
+    """SHA-256 of Content's exclusive canonical form: what idempotency and receipts refer to."""
+    c14n = etree.tostring(content, method="c14n", exclusive=True, with_comments=False)
+    return hashlib.sha256(c14n).digest()
+
+
+class Signer:
+    """Signs envelopes for one participant with its key and certificate."""
+
+    def __init__(self, key: PrivateKey, cert: x509.Certificate) -> None:
+        self.key = key
+        self.cert = cert
+        ids = participant_ids(cert)
+        self.participant_id = ids[0] if ids else ""
+        if isinstance(key, rsa.RSAPrivateKey):
+            if key.key_size < 2048:
+                raise CertificateError("RSA keys shorter than 2048 bits are not allowed")
+            method = SignatureMethod.RSA_SHA256
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
+            method = SignatureMethod.ECDSA_SHA256
+        else:  # pragma: no cover - load_private_key already refuses
+            raise CertificateError("unsupported key type")
+        self._signer = XMLSigner(
+            method=SignatureConstructionMethod.detached,
+            signature_algorithm=method,
+            digest_algorithm=DigestAlgorithm.SHA256,
+            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+        )
+        from cryptography.hazmat.primitives import serialization
+
+        self._cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    @classmethod
+    def from_files(cls, key_path: str, cert_path: str) -> Signer:
+        from envelopes.pki import load_certificate, load_private_key
+
+        return cls(load_private_key(key_path), load_certificate(cert_path))
+
+    def _signature(self, root: etree._Element, uris: list[str]) -> etree._Element:
+        signature: etree._Element = self._signer.sign(
+            root, key=self.key, cert=[self._cert_pem], reference_uri=uris, id_attribute="Id"
+        )
+        return signature
+
+    def sign(self, root: etree._Element) -> etree._Element:
+        """Sign the envelope as its sender: (re)places SenderSignature after Content."""
+        content = content_of(root)
+        for old in root.findall(q("SenderSignature")):
+            root.remove(old)
+        signature = self._signature(root, ["#" + CONTENT_ID])
+        holder = etree.Element(q("SenderSignature"))
+        holder.append(signature)
+        content.addnext(holder)
+        return root
+
+    def countersign(
+        self,
+        root: etree._Element,
+        *,
+        received: dt.datetime,
+        adapter: str,
+        address: str,
+        rules_version: str | None = None,
+    ) -> etree._Element:
+        """Add the hub's Routing block and HubSignature over #content and #routing."""
+        content = content_of(root)
+        for tag in ("Routing", "HubSignature"):
+            for old in root.findall(q(tag)):
+                root.remove(old)
+        routing = etree.Element(q("Routing"), Id=ROUTING_ID)
+        etree.SubElement(routing, q("Hub")).text = self.participant_id
+        etree.SubElement(routing, q("Received")).text = received.isoformat()
+        etree.SubElement(routing, q("ContentSha256")).text = base64.b64encode(
+            content_digest(content)
+        ).decode("ascii")
+        if rules_version:
+            etree.SubElement(routing, q("RulesVersion")).text = rules_version
+        etree.SubElement(routing, q("Route"), Adapter=adapter, Address=address)
+        anchor = root.find(q("SenderSignature"))
+        (anchor if anchor is not None else content).addnext(routing)
+        signature = self._signature(root, ["#" + CONTENT_ID, "#" + ROUTING_ID])
+        holder = etree.Element(q("HubSignature"))
+        holder.append(signature)
+        routing.addnext(holder)
+        return root
+
+
+@dataclass
+class Verified:
+    """What a verified signature vouches for."""
+
+    envelope: Envelope
+    certificate: x509.Certificate
+    signer_id: str
+
+
+def _only_signature(root: etree._Element, holder_name: str) -> etree._Element:
+    holders = root.findall(q(holder_name))
+    if not holders:
+        raise SignatureMissingError(f"Envelope/{holder_name}: the envelope is not signed")
+    if len(holders) > 1:
+        raise SignatureError(f"Envelope/{holder_name}: appears {len(holders)} times")
+    signatures = [c for c in holders[0] if isinstance(c.tag, str)]
+    if len(signatures) != 1 or signatures[0].tag != _DS + "Signature":
+        raise SignatureError(f"Envelope/{holder_name}: must hold exactly one ds:Signature")
+    return signatures[0]
+
+
+def _check_algorithms(signature: etree._Element, where: str) -> None:
+    info = signature.find(_DS + "SignedInfo")
+    if info is None:
+        raise SignatureError(f"{where}/Signature/SignedInfo: element is missing")
+    for tag, allowed, what in (
+        ("CanonicalizationMethod", _ALLOWED_C14N_URIS, "canonicalization"),
+        ("SignatureMethod", _ALLOWED_SIGNATURE_URIS, "signature algorithm"),
+    ):
+        element = info.find(_DS + tag)
+        algorithm = element.get("Algorithm") if element is not None else None
+        if algorithm not in allowed:
+            raise AlgorithmNotAllowedError(
+                f"{where}/Signature/SignedInfo/{tag}: {what} {algorithm!r} is not allowed "
+                f"(allowed: {', '.join(sorted(allowed))})"
+            )
+    for reference in info.iterfind(_DS + "Reference"):
+        digest = reference.find(_DS + "DigestMethod")
+        algorithm = digest.get("Algorithm") if digest is not None else None
+        if algorithm not in _ALLOWED_DIGEST_URIS:
+            raise AlgorithmNotAllowedError(
+                f"{where}/Signature/SignedInfo/Reference/DigestMethod: digest {algorithm!r} is "
+                f"not allowed (allowed: {', '.join(sorted(_ALLOWED_DIGEST_URIS))})"
+            )
+        for transform in reference.iterfind(f"{_DS}Transforms/{_DS}Transform"):
+            if transform.get("Algorithm") not in _ALLOWED_C14N_URIS:
+                raise AlgorithmNotAllowedError(
+                    f"{where}/Signature/SignedInfo/Reference/Transforms: transform "
+                    f"{transform.get('Algorithm')!r} is not allowed"
+                )
+
+
+def _signing_certificate(signature: etree._Element, where: str) -> x509.Certificate:
+    texts = signature.findall(f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate")
+    if len(texts) != 1:
+        raise CertificateError(
+            f"{where}/Signature/KeyInfo/X509Data: expected exactly one X509Certificate, "
+            f"found {len(texts)}"
+        )
+    try:
+        der = base64.b64decode("".join((texts[0].text or "").split()), validate=True)
+        return x509.load_der_x509_certificate(der)
+    except ValueError as exc:
+        raise CertificateError(f"{where}/Signature/KeyInfo: unreadable certificate ({exc})") from None
+
+
+def _check_ids(root: etree._Element, expected: list[str], where: str) -> None:
+    signature = root.find(f"{q(where)}/{_DS}Signature")
+    assert signature is not None
+    uris = [r.get("URI") for r in signature.iterfind(f"{_DS}SignedInfo/{_DS}Reference")]
+    wanted = ["#" + i for i in expected]
+    if sorted(u or "" for u in uris) != sorted(wanted):
+        raise SignatureError(
+            f"Envelope/{where}: references {uris} but must reference exactly {wanted}"
+        )
+    for ident in expected:
+        count = int(root.xpath(f"count(//@Id[. = '{ident}'])"))
+        if count != 1:
+            raise SignatureError(
+                f"Envelope: Id {ident!r} appears {count} times; it must be unique "
+                "(signature wrapping?)"
+            )
+    if content_of(root).get("Id") != CONTENT_ID:
+        raise SignatureError("Envelope/Content: the signed element is not the envelope's Content")
+
+
+def _verify(
+    root: etree._Element,
+    holder: str,
+    ids: list[str],
+    trust: TrustStore,
+    at: dt.datetime | None,
+) -> tuple[list[etree._Element], x509.Certificate]:
+    where = f"Envelope/{holder}"
+    signature = _only_signature(root, holder)
+    _check_algorithms(signature, where)
+    _check_ids(root, ids, holder)
+    cert = _signing_certificate(signature, where)
+    trust.check(cert, at)
+    config = SignatureConfiguration(
+        location=f"./{q(holder)}/",
+        expect_references=len(ids),
+        signature_methods=ALLOWED_SIGNATURE_METHODS,
+        digest_algorithms=ALLOWED_DIGESTS,
+        verification_time=at,
+    )
+    try:
+        results = XMLVerifier().verify(root, x509_cert=cert, id_attribute="Id", expect_config=config)
+    except InvalidDigest as exc:
+        raise SignatureError(
+            f"{where}: digest mismatch: the signed content was altered ({exc})"
+        ) from None
+    except InvalidCertificate as exc:
+        raise CertificateError(f"{where}: {describe(cert)}: {exc}") from None
+    except (InvalidSignature, InvalidInput) as exc:
+        raise SignatureError(f"{where}: signature does not verify: {exc}") from None
+    results = results if isinstance(results, list) else [results]
+    return [r.signed_xml for r in results], cert
+
+
+def verify_sender(
+    root: etree._Element, trust: TrustStore, at: dt.datetime | None = None
+) -> Verified:
+    """Verify the sender's signature; the envelope returned is built from signed content only."""
+    (signed_content,), cert = _verify(root, "SenderSignature", [CONTENT_ID], trust, at)
+    envelope = envelope_from_tree(root, content=signed_content)
+    trust.check_sender(cert, envelope.header.sender)
+    return Verified(envelope=envelope, certificate=cert, signer_id=envelope.header.sender)
+
+
+def verify_hub(
+    root: etree._Element, trust: TrustStore, hub_id: str, at: dt.datetime | None = None
+) -> Verified:
+    """Verify the hub's countersignature (Content and Routing, signed by ``hub_id``)."""
+    signed, cert = _verify(root, "HubSignature", [CONTENT_ID, ROUTING_ID], trust, at)
+    trust.check_sender(cert, hub_id)
+    content = next(e for e in signed if e.get("Id") == CONTENT_ID)
+    envelope = envelope_from_tree(root, content=content)
+    return Verified(envelope=envelope, certificate=cert, signer_id=hub_id)
+
+
+def signed_document(verified: Verified) -> etree._Element:
+    """A fresh envelope document holding only the verified content (for ``verify -o``)."""
+    from envelopes.codec import build_envelope
+
+    env = verified.envelope
+    return build_envelope(env.header, env.payload, env.attachments)

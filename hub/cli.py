@@ -1,0 +1,261 @@
+"""The ``hub`` command line.
+
+Exit status everywhere: 0 accepted / done, 1 rejected (one line per problem on stderr, naming the
+element, certificate or rule), 2 usage error. Bad input never produces a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from envelopes.codec import build_envelope, clark_name, to_bytes
+from envelopes.errors import EnvelopeError
+from envelopes.model import Attachment, Header, Kind
+from envelopes.parsing import parse_xml, parse_xml_file
+from envelopes.pki import TrustStore, new_participant
+from envelopes.schemas import SchemaRegistry
+from envelopes.signatures import Signer, signed_document, verify_hub, verify_sender
+
+
+class Rejected(click.ClickException):
+    """Input refused: exit 1 with one line per problem."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+    def show(self, file: Any = None) -> None:
+        for problem in self.problems:
+            click.echo(f"rejected: {problem}", err=True)
+
+
+def reject(error: EnvelopeError) -> NoReturn:
+    raise Rejected(error.problems) from None
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror}") from None
+
+
+def _write(path: str | None, data: bytes) -> None:
+    if path in (None, "-"):
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        assert path is not None
+        Path(path).write_bytes(data)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="interagency-hub")
+def main() -> None:
+    """Interagency exchange hub: signed XML envelopes between departments and agencies."""
+
+
+# ---------------------------------------------------------------------------------------- keys
+@main.group()
+def keys() -> None:
+    """Development keys and certificates."""
+
+
+@keys.command("new")
+@click.argument("participant_id")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="PKI folder")
+@click.option(
+    "--algorithm",
+    type=click.Choice(["rsa", "ecdsa", "gost2012"]),
+    default="ecdsa",
+    show_default=True,
+)
+@click.option("--days", type=click.IntRange(1, 36500), default=365, show_default=True)
+def keys_new(participant_id: str, out_dir: str, algorithm: str, days: int) -> None:
+    """Issue a key and certificate for PARTICIPANT_ID (creating the development CA first)."""
+    from envelopes.model import PARTICIPANT_PATTERN
+
+    import re
+
+    if not re.match(PARTICIPANT_PATTERN, participant_id):
+        raise click.BadParameter(
+            f"{participant_id!r} is not a participant id (like dept.finance)",
+            param_hint="PARTICIPANT_ID",
+        )
+    if algorithm == "gost2012":
+        from adapters.smev.cli import keys_new_gost
+
+        key_path, cert_path = keys_new_gost(participant_id, Path(out_dir), days)
+    else:
+        key_path, cert_path = new_participant(participant_id, Path(out_dir), algorithm, days)
+    click.echo(f"{key_path}\n{cert_path}")
+
+
+# ------------------------------------------------------------------------------------ envelope
+@main.group()
+def envelope() -> None:
+    """Build, sign, validate and verify envelopes."""
+
+
+@envelope.command("new")
+@click.option("--from", "sender", required=True, help="sender participant id")
+@click.option("--to", "recipient", required=True, help="recipient participant id")
+@click.option("--payload", required=True, type=click.Path(dir_okay=False), help="payload XML")
+@click.option("--type", "message_type", help="{namespace}root; default: the payload's root")
+@click.option("--kind", type=click.Choice([k.value for k in Kind]), default="request")
+@click.option("--correlation-id", type=click.UUID)
+@click.option("--conversation-id", type=click.UUID)
+@click.option("--expires-in", type=click.IntRange(1), help="seconds until ExpiresAt")
+@click.option("--priority", type=click.IntRange(0, 9))
+@click.option("--test", "test_flag", is_flag=True, help="mark as a test message")
+@click.option("--message-id", type=click.UUID, help="default: a new random UUID")
+@click.option("--attach", multiple=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--out", "out", default="-", help="output file (default stdout)")
+def envelope_new(
+    sender: str,
+    recipient: str,
+    payload: str,
+    message_type: str | None,
+    kind: str,
+    correlation_id: uuid.UUID | None,
+    conversation_id: uuid.UUID | None,
+    expires_in: int | None,
+    priority: int | None,
+    test_flag: bool,
+    message_id: uuid.UUID | None,
+    attach: tuple[str, ...],
+    out: str,
+) -> None:
+    """Build an unsigned envelope around a payload."""
+    try:
+        body = parse_xml(_read_bytes(payload))
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        header = Header(
+            message_id=message_id or uuid.uuid4(),
+            sender=sender,
+            recipient=recipient,
+            message_type=message_type or clark_name(body),
+            kind=Kind(kind),
+            created=now,
+            correlation_id=correlation_id,
+            conversation_id=conversation_id,
+            expires_at=now + dt.timedelta(seconds=expires_in) if expires_in else None,
+            priority=priority,
+            test=test_flag,
+        )
+    except EnvelopeError as exc:
+        reject(exc)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise Rejected([_pydantic_line(exc)]) from None
+    attachments = [
+        Attachment.from_bytes(
+            f"att{i}",
+            Path(path).name,
+            mimetypes.guess_type(path)[0] or "application/octet-stream",
+            _read_bytes(path),
+        )
+        for i, path in enumerate(attach, start=1)
+    ]
+    _write(out, to_bytes(build_envelope(header, body, attachments)))
+
+
+def _pydantic_line(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"Header/{first['loc'][0] if first['loc'] else '?'}: {first['msg']}"
+    return str(exc)
+
+
+@envelope.command("sign")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--cert", required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--out", "out", default="-")
+def envelope_sign(file: str, key: str, cert: str, out: str) -> None:
+    """Sign FILE as its sender."""
+    try:
+        signer = Signer.from_files(key, cert)
+        root = parse_xml(_read_bytes(file))
+        signer.sign(root)
+    except EnvelopeError as exc:
+        reject(exc)
+    except ValueError as exc:
+        raise Rejected([f"{key}: cannot load the key or certificate ({exc})"]) from None
+    _write(out, to_bytes(root))
+
+
+@envelope.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--trust", required=True, multiple=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--out", "out", help="write the verified envelope (signed content only)")
+def envelope_verify(file: str, trust: tuple[str, ...], out: str | None) -> None:
+    """Verify FILE's sender signature (and the hub's countersignature, if present)."""
+    try:
+        store = TrustStore.from_pem_files(trust)
+        root = parse_xml(_read_bytes(file))
+        verified = verify_sender(root, store)
+        routing_hub = root.findtext("{urn:interagency-hub:envelope:1.0}Routing/"
+                                    "{urn:interagency-hub:envelope:1.0}Hub")
+        if routing_hub is not None:
+            verify_hub(root, store, routing_hub)
+    except EnvelopeError as exc:
+        reject(exc)
+    header = verified.envelope.header
+    if out:
+        _write(out, to_bytes(signed_document(verified)))
+    click.echo(f"OK {header.message_id} from {header.sender}")
+
+
+@envelope.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--schemas", required=True, type=click.Path(file_okay=False, exists=True))
+def envelope_validate(file: str, schemas: str) -> None:
+    """Validate FILE's envelope and payload against the schemas in DIR."""
+    try:
+        registry = SchemaRegistry(schemas)
+        root = parse_xml_file(file)
+        registry.validate_envelope(root)
+        from envelopes.codec import envelope_from_tree
+
+        env = envelope_from_tree(root)
+    except EnvelopeError as exc:
+        reject(exc)
+    except OSError as exc:
+        raise click.BadParameter(f"{file}: {exc.strerror}") from None
+    click.echo(f"OK {env.header.message_id} {env.header.message_type}")
+
+
+# ------------------------------------------------------------------------------ plug-in groups
+def _plugin_groups() -> list[Callable[[], click.Command]]:
+    """Command groups that live beside their adapters, loaded when the module exists."""
+    loaders: list[Callable[[], click.Command]] = []
+
+    def smev() -> click.Command:
+        from adapters.smev.cli import smev as group
+
+        return group
+
+    loaders.append(smev)
+    return loaders
+
+
+for _load in _plugin_groups():
+    try:
+        main.add_command(_load())
+    except ImportError:  # an adapter under construction must not break the core commands
+        pass
+
+
+def run() -> None:  # pragma: no cover - thin wrapper for python -m hub
+    main()
