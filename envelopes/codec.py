@@ -118,6 +118,8 @@ def header_from_content(content: etree._Element) -> Header:
         raise SchemaValidationError("Envelope/Content/Header: element is missing")
     values: dict[str, Any] = {}
     for child in head:
+        if not isinstance(child.tag, str):  # comments and processing instructions
+            continue
         field_name = _ELEMENT_TO_FIELD.get(str(child.tag))
         if field_name is None:
             raise SchemaValidationError(
@@ -167,9 +169,7 @@ def attachment_refs(content: etree._Element) -> list[AttachmentRef]:
     return refs
 
 
-def read_attachments(
-    root: etree._Element, refs: list[AttachmentRef]
-) -> list[Attachment]:
+def read_attachments(root: etree._Element, refs: list[AttachmentRef]) -> list[Attachment]:
     """Attachment contents from AttachmentData, each checked against its signed manifest entry."""
     data: dict[str, str] = {}
     for item in root.iterfind(f"{q('AttachmentData')}/{q('Data')}"):

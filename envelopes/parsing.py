@@ -26,7 +26,20 @@ class ParseLimits:
 DEFAULT_LIMITS = ParseLimits()
 
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE|<!\s*ENTITY", re.IGNORECASE)
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Wide encodings libxml2 detects from the first bytes (XML 1.0 appendix F), with or without a BOM:
+# the DOCTYPE scan must see such input as text, or "<!DOCTYPE" hides between the zero bytes.
+_WIDE_ENCODINGS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+)
 
 
 def _make_parser() -> etree.XMLParser:
@@ -56,22 +69,33 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     if len(data) > limits.max_bytes:
         raise TooLargeError(f"document is {len(data)} bytes; the limit is {limits.max_bytes} bytes")
     probe = data
-    if data[:2] in _UTF16_BOMS:
-        try:
-            probe = data.decode("utf-16").encode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedXmlError(f"not well-formed XML: bad UTF-16 ({exc.reason})") from None
+    for prefix, encoding in _WIDE_ENCODINGS:
+        if data.startswith(prefix):
+            try:
+                probe = data.decode(encoding).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise MalformedXmlError(
+                    f"not well-formed XML: bad {encoding.upper()} ({exc.reason})"
+                ) from None
+            break
     if _DOCTYPE.search(probe):
         raise ForbiddenXmlError("DOCTYPE and ENTITY declarations are not accepted")
     try:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in (exc.msg or ""):  # libxml2's own bound (256) without huge_tree
+            raise TooDeepError(
+                f"elements nest deeper than the limit of {limits.max_depth} levels"
+            ) from None
         line = f"line {exc.lineno}: " if exc.lineno else ""
-        raise MalformedXmlError(f"not well-formed XML: {line}{exc.msg}") from None
+        reason = " ".join((exc.msg or "syntax error").split())  # libxml2 embeds newlines
+        raise MalformedXmlError(f"not well-formed XML: {line}{reason}") from None
     if root is None:
         raise MalformedXmlError("not well-formed XML: empty document")
     doc = root.getroottree().docinfo
-    if doc.doctype or doc.internalDTD is not None:  # defence in depth: the scan above
+    if (
+        getattr(doc, "doctype", "") or doc.internalDTD is not None
+    ):  # defence in depth: the scan above
         raise ForbiddenXmlError("DOCTYPE declarations are not accepted")
     probe_depth = _PROBES.get(limits.max_depth)
     if probe_depth is None:

@@ -70,7 +70,10 @@ def load_certificate(path: str | Path) -> x509.Certificate:
 
 
 def load_certificates(path: str | Path) -> list[x509.Certificate]:
-    return x509.load_pem_x509_certificates(Path(path).read_bytes())
+    try:
+        return x509.load_pem_x509_certificates(Path(path).read_bytes())
+    except ValueError:  # not PEM, or no CERTIFICATE block in it
+        raise CertificateError(f"{path}: holds no PEM certificate") from None
 
 
 def ensure_ca(out_dir: Path, days: int = 3650) -> tuple[PrivateKey, x509.Certificate]:
@@ -203,7 +206,7 @@ def describe(cert: x509.Certificate) -> str:
 
 @dataclass
 class TrustStore:
-    """CA certificates we accept participant certificates from; never the system or certifi store."""
+    """The CAs we accept participant certificates from; never the system or certifi store."""
 
     authorities: list[x509.Certificate]
     _issuer_of: dict[bytes, x509.Certificate] = field(default_factory=dict, repr=False)

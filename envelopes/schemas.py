@@ -35,13 +35,15 @@ class _LocalOnlyResolver(etree.Resolver):
         super().__init__()
         self.root = root.resolve()
 
-    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:
+    def resolve(  # type: ignore[override]
+        self, system_url: str, public_id: str, context: Any
+    ) -> Any:
         if "://" in system_url and not system_url.startswith("file://"):
             raise EnvelopeError(f"schema import {system_url!r} is not local; refusing to fetch it")
         path = Path(system_url.removeprefix("file://")).resolve()
         if not path.is_relative_to(self.root):
             raise EnvelopeError(f"schema import {system_url!r} lies outside {self.root}")
-        return self.resolve_filename(str(path), context)
+        return self.resolve_filename(str(path), context)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -139,6 +141,7 @@ class SchemaRegistry:
     def validate_envelope(self, root: etree._Element) -> None:
         """Check the envelope structure, then the payload against its own schema."""
         envelope = self._entries[ENVELOPE_NS]
+        content_of(root)  # names a wrong root element plainly, before the schema's wording
         if not envelope.lxml_schema.validate(root):
             raise SchemaValidationError(*self._problems(envelope, root, "Envelope"))
         payload = payload_of(content_of(root))
@@ -164,20 +167,21 @@ class SchemaRegistry:
             if entry.readable is None:
                 import xmlschema
 
+                path = entry.path.resolve()  # a relative path would be joined to base_url twice
                 entry.readable = xmlschema.XMLSchema(
-                    str(entry.path), base_url=str(entry.path.parent), allow="sandbox"
+                    str(path), base_url=str(path.parent), allow="sandbox"
                 )
             for error in entry.readable.iter_errors(element):
-                path = error.path or ""
-                if prefix == "Envelope/Content/Payload":
-                    path = prefix + path.replace("/" + _short(element.tag), "/" + _short(element.tag), 1)
-                problems.append(f"{_strip_ns(path)}: {error.reason or error.message}")
+                where = str(error.path or "")
+                if prefix != "Envelope":
+                    where = prefix + where
+                problems.append(f"{_strip_ns(where)}: {error.reason or error.message}")
                 if len(problems) >= MAX_PROBLEMS:
                     break
         except Exception:  # the readable report is a nicety; lxml's verdict stands
             log.debug("xmlschema could not explain an lxml rejection", exc_info=True)
         if not problems:
-            for lx in entry.lxml_schema.error_log:
+            for lx in list(entry.lxml_schema.error_log):  # type: ignore[call-overload]
                 problems.append(f"{prefix} line {lx.line}: {_strip_ns(lx.message)}")
                 if len(problems) >= MAX_PROBLEMS:
                     break

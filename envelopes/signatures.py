@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
-from signxml import (
+from signxml import (  # type: ignore[attr-defined]
     CanonicalizationMethod,
     DigestAlgorithm,
     SignatureConfiguration,
@@ -30,7 +30,7 @@ from signxml import (
     XMLVerifier,
 )
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
-from signxml.signer import SignatureConstructionMethod
+from signxml.signer import SignatureConstructionMethod  # type: ignore[attr-defined]
 
 from envelopes.codec import CONTENT_ID, ROUTING_ID, content_of, envelope_from_tree, q
 from envelopes.errors import (
@@ -94,6 +94,9 @@ class Signer:
         )
         from cryptography.hazmat.primitives import serialization
 
+        spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+            raise CertificateError(f"the private key does not belong to {describe(cert)}")
         self._cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
     @classmethod
@@ -158,6 +161,8 @@ class Verified:
     envelope: Envelope
     certificate: x509.Certificate
     signer_id: str
+    content: etree._Element | None = None  # the verified Content, exactly as it was signed
+    routing: etree._Element | None = None  # the verified Routing (hub countersignature only)
 
 
 def _only_signature(root: etree._Element, holder_name: str) -> etree._Element:
@@ -214,7 +219,9 @@ def _signing_certificate(signature: etree._Element, where: str) -> x509.Certific
         der = base64.b64decode("".join((texts[0].text or "").split()), validate=True)
         return x509.load_der_x509_certificate(der)
     except ValueError as exc:
-        raise CertificateError(f"{where}/Signature/KeyInfo: unreadable certificate ({exc})") from None
+        raise CertificateError(
+            f"{where}/Signature/KeyInfo: unreadable certificate ({exc})"
+        ) from None
 
 
 def _check_ids(root: etree._Element, expected: list[str], where: str) -> None:
@@ -227,7 +234,8 @@ def _check_ids(root: etree._Element, expected: list[str], where: str) -> None:
             f"Envelope/{where}: references {uris} but must reference exactly {wanted}"
         )
     for ident in expected:
-        count = int(root.xpath(f"count(//@Id[. = '{ident}'])"))
+        # Counted the way signxml resolves a reference: any attribute whose local name is Id.
+        count = int(root.xpath("count(//@*[local-name() = 'Id'][. = $ident])", ident=ident))  # type: ignore[arg-type]
         if count != 1:
             raise SignatureError(
                 f"Envelope: Id {ident!r} appears {count} times; it must be unique "
@@ -235,6 +243,12 @@ def _check_ids(root: etree._Element, expected: list[str], where: str) -> None:
             )
     if content_of(root).get("Id") != CONTENT_ID:
         raise SignatureError("Envelope/Content: the signed element is not the envelope's Content")
+    if ROUTING_ID in expected:
+        routing = root.find(q("Routing"))
+        if routing is None or routing.get("Id") != ROUTING_ID:
+            raise SignatureError(
+                "Envelope/Routing: the signed element is not the envelope's Routing"
+            )
 
 
 def _verify(
@@ -258,7 +272,9 @@ def _verify(
         verification_time=at,
     )
     try:
-        results = XMLVerifier().verify(root, x509_cert=cert, id_attribute="Id", expect_config=config)
+        results = XMLVerifier().verify(
+            root, x509_cert=cert, id_attribute="Id", expect_config=config
+        )
     except InvalidDigest as exc:
         raise SignatureError(
             f"{where}: digest mismatch: the signed content was altered ({exc})"
@@ -267,8 +283,18 @@ def _verify(
         raise CertificateError(f"{where}: {describe(cert)}: {exc}") from None
     except (InvalidSignature, InvalidInput) as exc:
         raise SignatureError(f"{where}: signature does not verify: {exc}") from None
+    except etree.DocumentInvalid as exc:  # signxml checks ds:Signature against the XMLDSig schema
+        reason = " ".join(str(exc).split())
+        raise SignatureError(
+            f"{where}/Signature: does not match the XMLDSig schema: {reason}"
+        ) from None
+    except (TypeError, ValueError) as exc:  # e.g. an empty SignatureValue or DigestValue
+        raise SignatureError(f"{where}/Signature: unreadable signature ({exc})") from None
     results = results if isinstance(results, list) else [results]
-    return [r.signed_xml for r in results], cert
+    signed = [r.signed_xml for r in results if r.signed_xml is not None]
+    if len(signed) != len(ids):
+        raise SignatureError(f"{where}: the signature covers no element")
+    return signed, cert
 
 
 def verify_sender(
@@ -278,7 +304,12 @@ def verify_sender(
     (signed_content,), cert = _verify(root, "SenderSignature", [CONTENT_ID], trust, at)
     envelope = envelope_from_tree(root, content=signed_content)
     trust.check_sender(cert, envelope.header.sender)
-    return Verified(envelope=envelope, certificate=cert, signer_id=envelope.header.sender)
+    return Verified(
+        envelope=envelope,
+        certificate=cert,
+        signer_id=envelope.header.sender,
+        content=signed_content,
+    )
 
 
 def verify_hub(
@@ -288,13 +319,28 @@ def verify_hub(
     signed, cert = _verify(root, "HubSignature", [CONTENT_ID, ROUTING_ID], trust, at)
     trust.check_sender(cert, hub_id)
     content = next(e for e in signed if e.get("Id") == CONTENT_ID)
+    routing = next(e for e in signed if e.get("Id") == ROUTING_ID)
     envelope = envelope_from_tree(root, content=content)
-    return Verified(envelope=envelope, certificate=cert, signer_id=hub_id)
+    return Verified(
+        envelope=envelope, certificate=cert, signer_id=hub_id, content=content, routing=routing
+    )
 
 
 def signed_document(verified: Verified) -> etree._Element:
-    """A fresh envelope document holding only the verified content (for ``verify -o``)."""
+    """A fresh envelope document holding only the verified content (for ``verify -o``).
+
+    Content is copied exactly as signed (not rebuilt from the header model, which would
+    normalise values such as ``Z`` time zones or an explicit ``<Test>false</Test>``), so its
+    canonical form, and hence its digest, is the one the sender signed.
+    """
     from envelopes.codec import build_envelope
 
     env = verified.envelope
-    return build_envelope(env.header, env.payload, env.attachments)
+    root = build_envelope(env.header, env.payload, env.attachments)
+    if verified.content is not None:
+        root.replace(content_of(root), _copy(verified.content))
+    return root
+
+
+def _copy(element: etree._Element) -> etree._Element:
+    return etree.fromstring(etree.tostring(element))

@@ -1,0 +1,214 @@
+"""Every interface of the hub in one place (as aio-pika's ``abc`` module does).
+
+- ``Transport``: durable queues with confirmed publish, manual ack/nack and delayed redelivery.
+  RabbitMQ and the embedded SQLite transport both implement it and pass the same contract tests.
+- ``Adapter``: delivers a countersigned envelope to a destination (shaped like httpx's transport:
+  ``deliver`` + ``aclose``), optionally receives envelopes from outside (``inbound``).
+- ``Outcome``: what a delivery attempt came to; adapters classify failures, the hub decides.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class State(enum.StrEnum):
+    """The vocabulary of timelines, receipts, metrics and ``hub trace``."""
+
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    ROUTED = "routed"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    ACKNOWLEDGED = "acknowledged"
+    ANSWERED = "answered"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead_lettered"
+    EXPIRED = "expired"
+    REPLAYED = "replayed"
+    DISCARDED = "discarded"
+    # timeline-only events that do not change the message's state
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a route sends a message: an adapter by its configured name and an address."""
+
+    adapter: str
+    address: str
+
+    def __str__(self) -> str:
+        return f"{self.adapter}:{self.address}"
+
+
+# ------------------------------------------------------------------------------------ transport
+class Delivery(abc.ABC):
+    """One message handed to a consumer; it stays owned by the consumer until ack or nack."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    redelivered: bool
+    delivery_count: int
+
+    @abc.abstractmethod
+    async def ack(self) -> None:
+        """Done with it: the transport forgets it."""
+
+    @abc.abstractmethod
+    async def nack(self, requeue: bool = True) -> None:
+        """Give it back (requeue) or drop it to the dead-letter target (requeue=False)."""
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Transport(abc.ABC):
+    """Durable queues. Every publish returns only once the message is safe (confirmed)."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect and declare the topology."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Stop consumers and disconnect; in-flight unacked messages go back to their queues."""
+
+    @abc.abstractmethod
+    async def declare_queue(self, queue: str) -> None:
+        """Make sure a durable queue exists (e.g. ``inbox.<participant>``)."""
+
+    @abc.abstractmethod
+    async def publish(
+        self, queue: str, body: bytes, headers: Mapping[str, str] | None = None, *, delay: float = 0
+    ) -> None:
+        """Put a message on ``queue``, after ``delay`` seconds if given; raise if not confirmed."""
+
+    @abc.abstractmethod
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
+        """Start handing messages of ``queue`` to ``handler`` (at most ``prefetch`` unacked)."""
+
+    @abc.abstractmethod
+    async def get(self, queue: str) -> Delivery | None:
+        """Take one message if there is one (pull; used by ``hub inbox``)."""
+
+    @abc.abstractmethod
+    async def depth(self, queue: str) -> int:
+        """How many messages wait in ``queue`` (ready ones)."""
+
+    async def ping(self) -> bool:
+        """Whether the transport is reachable (for ``/readyz``)."""
+        return True
+
+
+# -------------------------------------------------------------------------------------- adapter
+class OutcomeKind(enum.StrEnum):
+    DELIVERED = "delivered"
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one delivery attempt."""
+
+    kind: OutcomeKind
+    detail: str = ""
+    retry_after: float | None = None
+    reference: str | None = None  # e.g. the SMEV MessageID or the SMTP Message-ID
+
+    @classmethod
+    def delivered(cls, detail: str = "", reference: str | None = None) -> Outcome:
+        return cls(OutcomeKind.DELIVERED, detail, reference=reference)
+
+    @classmethod
+    def transient(cls, detail: str, retry_after: float | None = None) -> Outcome:
+        return cls(OutcomeKind.TRANSIENT, detail, retry_after=retry_after)
+
+    @classmethod
+    def permanent(cls, detail: str) -> Outcome:
+        return cls(OutcomeKind.PERMANENT, detail)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What an adapter delivers: the countersigned envelope and the facts it may need."""
+
+    message_id: str
+    sender: str
+    recipient: str
+    message_type: str
+    kind: str
+    correlation_id: str | None
+    body: bytes
+    destination: Destination
+    attempt: int = 1
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class InboundMessage:
+    """An envelope (or a document to wrap into one) that an adapter received from outside."""
+
+    body: bytes
+    source: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class AdapterContext(abc.ABC):
+    """What the hub lends an adapter: a transport, the store for timelines, the hub's signer."""
+
+    transport: Transport
+    hub_id: str
+
+    @abc.abstractmethod
+    async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
+        """Put an event on a message's timeline (e.g. a SMEV asynchronous status)."""
+
+    @abc.abstractmethod
+    async def submit(self, message: InboundMessage) -> str:
+        """Hand a received envelope to the pipeline durably; returns its id once stored."""
+
+    @abc.abstractmethod
+    def sign_envelope(self, xml: bytes) -> bytes:
+        """Sign an envelope the hub itself composed (e.g. from a SMEV response)."""
+
+
+class Adapter(abc.ABC):
+    """Delivers envelopes to one kind of destination.
+
+    ``inline`` adapters are cheap and local (the internal one): the hub calls them right after
+    storing a message, without a work queue. Others get a durable work queue ``hub.out.<name>``.
+    """
+
+    name: str = ""
+    inline: bool = False
+
+    async def start(self, context: AdapterContext) -> None:  # noqa: B027 - optional hook
+        """Connect; called once the hub is ready."""
+
+    @abc.abstractmethod
+    async def deliver(self, message: OutboundMessage) -> Outcome:
+        """Deliver one message; never raise for the destination's failures: classify them."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def inbound(self) -> AsyncIterator[InboundMessage] | None:
+        """Adapters that receive (SMEV polling, IMAP) run their loops in ``start``; none here."""
+        return None
+
+    async def ping(self) -> bool:
+        """Whether the destination side is reachable (for ``/readyz``)."""
+        return True
+
+
+AdapterFactory = Callable[[Mapping[str, Any]], Adapter]

@@ -1,0 +1,170 @@
+"""Configuration: ``hub.toml`` with environment overrides, validated at start.
+
+Environment variables override the file: ``HUB_BROKER_URL``, ``HUB_LOG_LEVEL``,
+``HUB_RETRY__MAX_ATTEMPTS`` (``__`` separates a section from its key). Relative paths in the file
+are relative to the file's folder, so a deployment folder can move as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from envelopes.model import PARTICIPANT_PATTERN
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PkiConfig(_Section):
+    key: Path = Path("pki/hub.main.key.pem")
+    cert: Path = Path("pki/hub.main.pem")
+    trust: list[Path] = Field(default_factory=lambda: [Path("pki/ca.pem")])
+
+
+class PathsConfig(_Section):
+    schemas: Path = Path("xsd")
+    routing_rules: Path = Path("routing_rules")
+
+
+class LimitsConfig(_Section):
+    max_bytes: int = Field(default=32 * 1024 * 1024, gt=1024)
+    max_depth: int = Field(default=64, ge=8, le=256)
+
+
+class MetricsConfig(_Section):
+    address: str = "127.0.0.1:9464"
+    enabled: bool = True
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"{value!r} is not HOST:PORT")
+        return value
+
+
+class RetryConfig(_Section):
+    """Defaults for every route; a route may override any of them."""
+
+    max_attempts: int = Field(default=8, ge=1)
+    base_delay: float = Field(default=2.0, gt=0)
+    max_delay: float = Field(default=600.0, gt=0)
+    max_age: float = Field(default=86400.0, gt=0)
+    jitter: float = Field(default=0.2, ge=0, le=1)
+    inline_attempts: int = Field(default=2, ge=1, le=5)
+
+
+class BreakerConfig(_Section):
+    failure_threshold: int = Field(default=5, ge=1)
+    probe_interval: float = Field(default=30.0, gt=0)
+
+
+class HubConfig(BaseSettings):
+    """Everything ``hub serve`` and the other commands need."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    id: str = "hub.main"
+    broker_url: str = ""
+    data_dir: Path = Path("data")
+    workers: int = Field(default=2, ge=0, le=64)
+    batch_size: int = Field(default=32, ge=1, le=1000)
+    prefetch: int = Field(default=128, ge=1, le=10000)
+    log_level: str = "INFO"
+    log_json: bool = False
+    departments: list[str] = Field(default_factory=list)
+    pki: PkiConfig = Field(default_factory=PkiConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    adapters: dict[str, dict[str, Any]] = Field(
+        default_factory=lambda: {"internal": {"type": "internal"}}
+    )
+    # where the file was read from; relative paths resolve against its folder
+    base_dir: Path = Path(".")
+
+    @field_validator("id")
+    @classmethod
+    def _participant(cls, value: str) -> str:
+        import re
+
+        if not re.match(PARTICIPANT_PATTERN, value):
+            raise ValueError(f"{value!r} is not a participant id (like hub.main)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # environment first: it overrides what the file says
+        return env_settings, init_settings
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker_url
+
+    def path(self, value: Path) -> Path:
+        return value if value.is_absolute() else (self.base_dir / value)
+
+    @property
+    def database(self) -> Path:
+        return self.path(self.data_dir) / "hub.sqlite"
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int]:
+        host, _, port = self.metrics.address.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+def load_config(path: str | Path) -> HubConfig:
+    """Read and validate ``hub.toml``; a ConfigError names the key at fault."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: no such configuration file (create one with `hub init`)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    data["base_dir"] = file.resolve().parent
+    try:
+        return HubConfig(**data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            key = ".".join(str(p) for p in error["loc"])
+            lines.append(f"{file}: {key}: {error['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("HUB_CONFIG", "hub.toml"))

@@ -1,0 +1,159 @@
+"""``hub demo``: an embedded hub, three departments and sample traffic, shown as a table.
+
+Everything runs in one process on a temporary deployment (``hub init``'s layout), so it needs
+nothing but Python: it is the README's first command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from envelopes.codec import build_envelope, clark_name, to_bytes
+from envelopes.model import Attachment, Header, Kind
+from envelopes.parsing import parse_xml
+from envelopes.signatures import Signer
+from hub import client
+from hub.config import load_config
+from hub.scaffold import init_deployment, shipped
+from hub.server import INBOUND_QUEUE, Hub
+
+DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
+
+
+@dataclass
+class Sample:
+    title: str
+    body: bytes
+    message_id: str
+
+
+def _envelope(
+    pki: Path,
+    sender: str,
+    recipient: str,
+    payload: etree._Element,
+    *,
+    kind: Kind = Kind.REQUEST,
+    correlation_id: uuid.UUID | None = None,
+    attachments: list[Attachment] | None = None,
+    sign_as: str | None = None,
+) -> tuple[str, bytes]:
+    message_id = uuid.uuid4()
+    header = Header(
+        message_id=message_id,
+        sender=sender,
+        recipient=recipient,
+        message_type=clark_name(payload),
+        kind=kind,
+        created=dt.datetime.now(dt.UTC),
+        correlation_id=correlation_id,
+    )
+    root = build_envelope(header, payload, attachments)
+    signer_id = sign_as or sender
+    Signer.from_files(str(pki / f"{signer_id}.key.pem"), str(pki / f"{signer_id}.pem")).sign(root)
+    return str(message_id), to_bytes(root)
+
+
+def _samples(pki: Path) -> list[Sample]:
+    examples = shipped("xsd") / "examples"
+    memo = parse_xml((examples / "memo.xml").read_bytes())
+    application = parse_xml((examples / "citizen-application.xml").read_bytes())
+    notice = parse_xml((examples / "status-notification.xml").read_bytes())
+    samples = []
+    memo_id, body = _envelope(pki, "dept.finance", "dept.culture", memo)
+    samples.append(Sample("memo finance → culture", body, memo_id))
+    scan = Attachment.from_bytes("att-passport", "passport.pdf", "application/pdf", b"%PDF-1.4 " * 200)
+    egrn = Attachment.from_bytes("att-egrn", "egrn.pdf", "application/pdf", b"%PDF-1.4 " * 100)
+    plan = Attachment.from_bytes("att-scheme", "scheme.png", "image/png", b"\x89PNG" * 100)
+    app_id, body = _envelope(
+        pki, "dept.land", "dept.finance", application, attachments=[scan, egrn, plan]
+    )
+    samples.append(Sample("application with 3 attachments", body, app_id))
+    reply_id, body = _envelope(
+        pki, "dept.culture", "dept.finance", notice, kind=Kind.RESPONSE,
+        correlation_id=uuid.UUID(memo_id),
+    )
+    samples.append(Sample("response to the memo", body, reply_id))
+    forged_id, body = _envelope(pki, "dept.finance", "dept.land", memo)
+    tampered = body.replace("арендной плате".encode(), "арендной плате (исправлено)".encode(), 1)
+    assert tampered != body
+    samples.append(Sample("tampered after signing", tampered, forged_id))
+    impostor_id, body = _envelope(pki, "dept.finance", "dept.land", memo, sign_as="dept.culture")
+    samples.append(Sample("signed by another department", body, impostor_id))
+    unknown = etree.fromstring(b'<x:Order xmlns:x="urn:example:unknown"><x:N>1</x:N></x:Order>')
+    unknown_id, body = _envelope(pki, "dept.land", "dept.culture", unknown)
+    samples.append(Sample("unknown message type", body, unknown_id))
+    return samples
+
+
+async def _run(directory: Path) -> int:
+    config_path = init_deployment(directory, DEPARTMENTS, metrics_address="127.0.0.1:0")
+    config = load_config(config_path)
+    config.workers = 1
+    hub = Hub(config)
+    await hub.start()
+    try:
+        samples = _samples(directory / "pki")
+        for sample in samples:
+            await hub.transport.publish(INBOUND_QUEUE, sample.body, {"source": "demo"})
+        states: dict[str, str] = {}
+        for _ in range(200):
+            for sample in samples:
+                row = await hub.store.get_message(sample.message_id)
+                if row is not None and row.state not in ("received",):
+                    states[sample.message_id] = row.state
+            if len(states) == len(samples):
+                break
+            await asyncio.sleep(0.05)
+        inboxes = {}
+        for department in DEPARTMENTS:
+            items = await client.inbox(config, department, directory / "inbox" / department,
+                                       None, 0.3)
+            inboxes[department] = items
+        print(f"Embedded hub {config.id} in {directory}\n")
+        print(f"{'document':<32} {'message id':<10} {'from':<13} {'to':<13} state")
+        print("-" * 86)
+        for sample in samples:
+            row = await hub.store.get_message(sample.message_id)
+            state = row.state if row else "?"
+            sender = row.sender if row else "?"
+            recipient = row.recipient if row else "?"
+            print(f"{sample.title:<32} {sample.message_id[:8]:<10} {sender:<13} {recipient:<13} "
+                  f"{state}")
+        print("\nInboxes (taken with `hub inbox`):")
+        for department, items in inboxes.items():
+            kinds: dict[str, int] = {}
+            for item in items:
+                kinds[item.kind] = kinds.get(item.kind, 0) + 1
+            summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "empty"
+            print(f"  {department:<13} {summary}")
+        print("\nTraces (`hub trace ID`):")
+        for sample in samples:
+            data = await client.trace(config, sample.message_id)
+            if data is not None:
+                print(f"\n# {sample.title}")
+                print(client.format_trace(data))
+        expected = {"delivered", "acknowledged", "answered"}
+        ok = (
+            states.get(samples[0].message_id) == "answered"
+            and states.get(samples[1].message_id) in expected
+            and all(states.get(s.message_id) == "rejected" for s in samples[3:])
+        )
+        print("\ndemo", "OK" if ok else "FAILED: see the traces above")
+        return 0 if ok else 1
+    finally:
+        await hub.stop()
+
+
+def run_demo(directory: Path | None = None) -> int:
+    if directory is not None:
+        return asyncio.run(_run(directory))
+    with tempfile.TemporaryDirectory(prefix="hub-demo-") as tmp:
+        return asyncio.run(_run(Path(tmp)))

@@ -1,0 +1,128 @@
+"""The embedded transport: durable queues in the hub's SQLite file, no server to install.
+
+Queues are rows of the ``queue`` table. A consumer claims rows with a lease; ack deletes the
+row, nack gives it back; a row whose consumer died reappears when its lease runs out (the same
+at-least-once contract as RabbitMQ's redelivery). Other processes (``hub send``, ``hub inbox``)
+use the same file, so the CLI works next to a running ``hub serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from hub.abc import Delivery, Handler, Transport
+from hub.store import QueuedRow, Store
+
+log = logging.getLogger(__name__)
+
+DEAD_QUEUE = "hub.dead"
+
+
+class EmbeddedDelivery(Delivery):
+    def __init__(self, store: Store, row: QueuedRow, on_settle: asyncio.Event | None) -> None:
+        self._store = store
+        self._row = row
+        self.body = row.body
+        self.headers = row.headers
+        self.delivery_count = row.deliveries
+        self.redelivered = row.deliveries > 1
+        self._settled = False
+        self._on_settle = on_settle
+
+    async def ack(self) -> None:
+        if not self._settled:
+            self._settled = True
+            await self._store.settle(self._row.id, requeue=False)
+            self._wake()
+
+    async def nack(self, requeue: bool = True) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        if requeue:
+            await self._store.settle(self._row.id, requeue=True)
+        else:
+            headers = dict(self.headers)
+            headers.setdefault("x-dead-from", self._row.queue)
+            await self._store.enqueue(DEAD_QUEUE, self.body, headers)
+            await self._store.settle(self._row.id, requeue=False)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._on_settle is not None:
+            self._on_settle.set()
+
+
+class EmbeddedTransport(Transport):
+    """Queues in SQLite; polling with a short interval keeps latency low and CPU idle."""
+
+    name = "embedded"
+
+    def __init__(self, store: Store, *, poll_interval: float = 0.02, lease: float = 60.0) -> None:
+        self.store = store
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = asyncio.Event()
+
+    async def start(self) -> None:
+        self._closing.clear()
+
+    async def close(self) -> None:
+        self._closing.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def declare_queue(self, queue: str) -> None:
+        return None  # a queue exists as soon as it has rows
+
+    async def publish(
+        self, queue: str, body: bytes, headers: Mapping[str, str] | None = None, *, delay: float = 0
+    ) -> None:
+        await self.store.enqueue(queue, body, dict(headers or {}), delay)
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
+        self._tasks.append(
+            asyncio.create_task(self._poll(queue, handler, prefetch), name=f"consume-{queue}")
+        )
+
+    async def _poll(self, queue: str, handler: Handler, prefetch: int) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+        settled = asyncio.Event()
+        while not self._closing.is_set():
+            room = prefetch - len(in_flight)
+            rows = await self.store.claim(queue, room, self.lease) if room > 0 else []
+            for row in rows:
+                delivery = EmbeddedDelivery(self.store, row, settled)
+                task = asyncio.create_task(self._handle(handler, delivery))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if rows and len(rows) == room:
+                await asyncio.sleep(0)
+                continue
+            settled.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.poll_interval)
+
+    @staticmethod
+    async def _handle(handler: Handler, delivery: EmbeddedDelivery) -> None:
+        try:
+            await handler(delivery)
+        except Exception:
+            log.exception("consumer failed; the message goes back to its queue")
+            with contextlib.suppress(Exception):
+                await delivery.nack(requeue=True)
+
+    async def get(self, queue: str) -> Delivery | None:
+        rows = await self.store.claim(queue, 1, self.lease)
+        return EmbeddedDelivery(self.store, rows[0], None) if rows else None
+
+    async def depth(self, queue: str) -> int:
+        return await self.store.queue_depth(queue)

@@ -1,0 +1,70 @@
+"""Runs the Processor in worker processes so that crypto never blocks the event loop.
+
+``workers = 0`` runs it inline (tests, tiny deployments); otherwise a process pool whose workers
+each load the schemas, trust store and hub key once at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from hub import processor as proc
+from hub.abc import Destination
+from hub.config import HubConfig
+from hub.processor import Processed
+from hub.routing import RuleSet
+
+
+class CryptoPool:
+    def __init__(self, config: HubConfig, inline_adapters: frozenset[str]) -> None:
+        self.workers = config.workers
+        self._executor: ProcessPoolExecutor | None = None
+        if self.workers > 0:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=proc.init_worker,
+                initargs=(config, inline_adapters),
+            )
+        else:
+            proc.init_worker(config, inline_adapters)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        if self._executor is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def warm_up(self) -> None:
+        """Start every worker now (loading keys and schemas), not on the first message."""
+        if self._executor is not None:
+            await asyncio.gather(*(self._run(proc.ready) for _ in range(self.workers)))
+
+    async def process(self, bodies: list[bytes], rules: RuleSet) -> list[Processed]:
+        result: list[Processed] = await self._run(proc.process_batch, bodies, rules)
+        return result
+
+    async def sign_receipt(
+        self,
+        recipient: str,
+        message_id: str,
+        state: str,
+        digest: str | None,
+        destinations: list[Destination],
+        reasons: list[tuple[str, str]],
+    ) -> bytes | None:
+        result: bytes | None = await self._run(
+            proc.sign_receipt, recipient, message_id, state, digest, destinations, reasons
+        )
+        return result
+
+    async def sign_envelope(self, xml: bytes) -> bytes:
+        result: bytes = await self._run(proc.sign_envelope, xml)
+        return result
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

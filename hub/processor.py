@@ -1,0 +1,300 @@
+"""The CPU-bound part of the pipeline, one raw envelope at a time.
+
+parse → validate → verify the sender → check expiry → route → countersign per destination →
+sign the receipt. Pure and synchronous, so it runs in worker processes (crypto off the event
+loop) or inline; it returns plain data that the asynchronous side stores and dispatches.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import re
+import time
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from envelopes.codec import q, to_bytes
+from envelopes.errors import EnvelopeError
+from envelopes.model import PARTICIPANT_PATTERN, Envelope
+from envelopes.parsing import ParseLimits, parse_xml
+from envelopes.pki import TrustStore
+from envelopes.schemas import SchemaRegistry
+from envelopes.signatures import Signer, content_digest, verify_sender
+from hub.abc import Destination, State
+from hub.config import HubConfig
+from hub.receipts import receipt_envelope
+from hub.routing import RuleSet
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_PARTICIPANT = re.compile(PARTICIPANT_PATTERN)
+
+
+def unparsed_id(body: bytes) -> str:
+    """The id under which an envelope without a readable MessageId is recorded."""
+    return "unparsed-" + hashlib.sha256(body).hexdigest()[:24]
+
+
+@dataclass
+class Outgoing:
+    """A countersigned copy of the envelope for one destination."""
+
+    adapter: str
+    address: str
+    body: bytes
+
+
+@dataclass
+class Processed:
+    """What the pipeline decided about one raw envelope."""
+
+    message_id: str
+    state: str  # accepted | rejected | expired
+    envelope: bytes
+    code: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    sender: str | None = None
+    recipient: str | None = None
+    message_type: str | None = None
+    kind: str | None = None
+    correlation_id: str | None = None
+    conversation_id: str | None = None
+    expires_at: str | None = None
+    digest: str | None = None
+    rule: str | None = None
+    rules_version: str | None = None
+    outgoing: list[Outgoing] = field(default_factory=list)
+    receipt: bytes | None = None
+    receipt_state: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def destinations(self) -> list[Destination]:
+        return [Destination(o.adapter, o.address) for o in self.outgoing]
+
+
+class Processor:
+    """Holds what every envelope is checked against: schemas, trust store, the hub's key."""
+
+    def __init__(self, config: HubConfig, inline_adapters: frozenset[str] = frozenset()) -> None:
+        self.config = config
+        self.hub_id = config.id
+        self.limits = ParseLimits(config.limits.max_bytes, config.limits.max_depth)
+        self.registry = SchemaRegistry(config.path(config.paths.schemas))
+        self.trust = TrustStore.from_pem_files(config.path(p) for p in config.pki.trust)
+        self.signer = Signer.from_files(
+            str(config.path(config.pki.key)), str(config.path(config.pki.cert))
+        )
+        self.departments = frozenset(config.departments)
+        self.inline_adapters = inline_adapters
+
+    def receipt_goes_to(self, participant: str | None) -> bool:
+        """Receipts go to senders that have an inbox here (the configured departments)."""
+        if not participant or not _PARTICIPANT.match(participant):
+            return False
+        return not self.departments or participant in self.departments
+
+    def process(self, body: bytes, rules: RuleSet, now: dt.datetime | None = None) -> Processed:
+        now = now or dt.datetime.now(dt.UTC)
+        timings: dict[str, float] = {}
+        mark = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal mark
+            t = time.perf_counter()
+            timings[stage] = t - mark
+            mark = t
+
+        root: etree._Element | None = None
+        try:
+            root = parse_xml(body, self.limits)
+            lap("parse")
+            self.registry.validate_envelope(root)
+            lap("validate")
+            verified = verify_sender(root, self.trust, now)
+            lap("verify")
+        except EnvelopeError as exc:
+            result = self._rejection(body, root, exc.code, exc.problems, rules)
+            result.timings = timings
+            return result
+        envelope = verified.envelope
+        result = self._accepted_facts(body, envelope, rules)
+        header = envelope.header
+        if header.expires_at is not None and header.expires_at <= now:
+            result.state = State.EXPIRED
+            result.code = "expired"
+            result.reasons = [f"Envelope/Content/Header/ExpiresAt: {header.expires_at} has passed"]
+            self._receipt(result, State.EXPIRED, [("expired", result.reasons[0])])
+            result.timings = timings
+            return result
+        decision = rules.route(header)
+        lap("route")
+        result.rule = decision.rule
+        if decision.rejected or not decision.destinations:
+            result.state = State.REJECTED
+            result.code = "route_rejected" if decision.rule else "no_route"
+            result.reasons = [decision.rejection or "no destination"]
+            self._receipt(result, State.REJECTED, [(result.code, result.reasons[0])])
+            result.timings = timings
+            return result
+        for destination in decision.destinations:
+            copy_root = copy.deepcopy(root)
+            self.signer.countersign(
+                copy_root,
+                received=now,
+                adapter=destination.adapter,
+                address=destination.address,
+                rules_version=rules.version,
+            )
+            result.outgoing.append(
+                Outgoing(destination.adapter, destination.address, to_bytes(copy_root))
+            )
+        all_inline = all(d.adapter in self.inline_adapters for d in decision.destinations)
+        self._receipt(result, State.DELIVERED if all_inline else State.ACCEPTED, [])
+        lap("sign")
+        result.timings = timings
+        return result
+
+    def _accepted_facts(self, body: bytes, envelope: Envelope, rules: RuleSet) -> Processed:
+        header = envelope.header
+        assert envelope.root is not None
+        content = envelope.root.find(q("Content"))
+        assert content is not None
+        return Processed(
+            message_id=str(header.message_id),
+            state=State.ACCEPTED,
+            envelope=body,
+            sender=header.sender,
+            recipient=header.recipient,
+            message_type=header.message_type,
+            kind=header.kind.value,
+            correlation_id=str(header.correlation_id) if header.correlation_id else None,
+            conversation_id=str(header.conversation_id) if header.conversation_id else None,
+            expires_at=header.expires_at.isoformat() if header.expires_at else None,
+            digest=content_digest(content).hex(),
+            rules_version=rules.version,
+        )
+
+    def _rejection(
+        self,
+        body: bytes,
+        root: etree._Element | None,
+        code: str,
+        problems: list[str],
+        rules: RuleSet,
+    ) -> Processed:
+        """Best-effort facts from an envelope we refuse: its claimed id and sender, if readable."""
+        message_id = sender = recipient = message_type = None
+        if root is not None:
+            head = f"{q('Content')}/{q('Header')}/"
+            message_id = (root.findtext(head + q("MessageId")) or "").strip() or None
+            sender = (root.findtext(head + q("Sender")) or "").strip() or None
+            recipient = (root.findtext(head + q("Recipient")) or "").strip() or None
+            message_type = (root.findtext(head + q("MessageType")) or "").strip() or None
+        if not message_id or not _UUID.match(message_id):
+            message_id = unparsed_id(body)
+        if sender and not _PARTICIPANT.match(sender):
+            sender = None
+        result = Processed(
+            message_id=message_id,
+            state=State.REJECTED,
+            envelope=body,
+            code=code,
+            reasons=list(problems),
+            sender=sender,
+            recipient=recipient,
+            message_type=message_type,
+            digest=hashlib.sha256(body).hexdigest(),
+            rules_version=rules.version,
+        )
+        self._receipt(result, State.REJECTED, [(code, p) for p in problems])
+        return result
+
+    def _receipt(self, result: Processed, state: str, reasons: list[tuple[str, str]]) -> None:
+        if not self.receipt_goes_to(result.sender):
+            return
+        assert result.sender is not None
+        root = receipt_envelope(
+            self.hub_id,
+            result.sender,
+            result.message_id,
+            str(state),
+            digest=bytes.fromhex(result.digest) if result.digest else None,
+            destinations=result.destinations,
+            reasons=reasons,
+            correlates=not result.message_id.startswith("unparsed-"),
+        )
+        self.signer.sign(root)
+        result.receipt = to_bytes(root)
+        result.receipt_state = str(state)
+
+    def sign_receipt(
+        self,
+        recipient: str,
+        message_id: str,
+        state: str,
+        digest: str | None,
+        destinations: list[Destination],
+        reasons: list[tuple[str, str]],
+    ) -> bytes | None:
+        """A signed receipt for a later event (delivered, failed, conflict...)."""
+        if not self.receipt_goes_to(recipient):
+            return None
+        root = receipt_envelope(
+            self.hub_id,
+            recipient,
+            message_id,
+            state,
+            digest=bytes.fromhex(digest) if digest else None,
+            destinations=destinations,
+            reasons=reasons,
+        )
+        self.signer.sign(root)
+        return to_bytes(root)
+
+    def sign_envelope(self, xml: bytes) -> bytes:
+        root = parse_xml(xml, self.limits)
+        self.signer.sign(root)
+        return to_bytes(root)
+
+
+# ---------------------------------------------------------------- worker-process entry points
+_WORKER: Processor | None = None
+
+
+def init_worker(config: HubConfig, inline_adapters: frozenset[str]) -> None:
+    global _WORKER
+    _WORKER = Processor(config, inline_adapters)
+
+
+def worker() -> Processor:
+    assert _WORKER is not None, "worker process not initialised"
+    return _WORKER
+
+
+def ready() -> bool:
+    """Cheap call that forces a worker to start and load its state."""
+    return worker() is not None
+
+
+def process_batch(bodies: list[bytes], rules: RuleSet) -> list[Processed]:
+    processor = worker()
+    now = dt.datetime.now(dt.UTC)
+    return [processor.process(body, rules, now) for body in bodies]
+
+
+def sign_receipt(
+    recipient: str,
+    message_id: str,
+    state: str,
+    digest: str | None,
+    destinations: list[Destination],
+    reasons: list[tuple[str, str]],
+) -> bytes | None:
+    return worker().sign_receipt(recipient, message_id, state, digest, destinations, reasons)
+
+
+def sign_envelope(xml: bytes) -> bytes:
+    return worker().sign_envelope(xml)

@@ -1,0 +1,225 @@
+"""The RabbitMQ transport (aio-pika), with the safe settings aio-pika does not default to.
+
+Durable quorum queues; persistent messages; publisher confirms with ``mandatory`` so that an
+unroutable publish raises instead of vanishing; every publish bounded by a timeout (a publish on
+a dropped robust connection can otherwise hang); manual acks with bounded prefetch; a delivery
+limit that dead-letters poison messages to ``hub.dead``. Delays use TTL delay queues that
+dead-letter back to the target (RabbitMQ 3.10 has no native delayed delivery; we never use the
+delayed-message plugin). The topology is written out in docs/rabbitmq-topology.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from hub.abc import Delivery, Handler, Transport
+
+log = logging.getLogger(__name__)
+
+SUBMIT_EXCHANGE = "hub.submit"
+INBOUND_QUEUE = "hub.inbound"
+DEAD_EXCHANGE = "hub.dead"
+DEAD_QUEUE = "hub.dead"
+REDELIVER_EXCHANGE = "hub.redeliver"
+DELAY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600)
+DELIVERY_LIMIT = 10
+PUBLISH_TIMEOUT = 15.0
+
+
+def work_queue_arguments() -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": DEAD_EXCHANGE,
+        "x-delivery-limit": DELIVERY_LIMIT,
+    }
+
+
+def delay_bucket(seconds: float) -> int:
+    """The smallest bucket not shorter than the delay (the last one caps it)."""
+    index = bisect.bisect_left(DELAY_BUCKETS, seconds)
+    return DELAY_BUCKETS[min(index, len(DELAY_BUCKETS) - 1)]
+
+
+class RabbitDelivery(Delivery):
+    def __init__(self, message: AbstractIncomingMessage) -> None:
+        self._message = message
+        self.body = message.body
+        self.headers = {
+            k: (v.decode() if isinstance(v, bytes) else str(v))
+            for k, v in (message.headers or {}).items()
+            if not k.startswith("x-death")
+        }
+        self.redelivered = bool(message.redelivered)
+        raw_count = (message.headers or {}).get("x-delivery-count", 0)
+        self.delivery_count = int(raw_count if isinstance(raw_count, int | str) else 0) + 1
+
+    async def ack(self) -> None:
+        await self._message.ack()
+
+    async def nack(self, requeue: bool = True) -> None:
+        await self._message.nack(requeue=requeue)
+
+
+class RabbitTransport(Transport):
+    """Queues on a RabbitMQ broker."""
+
+    name = "rabbitmq"
+
+    def __init__(self, url: str, *, publish_timeout: float = PUBLISH_TIMEOUT) -> None:
+        self.url = url
+        self.publish_timeout = publish_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._consumer_channels: list[AbstractChannel] = []
+        self._declared: set[str] = set()
+        self._delay_exchanges: dict[int, AbstractExchange] = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect_robust(
+            self.url, timeout=10, client_properties={"connection_name": "interagency-hub"}
+        )
+        self._publish_channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        channel = self._publish_channel
+        dead = await channel.declare_exchange(
+            DEAD_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        dead_queue = await channel.declare_queue(
+            DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead_queue.bind(dead)
+        await channel.declare_exchange(
+            REDELIVER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        submit = await channel.declare_exchange(
+            SUBMIT_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        inbound = await self._declare(INBOUND_QUEUE)
+        await inbound.bind(submit)
+
+    async def close(self) -> None:
+        for channel in self._consumer_channels:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        self._consumer_channels.clear()
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+        self._connection = None
+        self._publish_channel = None
+        self._declared.clear()
+        self._delay_exchanges.clear()
+
+    async def _declare(self, queue: str) -> AbstractQueue:
+        assert self._publish_channel is not None
+        declared = await self._publish_channel.declare_queue(
+            queue, durable=True, arguments=work_queue_arguments()
+        )
+        if queue not in self._declared:
+            redeliver = await self._publish_channel.get_exchange(REDELIVER_EXCHANGE)
+            await declared.bind(redeliver, routing_key=queue)
+            self._declared.add(queue)
+        return declared
+
+    async def declare_queue(self, queue: str) -> None:
+        if queue not in self._declared:
+            async with self._lock:
+                if queue not in self._declared:
+                    await self._declare(queue)
+
+    async def _delay_exchange(self, bucket: int) -> AbstractExchange:
+        exchange = self._delay_exchanges.get(bucket)
+        if exchange is None:
+            assert self._publish_channel is not None
+            name = f"hub.retry.{bucket}"
+            exchange = await self._publish_channel.declare_exchange(
+                name, aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            queue = await self._publish_channel.declare_queue(
+                name,
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-message-ttl": bucket * 1000,
+                    "x-dead-letter-exchange": REDELIVER_EXCHANGE,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                },
+            )
+            await queue.bind(exchange)
+            self._delay_exchanges[bucket] = exchange
+        return exchange
+
+    async def publish(
+        self, queue: str, body: bytes, headers: Mapping[str, str] | None = None, *, delay: float = 0
+    ) -> None:
+        if self._publish_channel is None:
+            raise ConnectionError("RabbitMQ transport is not started")
+        await self.declare_queue(queue)
+        message = aio_pika.Message(
+            body,
+            headers=dict(headers or {}),
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            content_type="application/xml",
+            message_id=(headers or {}).get("message-id"),
+        )
+        if delay > 0:
+            exchange = await self._delay_exchange(delay_bucket(delay))
+        else:
+            exchange = self._publish_channel.default_exchange
+        await exchange.publish(
+            message, routing_key=queue, mandatory=True, timeout=self.publish_timeout
+        )
+
+    async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
+        assert self._connection is not None
+        await self.declare_queue(queue)
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        self._consumer_channels.append(channel)
+        declared = await channel.declare_queue(
+            queue, durable=True, arguments=work_queue_arguments()
+        )
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            delivery = RabbitDelivery(message)
+            try:
+                await handler(delivery)
+            except Exception:
+                log.exception("consumer failed; the message goes back to its queue")
+                with contextlib.suppress(Exception):
+                    await delivery.nack(requeue=True)
+
+        await declared.consume(on_message, no_ack=False)
+
+    async def get(self, queue: str) -> Delivery | None:
+        assert self._publish_channel is not None
+        declared = await self._declare(queue)
+        message = await declared.get(no_ack=False, fail=False, timeout=self.publish_timeout)
+        return RabbitDelivery(message) if message is not None else None
+
+    async def depth(self, queue: str) -> int:
+        assert self._publish_channel is not None
+        declared = await self._publish_channel.declare_queue(
+            queue, durable=True, arguments=work_queue_arguments()
+        )
+        return int(declared.declaration_result.message_count or 0)
+
+    async def ping(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed

@@ -1,0 +1,99 @@
+"""Signed receipts: how the hub tells a sender what became of its envelope.
+
+A receipt is an ordinary envelope (Kind ``receipt``, from the hub, CorrelationId = the envelope
+it is about) whose payload names the state, the reasons and the digest of the acknowledged
+envelope's signed content. Its MessageId is derived from the original id and the state, so a
+receipt sent twice (after a crash) is the same receipt.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from lxml import etree
+
+from envelopes.codec import build_envelope
+from envelopes.model import Header, Kind
+from hub.abc import Destination
+
+RECEIPT_NS = "urn:interagency-hub:receipt:1.0"
+RECEIPT_TYPE = "{" + RECEIPT_NS + "}Receipt"
+_R = "{" + RECEIPT_NS + "}"
+_RECEIPT_IDS = uuid.UUID("6b1f9a52-3d4e-4c1b-9a57-1f0e2d3c4b5a")
+
+
+def receipt_id(message_id: str, state: str) -> uuid.UUID:
+    return uuid.uuid5(_RECEIPT_IDS, f"{message_id}/{state}")
+
+
+def receipt_payload(
+    message_id: str,
+    state: str,
+    at: dt.datetime,
+    *,
+    digest: bytes | None = None,
+    destinations: Sequence[Destination] = (),
+    reasons: Sequence[tuple[str, str]] = (),
+) -> etree._Element:
+    root = etree.Element(_R + "Receipt", nsmap={"r": RECEIPT_NS})
+    etree.SubElement(root, _R + "MessageId").text = message_id
+    etree.SubElement(root, _R + "State").text = state
+    etree.SubElement(root, _R + "At").text = at.isoformat()
+    if digest is not None:
+        etree.SubElement(root, _R + "EnvelopeSha256").text = base64.b64encode(digest).decode()
+    for destination in destinations:
+        etree.SubElement(
+            root, _R + "Destination", Adapter=destination.adapter, Address=destination.address
+        )
+    for code, text in reasons:
+        etree.SubElement(root, _R + "Reason", Code=code).text = text
+    return root
+
+
+def receipt_envelope(
+    hub_id: str,
+    recipient: str,
+    message_id: str,
+    state: str,
+    *,
+    digest: bytes | None = None,
+    destinations: Sequence[Destination] = (),
+    reasons: Sequence[tuple[str, str]] = (),
+    correlates: bool = True,
+    at: dt.datetime | None = None,
+) -> etree._Element:
+    """An unsigned receipt envelope from the hub to ``recipient`` about ``message_id``."""
+    at = at or dt.datetime.now(dt.UTC)
+    try:
+        correlation = uuid.UUID(message_id) if correlates else None
+    except ValueError:
+        correlation = None
+    header = Header(
+        message_id=receipt_id(message_id, state),
+        sender=hub_id,
+        recipient=recipient,
+        message_type=RECEIPT_TYPE,
+        kind=Kind.RECEIPT,
+        created=at,
+        correlation_id=correlation,
+    )
+    payload = receipt_payload(
+        message_id, state, at, digest=digest, destinations=destinations, reasons=reasons
+    )
+    return build_envelope(header, payload)
+
+
+def read_receipt(payload: etree._Element) -> dict[str, object]:
+    """A receipt payload as plain data (for ``hub inbox`` and tests)."""
+    return {
+        "message_id": payload.findtext(_R + "MessageId"),
+        "state": payload.findtext(_R + "State"),
+        "at": payload.findtext(_R + "At"),
+        "reasons": [(r.get("Code"), r.text) for r in payload.iterfind(_R + "Reason")],
+        "destinations": [
+            (d.get("Adapter"), d.get("Address")) for d in payload.iterfind(_R + "Destination")
+        ],
+    }

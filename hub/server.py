@@ -1,0 +1,681 @@
+"""The running hub: takes envelopes from the inbound queue, decides, records, delivers.
+
+inbound → (worker processes) parse, validate, verify, route, countersign → store → deliver
+(inline adapters now, others through ``hub.out.<adapter>``) → receipts → ack the inbound.
+
+The inbound message is acknowledged only after the decision is durable and the deliveries are
+confirmed, so a crash anywhere replays it; replay is idempotent (same MessageId and content: no
+second acceptance; pending deliveries are redone, carrying the same MessageId).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub.abc import (
+    Adapter,
+    AdapterContext,
+    Delivery,
+    Destination,
+    InboundMessage,
+    OutboundMessage,
+    OutcomeKind,
+    State,
+    Transport,
+)
+from hub.adapters import create_adapter
+from hub.config import HubConfig
+from hub.embedded import EmbeddedTransport
+from hub.pool import CryptoPool
+from hub.processor import Processed
+from hub.routing import RuleSet, load_rules
+from hub.store import Store, _record, now_iso
+from monitoring.metrics import Metrics
+
+log = logging.getLogger("hub")
+
+INBOUND_QUEUE = "hub.inbound"
+OUT_PREFIX = "hub.out."
+POISON_LIMIT = 8
+
+
+def out_queue(adapter: str) -> str:
+    return OUT_PREFIX + adapter
+
+
+def inbox_queue(participant: str) -> str:
+    return "inbox." + participant
+
+
+@dataclass
+class IngestOutcome:
+    """What storing a processed envelope came to."""
+
+    processed: Processed
+    status: str  # new | duplicate | conflict
+    pending: list[tuple[str, str]] = field(default_factory=list)  # (adapter, address) to deliver
+    answered: str | None = None  # the request this response answers
+    existing_state: str | None = None
+
+
+def _ingest_txn(
+    conn: sqlite3.Connection, results: list[Processed], submissions: list[str | None], at: str
+) -> list[IngestOutcome]:
+    """Store a batch of decisions in one transaction, idempotently by MessageId + digest."""
+    outcomes: list[IngestOutcome] = []
+    for p, submission in zip(results, submissions, strict=True):
+        before = len(outcomes)
+        _store_one(conn, p, at, outcomes)
+        if submission:
+            o = outcomes[before]
+            outcome = {"new": p.state, "duplicate": "duplicate", "conflict": "conflict"}[o.status]
+            reason = "; ".join(p.reasons) if o.status == "new" else None
+            if o.status == "conflict":
+                reason = "conflict: this MessageId was already submitted with other content"
+            conn.execute(
+                "INSERT OR REPLACE INTO submissions (submission_id, message_id, outcome, reason, "
+                "at) VALUES (?, ?, ?, ?, ?)",
+                (submission, p.message_id, str(outcome), reason, at),
+            )
+    return outcomes
+
+
+def _store_one(
+    conn: sqlite3.Connection, p: Processed, at: str, outcomes: list[IngestOutcome]
+) -> None:
+    row = conn.execute(
+        "SELECT digest, state FROM messages WHERE message_id = ?", (p.message_id,)
+    ).fetchone()
+    if row is not None:
+        digest, state = row
+        if digest == p.digest:
+            pending = conn.execute(
+                "SELECT adapter, address FROM deliveries WHERE message_id = ? AND state = "
+                "'pending'",
+                (p.message_id,),
+            ).fetchall()
+            outcomes.append(
+                IngestOutcome(p, "duplicate", [tuple(r) for r in pending], existing_state=state)
+            )
+            _record(conn, p.message_id, State.NOTE, "resubmitted: same content, ignored", at)
+        else:
+            outcomes.append(IngestOutcome(p, "conflict", existing_state=state))
+            _record(
+                conn,
+                p.message_id,
+                State.NOTE,
+                "rejected a resubmission: same MessageId with other content (conflict)",
+                at,
+            )
+        return
+    conn.execute(
+        "INSERT INTO messages (message_id, digest, sender, recipient, message_type, kind, "
+        "correlation_id, conversation_id, expires_at, state, reason, rules_version, "
+        "received_at, updated_at, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            p.message_id,
+            p.digest,
+            p.sender,
+            p.recipient,
+            p.message_type,
+            p.kind,
+            p.correlation_id,
+            p.conversation_id,
+            p.expires_at,
+            State.RECEIVED,
+            None,
+            p.rules_version,
+            at,
+            at,
+            p.envelope,
+        ),
+    )
+    _record(conn, p.message_id, State.RECEIVED, f"{len(p.envelope)} bytes", at)
+    outcome = IngestOutcome(p, "new")
+    if p.state == State.ACCEPTED:
+        _record(conn, p.message_id, State.ACCEPTED, f"signed by {p.sender}", at)
+        targets = ", ".join(str(d) for d in p.destinations)
+        _record(
+            conn,
+            p.message_id,
+            State.ROUTED,
+            f"rule {p.rule!r} (rules {p.rules_version}) → {targets}",
+            at,
+        )
+        conn.executemany(
+            "INSERT INTO deliveries (message_id, adapter, address, state, updated_at) "
+            "VALUES (?, ?, ?, 'pending', ?)",
+            [(p.message_id, o.adapter, o.address, at) for o in p.outgoing],
+        )
+        outcome.pending = [(o.adapter, o.address) for o in p.outgoing]
+        if p.correlation_id:
+            found = conn.execute(
+                "SELECT 1 FROM messages WHERE message_id = ?", (p.correlation_id,)
+            ).fetchone()
+            if found:
+                _record(
+                    conn,
+                    p.correlation_id,
+                    State.ANSWERED,
+                    f"answered by {p.message_id} ({p.kind} from {p.sender})",
+                    at,
+                )
+                outcome.answered = p.correlation_id
+    else:
+        detail = "; ".join(p.reasons)
+        _record(conn, p.message_id, p.state, f"{p.code}: {detail}", at)
+    outcomes.append(outcome)
+
+
+class _Context(AdapterContext):
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self.transport = hub.transport
+        self.hub_id = hub.config.id
+
+    async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
+        await self._hub.store.record(message_id, state, detail)
+
+    async def submit(self, message: InboundMessage) -> str:
+        headers = dict(message.headers)
+        headers["source"] = message.source
+        await self._hub.transport.publish(INBOUND_QUEUE, message.body, headers)
+        return headers.get("message-id", "")
+
+    def sign_envelope(self, xml: bytes) -> bytes:
+        from hub.processor import worker
+
+        return worker().sign_envelope(xml)
+
+
+class Hub:
+    """One hub process: transport, store, worker pool, adapters and the pipeline between them."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        *,
+        transport: Transport | None = None,
+        adapters: dict[str, Adapter] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self._given_transport = transport
+        self._given_adapters = adapters
+        self.store: Store
+        self.transport: Transport
+        self.adapters: dict[str, Adapter] = {}
+        self.pool: CryptoPool | None = None
+        self.rules: RuleSet = RuleSet()
+        self._batch: list[tuple[Delivery, asyncio.Future[None]]] = []
+        self._batch_ready = asyncio.Event()
+        self._batch_slots = asyncio.Semaphore(max(1, config.workers) + 1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self.started = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.rules = load_rules(self.config.path(self.config.paths.routing_rules))
+        self.store = await Store.open(self.config.database)
+        if self._given_transport is not None:
+            self.transport = self._given_transport
+        elif self.config.embedded:
+            self.transport = EmbeddedTransport(self.store)
+        else:
+            from hub.rabbitmq import RabbitTransport
+
+            self.transport = RabbitTransport(self.config.broker_url)
+        await self.transport.start()
+        if self._given_adapters is not None:
+            self.adapters = dict(self._given_adapters)
+        else:
+            self.adapters = {
+                name: create_adapter(name, settings)
+                for name, settings in self.config.adapters.items()
+            }
+        inline = frozenset(n for n, a in self.adapters.items() if a.inline)
+        self.pool = CryptoPool(self.config, inline)
+        await self.pool.warm_up()
+        context = _Context(self)
+        for adapter in self.adapters.values():
+            await adapter.start(context)
+        for department in self.config.departments:
+            await self.transport.declare_queue(inbox_queue(department))
+        self.metrics.rules_version.labels(self.rules.version).set(1)
+        self.metrics.up.labels(self.transport.name).set(1)
+        self._tasks.append(asyncio.create_task(self._batch_loop(), name="ingest-batches"))
+        await self.transport.consume(INBOUND_QUEUE, self._on_inbound, prefetch=self.config.prefetch)
+        for name in self.adapters:
+            await self.transport.consume(out_queue(name), self._on_outbound, prefetch=16)
+        self.started.set()
+        log.info(
+            "hub %s serving on %s transport, rules %s",
+            self.config.id,
+            self.transport.name,
+            self.rules.version,
+        )
+
+    async def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(Exception):
+            await self.transport.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for _, future in self._batch:
+            if not future.done():
+                future.cancel()
+        for adapter in self.adapters.values():
+            with contextlib.suppress(Exception):
+                await adapter.aclose()
+        if self.pool is not None:
+            self.pool.close()
+        await self.store.close()
+        self.metrics.up.labels(self.transport.name).set(0)
+
+    # ------------------------------------------------------------------ ingest
+    async def _on_inbound(self, delivery: Delivery) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((delivery, future))
+        self._batch_ready.set()
+        await future
+
+    async def _batch_loop(self) -> None:
+        while not self._stopping:
+            await self._batch_ready.wait()
+            if len(self._batch) < self.config.batch_size:
+                await asyncio.sleep(0.002)  # let a few more arrive: one pool call, one commit
+            await self._batch_slots.acquire()
+            items = self._batch[: self.config.batch_size]
+            del self._batch[: self.config.batch_size]
+            if not self._batch:
+                self._batch_ready.clear()
+            if not items:
+                self._batch_slots.release()
+                continue
+            task = asyncio.create_task(self._run_batch(items))
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
+
+    async def _run_batch(self, items: list[tuple[Delivery, asyncio.Future[None]]]) -> None:
+        try:
+            await self._ingest(items)
+        except Exception as exc:
+            log.exception("ingest batch failed; its messages go back to the inbound queue")
+            for delivery, future in items:
+                with contextlib.suppress(Exception):
+                    await delivery.nack(requeue=True)
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            for _, future in items:
+                if not future.done():
+                    future.set_result(None)
+        finally:
+            self._batch_slots.release()
+
+    async def _ingest(self, items: list[tuple[Delivery, asyncio.Future[None]]]) -> None:
+        assert self.pool is not None
+        started = time.perf_counter()
+        bodies = [d.body for d, _ in items]
+        for d, _ in items:
+            self.metrics.received.labels(d.headers.get("source", "amqp")).inc()
+        results = await self.pool.process(bodies, self.rules)
+        for p in results:
+            for stage, seconds in p.timings.items():
+                self.metrics.stage.labels(stage).observe(seconds)
+        t_store = time.perf_counter()
+        at = now_iso()
+        submissions = [d.headers.get("submission-id") for d, _ in items]
+        outcomes = await self.store.write(lambda c: _ingest_txn(c, results, submissions, at))
+        store_seconds = (time.perf_counter() - t_store) / max(1, len(results))
+        self.metrics.stage.labels("store").observe(store_seconds)
+        await asyncio.gather(*(self._dispatch(o, started) for o in outcomes))
+        await asyncio.gather(*(d.ack() for d, _ in items))
+
+    async def _dispatch(self, outcome: IngestOutcome, started: float) -> None:
+        """Deliver what a stored decision asks for, then tell the sender."""
+        p = outcome.processed
+        if outcome.status == "conflict":
+            self.metrics.rejected.labels("conflict").inc()
+            if p.sender:
+                await self._send_receipt(
+                    p.sender,
+                    p.message_id,
+                    State.REJECTED,
+                    p.digest,
+                    [],
+                    [
+                        (
+                            "conflict",
+                            f"MessageId {p.message_id} was already submitted with other content",
+                        )
+                    ],
+                )
+            return
+        if outcome.status == "duplicate":
+            self.metrics.duplicates.inc()
+        elif p.state == State.REJECTED:
+            self.metrics.rejected.labels(p.code or "invalid").inc()
+        elif p.state == State.EXPIRED:
+            self.metrics.expired.inc()
+        else:
+            self.metrics.accepted.labels(p.message_type or "").inc()
+        outgoing = {(o.adapter, o.address): o for o in p.outgoing}
+        delivered: list[Destination] = []
+        events: list[tuple[str, State | str, str]] = []
+        for adapter_name, address in outcome.pending:
+            out = outgoing.get((adapter_name, address))
+            if out is None:
+                continue
+            adapter = self.adapters.get(adapter_name)
+            message = self._outbound(p, out.adapter, out.address, out.body, attempt=1)
+            if adapter is not None and adapter.inline:
+                t = time.perf_counter()
+                result = await adapter.deliver(message)
+                self.metrics.stage.labels("deliver").observe(time.perf_counter() - t)
+                self.metrics.deliveries.labels(adapter_name, address, result.kind.value).inc()
+                if result.kind == OutcomeKind.DELIVERED:
+                    delivered.append(Destination(adapter_name, address))
+                    events.append((p.message_id, State.DELIVERED, f"{adapter_name}:{address}"))
+                    self.metrics.end_to_end.labels(adapter_name).observe(
+                        time.perf_counter() - started
+                    )
+                    continue
+                # not now: the work queue takes it over, with its retry policy
+                events.append(
+                    (
+                        p.message_id,
+                        State.RETRY_SCHEDULED,
+                        f"{adapter_name}:{address}: {result.detail}",
+                    )
+                )
+                await self.transport.publish(
+                    out_queue(adapter_name), out.body, self._headers(message), delay=1
+                )
+            else:
+                await self.transport.publish(
+                    out_queue(adapter_name), out.body, self._headers(message)
+                )
+        if delivered:
+            await self.store.write(lambda c: self._mark_delivered(c, p.message_id, delivered))
+        if events:
+            await self.store.record_many(events)
+        if outcome.status == "duplicate":
+            return
+        if p.receipt is not None and p.sender and p.receipt_state:
+            if p.receipt_state == State.DELIVERED and len(delivered) != len(p.outgoing):
+                # some destination is not there yet: say "accepted" now, "delivered" later
+                await self._send_receipt(
+                    p.sender, p.message_id, State.ACCEPTED, p.digest, p.destinations, []
+                )
+            else:
+                await self._publish_receipt(p.sender, p.receipt, p.receipt_state)
+
+    @staticmethod
+    def _mark_delivered(
+        conn: sqlite3.Connection, message_id: str, delivered: list[Destination]
+    ) -> None:
+        at = now_iso()
+        conn.executemany(
+            "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, updated_at = ? "
+            "WHERE message_id = ? AND adapter = ? AND address = ?",
+            [(at, message_id, d.adapter, d.address) for d in delivered],
+        )
+
+    def _outbound(
+        self, p: Processed, adapter: str, address: str, body: bytes, attempt: int
+    ) -> OutboundMessage:
+        return OutboundMessage(
+            message_id=p.message_id,
+            sender=p.sender or "",
+            recipient=p.recipient or "",
+            message_type=p.message_type or "",
+            kind=p.kind or "",
+            correlation_id=p.correlation_id,
+            body=body,
+            destination=Destination(adapter, address),
+            attempt=attempt,
+            extra={
+                "digest": p.digest or "",
+                "expires-at": p.expires_at or "",
+                "first-attempt-at": f"{time.time():.3f}",
+            },
+        )
+
+    @staticmethod
+    def _headers(message: OutboundMessage) -> dict[str, str]:
+        headers = {
+            "message-id": message.message_id,
+            "sender": message.sender,
+            "recipient": message.recipient,
+            "message-type": message.message_type,
+            "kind": message.kind,
+            "adapter": message.destination.adapter,
+            "address": message.destination.address,
+            "attempt": str(message.attempt),
+        }
+        if message.correlation_id:
+            headers["correlation-id"] = message.correlation_id
+        headers.update(message.extra)
+        return headers
+
+    @staticmethod
+    def _from_headers(body: bytes, headers: dict[str, str]) -> OutboundMessage:
+        return OutboundMessage(
+            message_id=headers.get("message-id", ""),
+            sender=headers.get("sender", ""),
+            recipient=headers.get("recipient", ""),
+            message_type=headers.get("message-type", ""),
+            kind=headers.get("kind", ""),
+            correlation_id=headers.get("correlation-id"),
+            body=body,
+            destination=Destination(headers.get("adapter", ""), headers.get("address", "")),
+            attempt=int(headers.get("attempt", "1") or 1),
+            extra={
+                k: headers[k] for k in ("digest", "expires-at", "first-attempt-at") if k in headers
+            },
+        )
+
+    # ------------------------------------------------------------------ receipts
+    async def _send_receipt(
+        self,
+        recipient: str,
+        message_id: str,
+        state: str,
+        digest: str | None,
+        destinations: list[Destination],
+        reasons: list[tuple[str, str]],
+    ) -> None:
+        assert self.pool is not None
+        body = await self.pool.sign_receipt(
+            recipient, message_id, str(state), digest, destinations, reasons
+        )
+        if body is not None:
+            await self._publish_receipt(recipient, body, str(state))
+
+    async def _publish_receipt(self, recipient: str, body: bytes, state: str) -> None:
+        await self.transport.publish(
+            inbox_queue(recipient),
+            body,
+            {"sender": self.config.id, "kind": "receipt", "receipt-state": state},
+        )
+        self.metrics.receipts.labels(state).inc()
+
+    # ------------------------------------------------------------------ queued deliveries
+    async def _on_outbound(self, delivery: Delivery) -> None:
+        headers = dict(delivery.headers)
+        message = self._from_headers(delivery.body, headers)
+        adapter = self.adapters.get(message.destination.adapter)
+        destination = message.destination
+        if adapter is None:
+            await self._dead_letter(delivery, message, f"no adapter {destination.adapter!r}")
+            return
+        if delivery.delivery_count > POISON_LIMIT:
+            await self._dead_letter(
+                delivery,
+                message,
+                f"poison message: handed out {delivery.delivery_count} times without an answer",
+            )
+            return
+        expires = message.extra.get("expires-at")
+        if expires and dt.datetime.fromisoformat(expires) <= dt.datetime.now(dt.UTC):
+            self.metrics.expired.inc()
+            await self.store.write(
+                lambda c: self._settle_delivery(c, message, "expired", "ExpiresAt passed")
+            )
+            await self._send_receipt(
+                message.sender,
+                message.message_id,
+                State.EXPIRED,
+                message.extra.get("digest"),
+                [destination],
+                [("expired", f"ExpiresAt {expires} passed before delivery")],
+            )
+            await delivery.ack()
+            return
+        await self.store.record(
+            message.message_id, State.DELIVERING, f"attempt {message.attempt} to {destination}"
+        )
+        t = time.perf_counter()
+        outcome = await adapter.deliver(message)
+        self.metrics.stage.labels("deliver").observe(time.perf_counter() - t)
+        self.metrics.deliveries.labels(
+            destination.adapter, destination.address, outcome.kind.value
+        ).inc()
+        if outcome.kind == OutcomeKind.DELIVERED:
+            detail = f"{destination}" + (f" ({outcome.reference})" if outcome.reference else "")
+            await self.store.write(lambda c: self._settle_delivery(c, message, "delivered", detail))
+            first = float(message.extra.get("first-attempt-at", "0") or 0)
+            if first:
+                self.metrics.end_to_end.labels(destination.adapter).observe(time.time() - first)
+            await self._send_receipt(
+                message.sender,
+                message.message_id,
+                State.DELIVERED,
+                message.extra.get("digest"),
+                [destination],
+                [],
+            )
+            await delivery.ack()
+            return
+        if outcome.kind == OutcomeKind.TRANSIENT and self._may_retry(message):
+            delay = self._backoff(message.attempt, outcome.retry_after)
+            retry = dict(headers)
+            retry["attempt"] = str(message.attempt + 1)
+            await self.transport.publish(
+                out_queue(destination.adapter), delivery.body, retry, delay=delay
+            )
+            self.metrics.retries.labels(destination.adapter, destination.address).inc()
+            await self.store.write(
+                lambda c: self._note_attempt(
+                    c,
+                    message,
+                    f"attempt {message.attempt} failed: {outcome.detail}; next in {delay:.0f}s",
+                )
+            )
+            await delivery.ack()
+            return
+        reason = (
+            outcome.detail
+            if outcome.kind == OutcomeKind.PERMANENT
+            else (f"gave up after {message.attempt} attempts: {outcome.detail}")
+        )
+        await self._dead_letter(delivery, message, reason)
+
+    def _may_retry(self, message: OutboundMessage) -> bool:
+        policy = self.config.retry
+        first = float(message.extra.get("first-attempt-at", "0") or 0)
+        too_old = bool(first) and time.time() - first > policy.max_age
+        return message.attempt < policy.max_attempts and not too_old
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        policy = self.config.retry
+        delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+        delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return float(max(0.5, delay))
+
+    @staticmethod
+    def _note_attempt(conn: sqlite3.Connection, message: OutboundMessage, detail: str) -> None:
+        at = now_iso()
+        d = message.destination
+        conn.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, state = 'pending', "
+            "updated_at = updated_at WHERE message_id = ? AND adapter = ? AND address = ?",
+            (detail, message.message_id, d.adapter, d.address),
+        )
+        _record(conn, message.message_id, State.RETRY_SCHEDULED, f"{d}: {detail}", at)
+
+    @staticmethod
+    def _settle_delivery(
+        conn: sqlite3.Connection, message: OutboundMessage, state: str, detail: str
+    ) -> None:
+        at = now_iso()
+        d = message.destination
+        conn.execute(
+            "UPDATE deliveries SET state = ?, attempts = attempts + 1, updated_at = ?, "
+            "last_error = CASE WHEN ? = 'delivered' THEN last_error ELSE ? END "
+            "WHERE message_id = ? AND adapter = ? AND address = ?",
+            (state, at, state, detail, message.message_id, d.adapter, d.address),
+        )
+        _record(conn, message.message_id, state, detail, at)
+
+    async def _dead_letter(self, delivery: Delivery, message: OutboundMessage, reason: str) -> None:
+        d = message.destination
+        headers = json.dumps(dict(delivery.headers))
+
+        def run(conn: sqlite3.Connection) -> None:
+            at = now_iso()
+            conn.execute(
+                "INSERT OR REPLACE INTO dead_letters (message_id, adapter, address, error, at, "
+                "body, headers) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (message.message_id, d.adapter, d.address, reason, at, delivery.body, headers),
+            )
+            conn.execute(
+                "UPDATE deliveries SET state = 'dead_lettered', last_error = ?, updated_at = ? "
+                "WHERE message_id = ? AND adapter = ? AND address = ?",
+                (reason, at, message.message_id, d.adapter, d.address),
+            )
+            _record(conn, message.message_id, State.FAILED, f"{d}: {reason}", at)
+            _record(conn, message.message_id, State.DEAD_LETTERED, f"{d}: {reason}", at)
+
+        await self.store.write(run)
+        self.metrics.dead_letters.labels(d.adapter, "permanent").inc()
+        await self._send_receipt(
+            message.sender,
+            message.message_id,
+            State.FAILED,
+            message.extra.get("digest"),
+            [d],
+            [("delivery_failed", reason)],
+        )
+        await delivery.ack()
+
+
+async def run_until_stopped(
+    hub: Hub, stop: asyncio.Event, on_started: Callable[[], Awaitable[Any]] | None = None
+) -> None:
+    await hub.start()
+    try:
+        if on_started is not None:
+            await on_started()
+        await stop.wait()
+    finally:
+        await hub.stop()

@@ -1,0 +1,36 @@
+"""``hub serve``: the hub plus its HTTP endpoints, until a signal stops it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from hub.config import HubConfig
+from hub.server import Hub
+
+log = logging.getLogger("hub")
+
+
+async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    hub = Hub(config)
+    await hub.start()
+    http = None
+    try:
+        if config.metrics.enabled:
+            from monitoring.http import start_http
+
+            host, port = config.metrics_host_port
+            http = await start_http(hub, host, port)
+            log.info("metrics at http://%s:%d/metrics", host, port)
+        await stop.wait()
+    finally:
+        if http is not None:
+            await http.cleanup()
+        await hub.stop()

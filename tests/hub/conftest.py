@@ -1,0 +1,54 @@
+"""Fixtures that give the same test bodies an embedded and a RabbitMQ transport."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hub.abc import Transport
+from hub.embedded import EmbeddedTransport
+from hub.rabbitmq import RabbitTransport
+from hub.store import Store
+
+BROKER_URL = os.environ.get("HUB_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def broker_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_broker() -> None:
+    """Skip without a broker on a laptop; in CI a missing broker is a failure."""
+    if broker_available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("RabbitMQ is not reachable on 127.0.0.1:5672, and CI requires it")
+    pytest.skip("no RabbitMQ broker on 127.0.0.1:5672")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "hub.sqlite")
+    yield s
+    await s.close()
+
+
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+async def transport(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[Transport]:
+    t: Transport
+    if request.param == "embedded":
+        t = EmbeddedTransport(store, poll_interval=0.01, lease=2.0)
+    else:
+        require_broker()
+        t = RabbitTransport(BROKER_URL)
+    await t.start()
+    yield t
+    await t.close()
