@@ -36,6 +36,7 @@ from envelopes.codec import CONTENT_ID, ROUTING_ID, content_of, envelope_from_tr
 from envelopes.errors import (
     AlgorithmNotAllowedError,
     CertificateError,
+    SenderMismatchError,
     SignatureError,
     SignatureMissingError,
 )
@@ -298,16 +299,31 @@ def _verify(
 
 
 def verify_sender(
-    root: etree._Element, trust: TrustStore, at: dt.datetime | None = None
+    root: etree._Element,
+    trust: TrustStore,
+    at: dt.datetime | None = None,
+    *,
+    wrapper: str | None = None,
 ) -> Verified:
-    """Verify the sender's signature; the envelope returned is built from signed content only."""
+    """Verify the sender's signature; the envelope returned is built from signed content only.
+
+    ``wrapper`` names a participant (the hub) whose signature is accepted in place of the
+    sender's: the hub wraps documents that arrive unsigned (plain mail, SMEV responses) into
+    envelopes it signs itself; ``signer_id`` then says who really signed.
+    """
     (signed_content,), cert = _verify(root, "SenderSignature", [CONTENT_ID], trust, at)
     envelope = envelope_from_tree(root, content=signed_content)
-    trust.check_sender(cert, envelope.header.sender)
+    signer_id = envelope.header.sender
+    try:
+        trust.check_sender(cert, envelope.header.sender)
+    except SenderMismatchError:
+        if wrapper is None or wrapper not in participant_ids(cert):
+            raise
+        signer_id = wrapper
     return Verified(
         envelope=envelope,
         certificate=cert,
-        signer_id=envelope.header.sender,
+        signer_id=signer_id,
         content=signed_content,
     )
 

@@ -69,7 +69,9 @@ def _samples(pki: Path) -> list[Sample]:
     samples = []
     memo_id, body = _envelope(pki, "dept.finance", "dept.culture", memo)
     samples.append(Sample("memo finance → culture", body, memo_id))
-    scan = Attachment.from_bytes("att-passport", "passport.pdf", "application/pdf", b"%PDF-1.4 " * 200)
+    scan = Attachment.from_bytes(
+        "att-passport", "passport.pdf", "application/pdf", b"%PDF-1.4 " * 200
+    )
     egrn = Attachment.from_bytes("att-egrn", "egrn.pdf", "application/pdf", b"%PDF-1.4 " * 100)
     plan = Attachment.from_bytes("att-scheme", "scheme.png", "image/png", b"\x89PNG" * 100)
     app_id, body = _envelope(
@@ -77,7 +79,11 @@ def _samples(pki: Path) -> list[Sample]:
     )
     samples.append(Sample("application with 3 attachments", body, app_id))
     reply_id, body = _envelope(
-        pki, "dept.culture", "dept.finance", notice, kind=Kind.RESPONSE,
+        pki,
+        "dept.culture",
+        "dept.finance",
+        notice,
+        kind=Kind.RESPONSE,
         correlation_id=uuid.UUID(memo_id),
     )
     samples.append(Sample("response to the memo", body, reply_id))
@@ -114,8 +120,9 @@ async def _run(directory: Path) -> int:
             await asyncio.sleep(0.05)
         inboxes = {}
         for department in DEPARTMENTS:
-            items = await client.inbox(config, department, directory / "inbox" / department,
-                                       None, 0.3)
+            items = await client.inbox(
+                config, department, directory / "inbox" / department, None, 0.3
+            )
             inboxes[department] = items
         print(f"Embedded hub {config.id} in {directory}\n")
         print(f"{'document':<32} {'message id':<10} {'from':<13} {'to':<13} state")
@@ -125,8 +132,10 @@ async def _run(directory: Path) -> int:
             state = row.state if row else "?"
             sender = row.sender if row else "?"
             recipient = row.recipient if row else "?"
-            print(f"{sample.title:<32} {sample.message_id[:8]:<10} {sender:<13} {recipient:<13} "
-                  f"{state}")
+            print(
+                f"{sample.title:<32} {sample.message_id[:8]:<10} {sender:<13} {recipient:<13} "
+                f"{state}"
+            )
         print("\nInboxes (taken with `hub inbox`):")
         for department, items in inboxes.items():
             kinds: dict[str, int] = {}

@@ -68,6 +68,7 @@ class Processed:
     outgoing: list[Outgoing] = field(default_factory=list)
     receipt: bytes | None = None
     receipt_state: str | None = None
+    signer: str | None = None  # who signed: the sender, or the hub when it wrapped a document
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -113,7 +114,7 @@ class Processor:
             lap("parse")
             self.registry.validate_envelope(root)
             lap("validate")
-            verified = verify_sender(root, self.trust, now)
+            verified = verify_sender(root, self.trust, now, wrapper=self.hub_id)
             lap("verify")
         except EnvelopeError as exc:
             result = self._rejection(body, root, exc.code, exc.problems, rules)
@@ -121,6 +122,7 @@ class Processor:
             return result
         envelope = verified.envelope
         result = self._accepted_facts(body, envelope, rules)
+        result.signer = verified.signer_id
         header = envelope.header
         if header.expires_at is not None and header.expires_at <= now:
             result.state = State.EXPIRED

@@ -22,6 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from envelopes.codec import to_bytes
+from envelopes.parsing import parse_xml
+from envelopes.signatures import Signer
 from hub.abc import (
     Adapter,
     AdapterContext,
@@ -143,7 +146,12 @@ def _store_one(
     _record(conn, p.message_id, State.RECEIVED, f"{len(p.envelope)} bytes", at)
     outcome = IngestOutcome(p, "new")
     if p.state == State.ACCEPTED:
-        _record(conn, p.message_id, State.ACCEPTED, f"signed by {p.sender}", at)
+        signed = (
+            f"signed by {p.sender}"
+            if p.signer in (None, p.sender)
+            else f"unsigned by {p.sender}: wrapped and signed by {p.signer}"
+        )
+        _record(conn, p.message_id, State.ACCEPTED, signed, at)
         targets = ", ".join(str(d) for d in p.destinations)
         _record(
             conn,
@@ -193,9 +201,7 @@ class _Context(AdapterContext):
         return headers.get("message-id", "")
 
     def sign_envelope(self, xml: bytes) -> bytes:
-        from hub.processor import worker
-
-        return worker().sign_envelope(xml)
+        return self._hub.sign_envelope(xml)
 
 
 class Hub:
@@ -224,6 +230,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self.started = asyncio.Event()
+        self._signer: Signer | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -254,6 +261,7 @@ class Hub:
         for department in self.config.departments:
             await self.transport.declare_queue(inbox_queue(department))
         self.metrics.rules_version.labels(self.rules.version).set(1)
+        await self._record_rules_version(self.rules, None)
         self.metrics.up.labels(self.transport.name).set(1)
         self._tasks.append(asyncio.create_task(self._batch_loop(), name="ingest-batches"))
         await self.transport.consume(INBOUND_QUEUE, self._on_inbound, prefetch=self.config.prefetch)
@@ -287,6 +295,47 @@ class Hub:
             self.pool.close()
         await self.store.close()
         self.metrics.up.labels(self.transport.name).set(0)
+
+    def sign_envelope(self, xml: bytes) -> bytes:
+        """Sign, as the hub, an envelope the hub composed itself (wrapping an unsigned document)."""
+        if self._signer is None:
+            self._signer = Signer.from_files(
+                str(self.config.path(self.config.pki.key)),
+                str(self.config.path(self.config.pki.cert)),
+            )
+        root = parse_xml(xml)
+        self._signer.sign(root)
+        return to_bytes(root)
+
+    async def reload_rules(self) -> bool:
+        """Load the rule files again; swap atomically if valid, keep the old set if not."""
+        directory = self.config.path(self.config.paths.routing_rules)
+        try:
+            rules = await asyncio.to_thread(load_rules, directory)
+        except Exception as exc:
+            self.metrics.rules_reloads.labels("refused").inc()
+            log.error("routing rules reload refused, keeping %s: %s", self.rules.version, exc)
+            return False
+        if rules.version == self.rules.version:
+            return True
+        old = self.rules
+        self.rules = rules  # batches read self.rules once, so none sees a half-loaded set
+        self.metrics.rules_reloads.labels("applied").inc()
+        self.metrics.rules_version.remove(old.version)
+        self.metrics.rules_version.labels(rules.version).set(1)
+        await self._record_rules_version(rules, old)
+        log.info("routing rules %s applied (was %s)", rules.version, old.version)
+        return True
+
+    async def _record_rules_version(self, rules: RuleSet, old: RuleSet | None) -> None:
+        summary = f"{len(rules.rules)} rules" + (f", replaced {old.version}" if old else "")
+        await self.store.write(
+            lambda c: c.execute(
+                "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) "
+                "VALUES (?, ?, ?)",
+                (rules.version, now_iso(), summary),
+            )
+        )
 
     # ------------------------------------------------------------------ ingest
     async def _on_inbound(self, delivery: Delivery) -> None:

@@ -21,6 +21,8 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     hub = Hub(config)
     await hub.start()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(hub.reload_rules()))
     http = None
     try:
         if config.metrics.enabled:
