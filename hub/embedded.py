@@ -89,6 +89,13 @@ class EmbeddedTransport(Transport):
         await self.store.enqueue(queue, body, dict(headers or {}), delay)
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
+        # One hub serves a store: what an earlier, dead consumer of this queue had claimed is
+        # ours to redo now, not after its lease runs out.
+        released = await self.store.release_locks(queue)
+        if released:
+            log.info(
+                "%s: %d unfinished messages from a previous run are redelivered", queue, released
+            )
         self._tasks.append(
             asyncio.create_task(self._poll(queue, handler, prefetch), name=f"consume-{queue}")
         )

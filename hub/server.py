@@ -227,7 +227,7 @@ class Hub:
         self._batch: list[tuple[Delivery, asyncio.Future[None]]] = []
         self._batch_ready = asyncio.Event()
         self._batch_slots = asyncio.Semaphore(max(1, config.workers) + 1)
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.started = asyncio.Event()
         self._signer: Signer | None = None
@@ -263,7 +263,7 @@ class Hub:
         self.metrics.rules_version.labels(self.rules.version).set(1)
         await self._record_rules_version(self.rules, None)
         self.metrics.up.labels(self.transport.name).set(1)
-        self._tasks.append(asyncio.create_task(self._batch_loop(), name="ingest-batches"))
+        self._tasks.add(asyncio.create_task(self._batch_loop(), name="ingest-batches"))
         await self.transport.consume(INBOUND_QUEUE, self._on_inbound, prefetch=self.config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), self._on_outbound, prefetch=16)
@@ -279,9 +279,10 @@ class Hub:
         self._stopping = True
         with contextlib.suppress(Exception):
             await self.transport.close()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
@@ -358,8 +359,8 @@ class Hub:
                 self._batch_slots.release()
                 continue
             task = asyncio.create_task(self._run_batch(items))
-            self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _run_batch(self, items: list[tuple[Delivery, asyncio.Future[None]]]) -> None:
         try:

@@ -460,6 +460,17 @@ class Store:
         else:
             await self.write(lambda c: c.execute("DELETE FROM queue WHERE id = ?", (row_id,)))
 
+    async def release_locks(self, queue: str) -> int:
+        """Give back every claimed message of queue (its only consumer is starting afresh)."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE queue SET locked_until = 0 WHERE queue = ? AND locked_until > 0", (queue,)
+            )
+            return cursor.rowcount
+
+        return await self.write(run)
+
     async def queue_depth(self, queue: str) -> int:
         rows = await self._fetchall(
             "SELECT COUNT(*) FROM queue WHERE queue = ? AND locked_until <= ?",

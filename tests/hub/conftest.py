@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +53,26 @@ async def transport(request: pytest.FixtureRequest, store: Store) -> AsyncIterat
     await t.start()
     yield t
     await t.close()
+
+
+@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """'' for the embedded transport, or the URL of a fresh RabbitMQ vhost."""
+    from .harness import drop_vhost, new_vhost
+
+    if request.param == "embedded":
+        yield ""
+        return
+    require_broker()
+    vhost = new_vhost()
+    if vhost is None:
+        pytest.skip("rabbitmqctl is needed to make a test vhost")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    drop_vhost(vhost)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, broker_url: str) -> Any:
+    from .harness import make_deployment
+
+    return make_deployment(tmp_path / "deploy", broker_url)

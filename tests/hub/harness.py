@@ -1,0 +1,139 @@
+"""A running hub for tests: a deployment from ``hub init``, on either transport."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from envelopes.codec import build_envelope, clark_name, to_bytes
+from envelopes.model import Attachment, Header, Kind
+from envelopes.parsing import parse_xml
+from envelopes.signatures import Signer
+from hub.config import HubConfig, load_config
+from hub.scaffold import init_deployment, shipped
+from hub.server import INBOUND_QUEUE, Hub
+from hub.store import Store
+
+DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
+MEMO = shipped("xsd") / "examples" / "memo.xml"
+NOTICE = shipped("xsd") / "examples" / "status-notification.xml"
+
+
+@dataclass
+class Deployment:
+    directory: Path
+    config_path: Path
+    config: HubConfig
+
+    @property
+    def pki(self) -> Path:
+        return self.directory / "pki"
+
+    def signer(self, participant: str) -> Signer:
+        return Signer.from_files(
+            str(self.pki / f"{participant}.key.pem"), str(self.pki / f"{participant}.pem")
+        )
+
+    def envelope(
+        self,
+        sender: str = "dept.finance",
+        recipient: str = "dept.culture",
+        payload: etree._Element | None = None,
+        *,
+        kind: Kind = Kind.REQUEST,
+        correlation_id: str | None = None,
+        message_id: uuid.UUID | None = None,
+        sign_as: str | None = None,
+        attachments: list[Attachment] | None = None,
+        expires_in: float | None = None,
+    ) -> tuple[str, bytes]:
+        """A signed envelope: (message id, bytes)."""
+        payload = payload if payload is not None else parse_xml(MEMO.read_bytes())
+        message_id = message_id or uuid.uuid4()
+        now = dt.datetime.now(dt.UTC)
+        header = Header(
+            message_id=message_id,
+            sender=sender,
+            recipient=recipient,
+            message_type=clark_name(payload),
+            kind=kind,
+            created=now,
+            correlation_id=uuid.UUID(correlation_id) if correlation_id else None,
+            expires_at=now + dt.timedelta(seconds=expires_in) if expires_in is not None else None,
+        )
+        root = build_envelope(header, payload, attachments)
+        self.signer(sign_as or sender).sign(root)
+        return str(message_id), to_bytes(root)
+
+
+def make_deployment(directory: Path, broker_url: str = "", workers: int = 0) -> Deployment:
+    path = init_deployment(directory, DEPARTMENTS, broker_url, metrics_address="127.0.0.1:0")
+    text = path.read_text().replace("workers = 2", f"workers = {workers}")
+    path.write_text(text)
+    return Deployment(directory, path, load_config(path))
+
+
+@contextlib.asynccontextmanager
+async def running_hub(deployment: Deployment) -> AsyncIterator[Hub]:
+    hub = Hub(deployment.config)
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+async def submit(hub: Hub, body: bytes, submission: str | None = None) -> None:
+    headers = {"source": "test"}
+    if submission:
+        headers["submission-id"] = submission
+    await hub.transport.publish(INBOUND_QUEUE, body, headers)
+
+
+async def wait_for_state(
+    store: Store, message_id: str, states: set[str], timeout: float = 20
+) -> str:
+    deadline = asyncio.get_running_loop().time() + timeout
+    state = None
+    while asyncio.get_running_loop().time() < deadline:
+        row = await store.get_message(message_id)
+        state = row.state if row else None
+        if state in states:
+            return state
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{message_id} stayed {state!r}, expected one of {sorted(states)}")
+
+
+# ------------------------------------------------------------------ a broker vhost per test
+def new_vhost() -> str | None:
+    """A fresh RabbitMQ vhost (so tests never see each other's queues), if rabbitmqctl works."""
+    if shutil.which("rabbitmqctl") is None:
+        return None
+    name = f"hubtest-{uuid.uuid4().hex[:10]}"
+    try:
+        subprocess.run(
+            ["rabbitmqctl", "add_vhost", name], check=True, capture_output=True, timeout=30
+        )
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return name
+
+
+def drop_vhost(name: str) -> None:
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=30)
