@@ -7,8 +7,9 @@ in ``HubSignature``. Neither touches the other's signed bytes, so a recipient ve
 Verification pins everything an attacker could bend: the signature's location, exactly the
 expected reference URIs, unique Ids, an algorithm allow-list (no SHA-1), and a certificate that
 our own trust store accepts and that is bound to the claimed participant. Callers get the
-*verified* content (signxml's ``signed_xml``), never the document they handed in, so a moved or
-forged element can never be read as signed (signature wrapping).
+*verified* content (re-parsed from the bytes that were digested), never the document they
+handed in, so a moved or forged element can never be read as signed (signature wrapping).
+The XMLDSig mechanics live in envelopes/xmldsig.py (a pinned profile; see decision 0003).
 """
 
 from __future__ import annotations
@@ -21,17 +22,8 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
-from signxml import (  # type: ignore[attr-defined]
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureConfiguration,
-    SignatureMethod,
-    XMLSigner,
-    XMLVerifier,
-)
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
-from signxml.signer import SignatureConstructionMethod  # type: ignore[attr-defined]
 
+from envelopes import xmldsig
 from envelopes.codec import CONTENT_ID, ROUTING_ID, content_of, envelope_from_tree, q
 from envelopes.errors import (
     AlgorithmNotAllowedError,
@@ -47,21 +39,8 @@ DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _DS = "{" + DS_NS + "}"
 
-ALLOWED_SIGNATURE_METHODS = frozenset(
-    {
-        SignatureMethod.RSA_SHA256,
-        SignatureMethod.RSA_SHA384,
-        SignatureMethod.RSA_SHA512,
-        SignatureMethod.ECDSA_SHA256,
-        SignatureMethod.ECDSA_SHA384,
-        SignatureMethod.ECDSA_SHA512,
-    }
-)
-ALLOWED_DIGESTS = frozenset(
-    {DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512}
-)
-_ALLOWED_SIGNATURE_URIS = {m.value for m in ALLOWED_SIGNATURE_METHODS}
-_ALLOWED_DIGEST_URIS = {d.value for d in ALLOWED_DIGESTS}
+_ALLOWED_SIGNATURE_URIS = frozenset(xmldsig.SIGNATURES)
+_ALLOWED_DIGEST_URIS = frozenset(xmldsig.DIGESTS)
 _ALLOWED_C14N_URIS = {EXC_C14N, EXC_C14N + "WithComments"}
 
 
@@ -82,23 +61,16 @@ class Signer:
         if isinstance(key, rsa.RSAPrivateKey):
             if key.key_size < 2048:
                 raise CertificateError("RSA keys shorter than 2048 bits are not allowed")
-            method = SignatureMethod.RSA_SHA256
-        elif isinstance(key, ec.EllipticCurvePrivateKey):
-            method = SignatureMethod.ECDSA_SHA256
-        else:  # pragma: no cover - load_private_key already refuses
+        elif not isinstance(
+            key, ec.EllipticCurvePrivateKey
+        ):  # pragma: no cover - load_private_key already refuses
             raise CertificateError("unsupported key type")
-        self._signer = XMLSigner(
-            method=SignatureConstructionMethod.detached,
-            signature_algorithm=method,
-            digest_algorithm=DigestAlgorithm.SHA256,
-            c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
-        )
         from cryptography.hazmat.primitives import serialization
 
         spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
             raise CertificateError(f"the private key does not belong to {describe(cert)}")
-        self._cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        self._cert_der = cert.public_bytes(serialization.Encoding.DER)
 
     @classmethod
     def from_files(cls, key_path: str, cert_path: str) -> Signer:
@@ -107,10 +79,7 @@ class Signer:
         return cls(load_private_key(key_path), load_certificate(cert_path))
 
     def _signature(self, root: etree._Element, uris: list[str]) -> etree._Element:
-        signature: etree._Element = self._signer.sign(
-            root, key=self.key, cert=[self._cert_pem], reference_uri=uris, id_attribute="Id"
-        )
-        return signature
+        return xmldsig.sign(root, [u.removeprefix("#") for u in uris], self.key, self._cert_der)
 
     def sign(self, root: etree._Element) -> etree._Element:
         """Sign the envelope as its sender: (re)places SenderSignature after Content."""
@@ -265,37 +234,13 @@ def _verify(
     _check_ids(root, ids, holder)
     cert = _signing_certificate(signature, where)
     trust.check(cert, at)
-    config = SignatureConfiguration(
-        location=f"./{q(holder)}/",
-        expect_references=len(ids),
-        signature_methods=ALLOWED_SIGNATURE_METHODS,
-        digest_algorithms=ALLOWED_DIGESTS,
-        verification_time=at,
-    )
-    try:
-        results = XMLVerifier().verify(
-            root, x509_cert=cert, id_attribute="Id", expect_config=config
-        )
-    except InvalidDigest as exc:
-        raise SignatureError(
-            f"{where}: digest mismatch: the signed content was altered ({exc})"
-        ) from None
-    except InvalidCertificate as exc:
-        raise CertificateError(f"{where}: {describe(cert)}: {exc}") from None
-    except (InvalidSignature, InvalidInput) as exc:
-        raise SignatureError(f"{where}: signature does not verify: {exc}") from None
-    except etree.DocumentInvalid as exc:  # signxml checks ds:Signature against the XMLDSig schema
-        reason = " ".join(str(exc).split())
-        raise SignatureError(
-            f"{where}/Signature: does not match the XMLDSig schema: {reason}"
-        ) from None
-    except (TypeError, ValueError) as exc:  # e.g. an empty SignatureValue or DigestValue
-        raise SignatureError(f"{where}/Signature: unreadable signature ({exc})") from None
-    results = results if isinstance(results, list) else [results]
-    signed = [r.signed_xml for r in results if r.signed_xml is not None]
-    if len(signed) != len(ids):
-        raise SignatureError(f"{where}: the signature covers no element")
-    return signed, cert
+    public_key = cert.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise CertificateError(f"{where}: {describe(cert)}: only RSA and ECDSA keys are allowed")
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < 2048:
+        raise CertificateError(f"{where}: {describe(cert)}: RSA key shorter than 2048 bits")
+    signed = xmldsig.verify(root, signature, public_key, ids, where)
+    return [signed[i] for i in ids], cert
 
 
 def verify_sender(

@@ -264,6 +264,9 @@ class Hub:
         await self._record_rules_version(self.rules, None)
         self.metrics.up.labels(self.transport.name).set(1)
         self._tasks.add(asyncio.create_task(self._batch_loop(), name="ingest-batches"))
+        from hub.rules_watch import watch_rules
+
+        self._tasks.add(asyncio.create_task(watch_rules(self), name="rules-watch"))
         await self.transport.consume(INBOUND_QUEUE, self._on_inbound, prefetch=self.config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), self._on_outbound, prefetch=16)
@@ -462,10 +465,11 @@ class Hub:
                 await self.transport.publish(
                     out_queue(adapter_name), out.body, self._headers(message)
                 )
-        if delivered:
-            await self.store.write(lambda c: self._mark_delivered(c, p.message_id, delivered))
-        if events:
-            await self.store.record_many(events)
+        if delivered or events:
+            # one transaction: a delivery row and its timeline event never disagree
+            await self.store.write(
+                lambda c: self._mark_delivered(c, p.message_id, delivered, events)
+            )
         if outcome.status == "duplicate":
             return
         if p.receipt is not None and p.sender and p.receipt_state:
@@ -479,7 +483,10 @@ class Hub:
 
     @staticmethod
     def _mark_delivered(
-        conn: sqlite3.Connection, message_id: str, delivered: list[Destination]
+        conn: sqlite3.Connection,
+        message_id: str,
+        delivered: list[Destination],
+        events: list[tuple[str, State | str, str]],
     ) -> None:
         at = now_iso()
         conn.executemany(
@@ -487,6 +494,8 @@ class Hub:
             "WHERE message_id = ? AND adapter = ? AND address = ?",
             [(at, message_id, d.adapter, d.address) for d in delivered],
         )
+        for event_id, state, detail in events:
+            _record(conn, event_id, str(state), detail, at)
 
     def _outbound(
         self, p: Processed, adapter: str, address: str, body: bytes, attempt: int
