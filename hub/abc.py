@@ -181,6 +181,26 @@ class AdapterContext(abc.ABC):
     def sign_envelope(self, xml: bytes) -> bytes:
         """Sign an envelope the hub itself composed (e.g. from a SMEV response)."""
 
+    @abc.abstractmethod
+    async def remember(self, reference: str, message_id: str, data: str = "") -> None:
+        """Durably map an adapter's own reference (SMEV MessageID, a mail's Message-ID, a
+        ReplyTo token...) to a hub MessageId, with optional data (e.g. JSON)."""
+
+    @abc.abstractmethod
+    async def recall(self, reference: str) -> tuple[str, str] | None:
+        """(hub MessageId, data) remembered for this adapter's reference, if any."""
+
+    @abc.abstractmethod
+    async def recall_by_message(self, message_id: str) -> list[tuple[str, str]]:
+        """[(reference, data)] this adapter remembered for a hub MessageId."""
+
+    @abc.abstractmethod
+    async def notify_sender(
+        self, message_id: str, state: State | str, reasons: list[tuple[str, str]]
+    ) -> None:
+        """Record ``state`` on the message's timeline and send its sender a signed receipt
+        (e.g. a bounce that arrives after delivery, or SMEV's RequestRejected)."""
+
 
 class Adapter(abc.ABC):
     """Delivers envelopes to one kind of destination.

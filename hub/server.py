@@ -186,10 +186,31 @@ def _store_one(
 
 
 class _Context(AdapterContext):
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Hub, adapter: str) -> None:
         self._hub = hub
+        self._adapter = adapter
         self.transport = hub.transport
         self.hub_id = hub.config.id
+
+    async def remember(self, reference: str, message_id: str, data: str = "") -> None:
+        await self._hub.store.remember(self._adapter, reference, message_id, data)
+
+    async def recall(self, reference: str) -> tuple[str, str] | None:
+        return await self._hub.store.recall(self._adapter, reference)
+
+    async def recall_by_message(self, message_id: str) -> list[tuple[str, str]]:
+        return await self._hub.store.recall_by_message(self._adapter, message_id)
+
+    async def notify_sender(
+        self, message_id: str, state: State | str, reasons: list[tuple[str, str]]
+    ) -> None:
+        detail = "; ".join(text for _, text in reasons) or str(state)
+        await self._hub.store.record(message_id, state, f"{self._adapter}: {detail}")
+        row = await self._hub.store.get_message(message_id)
+        if row is not None and row.sender:
+            await self._hub._send_receipt(
+                row.sender, message_id, str(state), row.digest, [], reasons
+            )
 
     async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
         await self._hub.store.record(message_id, state, detail)
@@ -255,9 +276,8 @@ class Hub:
         inline = frozenset(n for n, a in self.adapters.items() if a.inline)
         self.pool = CryptoPool(self.config, inline)
         await self.pool.warm_up()
-        context = _Context(self)
-        for adapter in self.adapters.values():
-            await adapter.start(context)
+        for name, adapter in self.adapters.items():
+            await adapter.start(_Context(self, name))
         for department in self.config.departments:
             await self.transport.declare_queue(inbox_queue(department))
         self.metrics.rules_version.labels(self.rules.version).set(1)

@@ -24,15 +24,22 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(hub.reload_rules()))
     http = None
+    collector = None
     try:
         if config.metrics.enabled:
-            from monitoring.http import start_http
+            from monitoring.collector import Collector
+            from monitoring.http import bound_address, start_http
 
+            collector = Collector(hub)
+            await collector.start()
             host, port = config.metrics_host_port
-            http = await start_http(hub, host, port)
+            http = await start_http(hub, host, port, collector)
+            host, port = bound_address(http)
             log.info("metrics at http://%s:%d/metrics", host, port)
         await stop.wait()
     finally:
+        if collector is not None:
+            await collector.stop()
         if http is not None:
             await http.cleanup()
         await hub.stop()

@@ -112,6 +112,18 @@ MIGRATIONS: list[str] = [
         summary     TEXT NOT NULL
     );
     """,
+    # 3: adapters' references (SMEV MessageIDs, mail Message-IDs, ReplyTo tokens)
+    """
+    CREATE TABLE adapter_refs (
+        adapter     TEXT NOT NULL,
+        reference   TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        data        TEXT NOT NULL DEFAULT '',
+        at          TEXT NOT NULL,
+        PRIMARY KEY (adapter, reference)
+    );
+    CREATE INDEX adapter_refs_message ON adapter_refs(adapter, message_id);
+    """,
 ]
 
 # How far along the main line a state is: a message's state only moves forward along it.
@@ -373,6 +385,31 @@ class Store:
             (submission_id,),
         )
         return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    async def remember(self, adapter: str, reference: str, message_id: str, data: str) -> None:
+        at = now_iso()
+        await self.write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO adapter_refs (adapter, reference, message_id, data, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (adapter, reference, message_id, data, at),
+            )
+        )
+
+    async def recall(self, adapter: str, reference: str) -> tuple[str, str] | None:
+        rows = await self._fetchall(
+            "SELECT message_id, data FROM adapter_refs WHERE adapter = ? AND reference = ?",
+            (adapter, reference),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def recall_by_message(self, adapter: str, message_id: str) -> list[tuple[str, str]]:
+        rows = await self._fetchall(
+            "SELECT reference, data FROM adapter_refs WHERE adapter = ? AND message_id = ? "
+            "ORDER BY at",
+            (adapter, message_id),
+        )
+        return [(r[0], r[1]) for r in rows]
 
     async def mark_seen(self, participant: str, message_id: str) -> bool:
         """Remember that participant took message_id from its inbox; False if it already had."""

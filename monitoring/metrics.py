@@ -121,3 +121,23 @@ class Metrics:
             registry=r,
         )
         self.up = Gauge("hub_up", "1 while the hub runs", ["transport"], registry=r)
+        self.ready = Gauge(
+            "hub_ready",
+            "1 when broker, store and every adapter are reachable (what /readyz says), else 0",
+            registry=r,
+        )
+        self.ready_check = Gauge(
+            "hub_ready_check",
+            "Per readiness check (transport, store, adapter:<name>): 1 passing, 0 failing",
+            ["check"],
+            registry=r,
+        )
+        self.collector_errors = Counter(
+            "hub_collector_errors",
+            "Refreshes of a gauge group that failed (the gauges keep their last value)",
+            ["part"],
+            registry=r,
+        )
+        # counters that alerts take increase() of exist from the start, at 0
+        for result in ("applied", "refused"):
+            self.rules_reloads.labels(result)

@@ -1,0 +1,231 @@
+"""Hub throughput on RabbitMQ against a bare aio-pika one-hop relay, in one run.
+
+    .venv/bin/python bench/throughput.py [-n 3000] [--workers 2]
+
+Pushes N signed ~5 KB envelopes from dept.finance to dept.culture through a running ``hub serve``
+(its own process tree, in a fresh vhost), then the same bytes through a bare relay process
+(consume persistent messages from one quorum queue, publish each with a confirm to another).
+Prints messages/s, p50/p99 latency, the hub's CPU per message (hub process and its crypto
+workers, read from /proc) and the ratio hub ÷ bare. Needs RabbitMQ on 127.0.0.1 and rabbitmqctl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aio_pika
+
+# bench/envelopes.py would shadow the envelopes package: drop this folder from the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from envelopes.codec import build_envelope, clark_name, to_bytes  # noqa: E402
+from envelopes.model import Header, Kind  # noqa: E402
+from envelopes.parsing import parse_xml  # noqa: E402
+from envelopes.signatures import Signer  # noqa: E402
+from hub.scaffold import init_deployment, shipped  # noqa: E402
+
+RELAY = r"""
+import asyncio, sys, aio_pika
+async def main(url, src, dst, prefetch):
+    conn = await aio_pika.connect_robust(url)
+    pub = await conn.channel(publisher_confirms=True)
+    sub = await conn.channel()
+    await sub.set_qos(prefetch_count=prefetch)
+    args = {"x-queue-type": "quorum"}
+    q = await sub.declare_queue(src, durable=True, arguments=args)
+    await pub.declare_queue(dst, durable=True, arguments=args)
+    async def on(message):
+        await pub.default_exchange.publish(
+            aio_pika.Message(message.body, headers=message.headers,
+                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=dst, mandatory=True, timeout=15)
+        await message.ack()
+    await q.consume(on)
+    print("ready", flush=True)
+    await asyncio.Future()
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and all its descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ppid = int(fields[1])
+        children.setdefault(ppid, []).append(int(entry))
+        stats[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += stats.get(current, 0.0)
+        todo.extend(children.get(current, []))
+    return total
+
+
+def vhost() -> str:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["rabbitmqctl", "add_vhost", name], check=True, capture_output=True)
+    subprocess.run(
+        ["rabbitmqctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+        check=True, capture_output=True,
+    )
+    return name
+
+
+def make_envelopes(pki: Path, n: int) -> list[bytes]:
+    signer = Signer.from_files(str(pki / "dept.finance.key.pem"), str(pki / "dept.finance.pem"))
+    payload = parse_xml((shipped("xsd") / "examples" / "memo.xml").read_bytes())
+    out = []
+    for _ in range(n):
+        header = Header(
+            message_id=uuid.uuid4(), sender="dept.finance", recipient="dept.culture",
+            message_type=clark_name(payload), kind=Kind.REQUEST, created=dt.datetime.now(dt.UTC),
+        )
+        root = build_envelope(header, payload)
+        signer.sign(root)
+        out.append(to_bytes(root))
+    return out
+
+
+async def pump(url: str, src: str, dst: str, bodies: list[bytes], cpu_pid: int | None,
+               declare_dst: dict[str, object]) -> dict[str, float]:
+    """Publish bodies to src, wait until all arrive on dst; latency from publish to arrival."""
+    conn = await aio_pika.connect_robust(url)
+    async with conn:
+        pub = await conn.channel(publisher_confirms=True)
+        sub = await conn.channel()
+        await sub.set_qos(prefetch_count=500)
+        queue = await sub.declare_queue(dst, durable=True, arguments=declare_dst)
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+        done = asyncio.Event()
+
+        async def on(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            key = str((message.headers or {}).get("message-id", ""))
+            if key in sent_at and key not in arrived:
+                arrived.add(key)
+                latencies.append(time.perf_counter() - sent_at[key])
+                if len(arrived) == len(bodies):
+                    done.set()
+            await message.ack()
+
+        arrived: set[str] = set()
+        await queue.consume(on)
+        cpu0 = cpu_seconds(cpu_pid) if cpu_pid else 0.0
+        start = time.perf_counter()
+        window = asyncio.Semaphore(200)
+
+        async def send(body: bytes) -> None:
+            key = body.split(b"<hub:MessageId>", 1)[1].split(b"<", 1)[0].decode()
+            async with window:
+                sent_at[key] = time.perf_counter()
+                await pub.default_exchange.publish(
+                    aio_pika.Message(body, headers={"message-id": key, "source": "bench"},
+                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=src, mandatory=True, timeout=30,
+                )
+
+        await asyncio.gather(*(send(b) for b in bodies))
+        await asyncio.wait_for(done.wait(), 600)
+        elapsed = time.perf_counter() - start
+        cpu = (cpu_seconds(cpu_pid) - cpu0) if cpu_pid else 0.0
+    latencies.sort()
+    return {
+        "rate": len(bodies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "cpu_ms": cpu / len(bodies) * 1000,
+        "elapsed": elapsed,
+    }
+
+
+def wait_ready(proc: subprocess.Popen[str], marker: str, timeout: float = 60) -> None:
+    assert proc.stderr is not None or proc.stdout is not None
+    stream = proc.stdout if marker == "ready" else proc.stderr
+    assert stream is not None
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = stream.readline()
+        if marker in line:
+            return
+        if proc.poll() is not None:
+            raise SystemExit(f"process exited: {line}")
+    raise SystemExit(f"no {marker!r} within {timeout}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=3000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    host = vhost()
+    url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
+    quorum = {"x-queue-type": "quorum", "x-dead-letter-exchange": "hub.dead",
+              "x-delivery-limit": 10}
+    try:
+        with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
+            config = init_deployment(Path(tmp), ["dept.finance", "dept.culture"], url,
+                                     metrics_address="127.0.0.1:0")
+            text = config.read_text().replace("workers = 2", f"workers = {args.workers}")
+            config.write_text(text.replace('log_level = "INFO"', 'log_level = "INFO"'))
+            print(f"preparing {args.n} signed envelopes ...", flush=True)
+            bodies = make_envelopes(Path(tmp) / "pki", args.n)
+            size = statistics.mean(len(b) for b in bodies)
+            hub = subprocess.Popen(
+                [sys.executable, "-m", "hub", "serve", "--config", str(config)],
+                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            )
+            relay = None
+            try:
+                wait_ready(hub, "serving on")
+                hub_result = asyncio.run(
+                    pump(url, "hub.inbound", "inbox.dept.culture", bodies, hub.pid, quorum)
+                )
+            finally:
+                hub.terminate()
+                hub.wait(30)
+            relay = subprocess.Popen(
+                [sys.executable, "-c", RELAY, url, "bench.relay.in", "bench.relay.out", "128"],
+                stdout=subprocess.PIPE, text=True,
+            )
+            try:
+                wait_ready(relay, "ready")
+                bare = asyncio.run(
+                    pump(url, "bench.relay.in", "bench.relay.out", bodies, relay.pid,
+                         {"x-queue-type": "quorum"})
+                )
+            finally:
+                relay.terminate()
+                relay.wait(30)
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", host], capture_output=True)
+    print(f"\nmessages: {args.n} x {size / 1024:.1f} KB, hub workers: {args.workers}, "
+          f"cores: {os.cpu_count()}")
+    for name, r in (("hub", hub_result), ("bare relay", bare)):
+        print(f"{name:<11} {r['rate']:8.0f} msg/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
+              f"   cpu {r['cpu_ms']:.2f} ms/msg")
+    print(f"hub cpu per message: {hub_result['cpu_ms']:.2f} ms")
+    print(f"ratio: {hub_result['rate'] / bare['rate']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

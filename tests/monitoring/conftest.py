@@ -1,0 +1,115 @@
+"""An embedded hub on a temporary deployment (``hub init``'s layout), and envelopes to send it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from adapters.internal import InternalAdapter
+from envelopes.codec import build_envelope, clark_name, to_bytes
+from envelopes.model import Header, Kind
+from envelopes.parsing import parse_xml
+from envelopes.signatures import Signer
+from hub.abc import Adapter, OutboundMessage, Outcome
+from hub.config import HubConfig, load_config
+from hub.scaffold import init_deployment, shipped
+from hub.server import INBOUND_QUEUE, Hub
+from monitoring.collector import Collector
+
+DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
+SENDER = "dept.finance"
+RECIPIENT = "dept.culture"
+MEMO_TYPE = "{urn:interagency-hub:payload:memo:1.0}Memo"
+
+
+class FlakyAdapter(Adapter):
+    """A queued (not inline) adapter: first attempt transient, then permanent failure."""
+
+    def __init__(self) -> None:
+        self.reachable = True
+        self.attempts = 0
+
+    async def deliver(self, message: OutboundMessage) -> Outcome:
+        self.attempts += 1
+        if message.attempt == 1:
+            return Outcome.transient("try later")
+        return Outcome.permanent("refused for good")
+
+    async def ping(self) -> bool:
+        return self.reachable
+
+    def breaker_states(self) -> dict[str, int]:
+        return {"remote.example": 2}
+
+
+class Deployment:
+    def __init__(self, directory: Path, config: HubConfig, hub: Hub, flaky: FlakyAdapter) -> None:
+        self.directory = directory
+        self.config = config
+        self.hub = hub
+        self.flaky = flaky
+        self.collector = Collector(hub, interval=60, min_interval=0)
+        self.pki = directory / "pki"
+        self.memo = parse_xml((shipped("xsd") / "examples" / "memo.xml").read_bytes())
+
+    def envelope(
+        self,
+        payload: etree._Element | None = None,
+        *,
+        expires_at: dt.datetime | None = None,
+        sign_as: str = SENDER,
+    ) -> bytes:
+        payload = self.memo if payload is None else payload
+        now = dt.datetime.now(dt.UTC)
+        header = Header(
+            message_id=uuid.uuid4(),
+            sender=SENDER,
+            recipient=RECIPIENT,
+            message_type=clark_name(payload),
+            kind=Kind.REQUEST,
+            created=now - dt.timedelta(minutes=5) if expires_at else now,
+            expires_at=expires_at,
+        )
+        root = build_envelope(header, payload)
+        key, cert = self.pki / f"{sign_as}.key.pem", self.pki / f"{sign_as}.pem"
+        Signer.from_files(str(key), str(cert)).sign(root)
+        return to_bytes(root)
+
+    async def publish(self, body: bytes, source: str = "test") -> None:
+        await self.hub.transport.publish(INBOUND_QUEUE, body, {"source": source})
+
+    def value(self, name: str, **labels: str) -> float:
+        """A sample's value, 0 when the series does not exist (yet)."""
+        found = self.hub.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
+
+
+async def wait_for(check: Callable[[], bool], limit: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for the hub")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    config = load_config(init_deployment(tmp_path, DEPARTMENTS, metrics_address="127.0.0.1:0"))
+    config.workers = 0
+    config.retry.base_delay = 0.1  # the one retry in these tests comes after the 0.5 s floor
+    config.retry.jitter = 0
+    flaky = FlakyAdapter()
+    hub = Hub(config, adapters={"internal": InternalAdapter(), "flaky": flaky})
+    await hub.start()
+    d = Deployment(tmp_path, config, hub, flaky)
+    try:
+        yield d
+    finally:
+        await d.collector.stop()
+        await hub.stop()
