@@ -100,6 +100,7 @@ class Signer:
         adapter: str,
         address: str,
         rules_version: str | None = None,
+        recipient: str | None = None,
     ) -> etree._Element:
         """Add the hub's Routing block and HubSignature over #content and #routing."""
         content = content_of(root)
@@ -114,6 +115,8 @@ class Signer:
         ).decode("ascii")
         if rules_version:
             etree.SubElement(routing, q("RulesVersion")).text = rules_version
+        if recipient:  # the rules rewrote the recipient (e.g. an agency's current address)
+            etree.SubElement(routing, q("Recipient")).text = recipient
         etree.SubElement(routing, q("Route"), Adapter=adapter, Address=address)
         anchor = root.find(q("SenderSignature"))
         (anchor if anchor is not None else content).addnext(routing)

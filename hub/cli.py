@@ -387,7 +387,17 @@ def _plugin_groups() -> list[Callable[[], click.Command]]:
 
         return group
 
-    loaders.append(smev)
+    def routes() -> click.Command:
+        from hub.routes_cli import routes as group
+
+        return group
+
+    def smev_sim() -> click.Command:
+        from adapters.smev.sim_cli import smev_sim as command  # type: ignore[import-not-found,unused-ignore]
+
+        return command  # type: ignore[no-any-return,unused-ignore]
+
+    loaders += [smev, routes, smev_sim]
     return loaders
 
 

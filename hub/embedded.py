@@ -19,6 +19,7 @@ from hub.store import QueuedRow, Store
 log = logging.getLogger(__name__)
 
 DEAD_QUEUE = "hub.dead"
+DELIVERY_LIMIT = 10  # as x-delivery-limit on the RabbitMQ quorum queues
 
 
 class EmbeddedDelivery(Delivery):
@@ -108,6 +109,10 @@ class EmbeddedTransport(Transport):
             rows = await self.store.claim(queue, room, self.lease) if room > 0 else []
             for row in rows:
                 delivery = EmbeddedDelivery(self.store, row, settled)
+                if row.deliveries > DELIVERY_LIMIT and queue != DEAD_QUEUE:
+                    # handed out again and again without an answer: a poison message
+                    await delivery.nack(requeue=False)
+                    continue
                 task = asyncio.create_task(self._handle(handler, delivery))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from hub import processor as proc
@@ -21,21 +22,35 @@ from hub.routing import RuleSet
 class CryptoPool:
     def __init__(self, config: HubConfig, inline_adapters: frozenset[str]) -> None:
         self.workers = config.workers
+        self._config = config
+        self._inline = inline_adapters
         self._executor: ProcessPoolExecutor | None = None
         if self.workers > 0:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=proc.init_worker,
-                initargs=(config, inline_adapters),
-            )
+            self._executor = self._new_executor()
         else:
             proc.init_worker(config, inline_adapters)
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=proc.init_worker,
+            initargs=(self._config, self._inline),
+        )
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         if self._executor is None:
             return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except BrokenProcessPool:
+            # a worker died (killed, or crashed on some input): start a fresh pool; the caller's
+            # messages go back to the queue and are retried one by one
+            if self._executor is executor:
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+            raise
 
     async def warm_up(self) -> None:
         """Start every worker now (loading keys and schemas), not on the first message."""

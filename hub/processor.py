@@ -44,6 +44,8 @@ class Outgoing:
     adapter: str
     address: str
     body: bytes
+    recipient: str | None = None  # as rewritten by the rules (None: the header's)
+    settings: dict[str, str] = field(default_factory=dict)  # the route's overrides
 
 
 @dataclass
@@ -124,21 +126,34 @@ class Processor:
         result = self._accepted_facts(body, envelope, rules)
         result.signer = verified.signer_id
         header = envelope.header
-        if header.expires_at is not None and header.expires_at <= now:
-            result.state = State.EXPIRED
-            result.code = "expired"
-            result.reasons = [f"Envelope/Content/Header/ExpiresAt: {header.expires_at} has passed"]
-            self._receipt(result, State.EXPIRED, [("expired", result.reasons[0])])
+        problem = rules.check_certificate(verified.signer_id, verified.certificate)
+        if problem is not None:  # a trusted CA issued it, but it is not the declared one
+            result.state = State.REJECTED
+            result.code = "certificate_not_registered"
+            result.reasons = [problem]
+            self._receipt(result, State.REJECTED, [(result.code, problem)])
             result.timings = timings
             return result
-        decision = rules.route(header)
+        decision = rules.route(header, envelope.payload)
         lap("route")
         result.rule = decision.rule
         if decision.rejected or not decision.destinations:
             result.state = State.REJECTED
-            result.code = "route_rejected" if decision.rule else "no_route"
+            result.code = decision.code or ("route_rejected" if decision.rule else "no_route")
             result.reasons = [decision.rejection or "no destination"]
             self._receipt(result, State.REJECTED, [(result.code, result.reasons[0])])
+            result.timings = timings
+            return result
+        expires_at = header.expires_at
+        ttl = decision.settings.ttl if decision.settings is not None else None
+        if expires_at is None and ttl:
+            expires_at = header.created + dt.timedelta(seconds=float(ttl))
+            result.expires_at = expires_at.isoformat()
+        if expires_at is not None and expires_at <= now:
+            result.state = State.EXPIRED
+            result.code = "expired"
+            result.reasons = [f"Envelope/Content/Header/ExpiresAt: {expires_at} has passed"]
+            self._receipt(result, State.EXPIRED, [("expired", result.reasons[0])])
             result.timings = timings
             return result
         for destination in decision.destinations:
@@ -149,9 +164,17 @@ class Processor:
                 adapter=destination.adapter,
                 address=destination.address,
                 rules_version=rules.version,
+                recipient=decision.recipient,
             )
+            settings = decision.settings_for(destination).as_dict()
             result.outgoing.append(
-                Outgoing(destination.adapter, destination.address, to_bytes(copy_root))
+                Outgoing(
+                    destination.adapter,
+                    destination.address,
+                    to_bytes(copy_root),
+                    recipient=decision.recipient,
+                    settings={k: str(v) for k, v in settings.items()},
+                )
             )
         all_inline = all(d.adapter in self.inline_adapters for d in decision.destinations)
         self._receipt(result, State.DELIVERED if all_inline else State.ACCEPTED, [])

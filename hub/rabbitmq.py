@@ -40,7 +40,11 @@ DELIVERY_LIMIT = 10
 PUBLISH_TIMEOUT = 15.0
 
 
-def work_queue_arguments() -> dict[str, Any]:
+def work_queue_arguments(queue: str = "") -> dict[str, Any]:
+    """Arguments of a hub queue: quorum, and (but for hub.dead itself) a delivery limit whose
+    overrun dead-letters to hub.dead."""
+    if queue == DEAD_QUEUE:
+        return {"x-queue-type": "quorum"}
     return {
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": DEAD_EXCHANGE,
@@ -101,7 +105,7 @@ class RabbitTransport(Transport):
             DEAD_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
         )
         dead_queue = await channel.declare_queue(
-            DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+            DEAD_QUEUE, durable=True, arguments=work_queue_arguments(DEAD_QUEUE)
         )
         await dead_queue.bind(dead)
         await channel.declare_exchange(
@@ -129,7 +133,7 @@ class RabbitTransport(Transport):
     async def _declare(self, queue: str) -> AbstractQueue:
         assert self._publish_channel is not None
         declared = await self._publish_channel.declare_queue(
-            queue, durable=True, arguments=work_queue_arguments()
+            queue, durable=True, arguments=work_queue_arguments(queue)
         )
         if queue not in self._declared:
             redeliver = await self._publish_channel.get_exchange(REDELIVER_EXCHANGE)
@@ -194,7 +198,7 @@ class RabbitTransport(Transport):
         await channel.set_qos(prefetch_count=prefetch)
         self._consumer_channels.append(channel)
         declared = await channel.declare_queue(
-            queue, durable=True, arguments=work_queue_arguments()
+            queue, durable=True, arguments=work_queue_arguments(queue)
         )
 
         async def on_message(message: AbstractIncomingMessage) -> None:
@@ -217,7 +221,7 @@ class RabbitTransport(Transport):
     async def depth(self, queue: str) -> int:
         assert self._publish_channel is not None
         declared = await self._publish_channel.declare_queue(
-            queue, durable=True, arguments=work_queue_arguments()
+            queue, durable=True, arguments=work_queue_arguments(queue)
         )
         return int(declared.declaration_result.message_count or 0)
 

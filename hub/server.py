@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential_jitter
+
 from envelopes.codec import to_bytes
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
@@ -32,16 +34,18 @@ from hub.abc import (
     Destination,
     InboundMessage,
     OutboundMessage,
+    Outcome,
     OutcomeKind,
     State,
     Transport,
 )
 from hub.adapters import create_adapter
+from hub.breaker import Breaker, Breakers
 from hub.config import HubConfig
 from hub.embedded import EmbeddedTransport
 from hub.pool import CryptoPool
-from hub.processor import Processed
-from hub.routing import RuleSet, load_rules
+from hub.processor import Outgoing, Processed
+from hub.routing import RuleSet, load_rules, record_rules_version
 from hub.store import Store, _record, now_iso
 from monitoring.metrics import Metrics
 
@@ -50,6 +54,15 @@ log = logging.getLogger("hub")
 INBOUND_QUEUE = "hub.inbound"
 OUT_PREFIX = "hub.out."
 POISON_LIMIT = 8
+DEAD_QUEUE = "hub.dead"
+ROUTE_SETTING_HEADERS = (
+    "retry-max-attempts",
+    "retry-base-delay",
+    "retry-max-delay",
+    "retry-max-age",
+)
+# Exceptions that can only mean the network or the peer is troubled: retried, never a crash.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, OSError)
 
 
 def out_queue(adapter: str) -> str:
@@ -252,6 +265,12 @@ class Hub:
         self._stopping = False
         self.started = asyncio.Event()
         self._signer: Signer | None = None
+        self._reload_lock = asyncio.Lock()
+        self.breakers = Breakers(
+            config.breaker.failure_threshold,
+            config.breaker.probe_interval,
+            on_change=self._breaker_changed,
+        )
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -290,6 +309,7 @@ class Hub:
         await self.transport.consume(INBOUND_QUEUE, self._on_inbound, prefetch=self.config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), self._on_outbound, prefetch=16)
+        await self.transport.consume(DEAD_QUEUE, self._on_dead, prefetch=16)
         self.started.set()
         log.info(
             "hub %s serving on %s transport, rules %s",
@@ -333,6 +353,10 @@ class Hub:
 
     async def reload_rules(self) -> bool:
         """Load the rule files again; swap atomically if valid, keep the old set if not."""
+        async with self._reload_lock:  # SIGHUP, the file watch and `hub routes reload` may race
+            return await self._reload_rules()
+
+    async def _reload_rules(self) -> bool:
         directory = self.config.path(self.config.paths.routing_rules)
         try:
             rules = await asyncio.to_thread(load_rules, directory)
@@ -352,14 +376,7 @@ class Hub:
         return True
 
     async def _record_rules_version(self, rules: RuleSet, old: RuleSet | None) -> None:
-        summary = f"{len(rules.rules)} rules" + (f", replaced {old.version}" if old else "")
-        await self.store.write(
-            lambda c: c.execute(
-                "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) "
-                "VALUES (?, ?, ?)",
-                (rules.version, now_iso(), summary),
-            )
-        )
+        await self.store.write(lambda c: record_rules_version(c, rules, old))
 
     # ------------------------------------------------------------------ ingest
     async def _on_inbound(self, delivery: Delivery) -> None:
@@ -387,9 +404,25 @@ class Hub:
 
     async def _run_batch(self, items: list[tuple[Delivery, asyncio.Future[None]]]) -> None:
         try:
+            await self._ingest_isolated(items)
+        finally:
+            self._batch_slots.release()
+
+    async def _ingest_isolated(self, items: list[tuple[Delivery, asyncio.Future[None]]]) -> None:
+        """Ingest a batch; if it fails, one message at a time, so a poison message fails alone.
+
+        A failed message goes back to the inbound queue; the broker's delivery limit moves one
+        that keeps failing to ``hub.dead`` (and from there to the dead-letter store).
+        """
+        try:
             await self._ingest(items)
         except Exception as exc:
-            log.exception("ingest batch failed; its messages go back to the inbound queue")
+            if len(items) > 1 and not self._stopping:
+                log.warning("ingest batch of %d failed (%s); retrying one by one", len(items), exc)
+                for item in items:
+                    await self._ingest_isolated([item])
+                return
+            log.exception("ingest failed; the message goes back to the inbound queue")
             for delivery, future in items:
                 with contextlib.suppress(Exception):
                     await delivery.nack(requeue=True)
@@ -399,8 +432,6 @@ class Hub:
             for _, future in items:
                 if not future.done():
                     future.set_result(None)
-        finally:
-            self._batch_slots.release()
 
     async def _ingest(self, items: list[tuple[Delivery, asyncio.Future[None]]]) -> None:
         assert self.pool is not None
@@ -457,7 +488,7 @@ class Hub:
             if out is None:
                 continue
             adapter = self.adapters.get(adapter_name)
-            message = self._outbound(p, out.adapter, out.address, out.body, attempt=1)
+            message = self._outbound(p, out, attempt=1)
             if adapter is not None and adapter.inline:
                 t = time.perf_counter()
                 result = await adapter.deliver(message)
@@ -517,24 +548,30 @@ class Hub:
         for event_id, state, detail in events:
             _record(conn, event_id, str(state), detail, at)
 
-    def _outbound(
-        self, p: Processed, adapter: str, address: str, body: bytes, attempt: int
-    ) -> OutboundMessage:
+    def _outbound(self, p: Processed, out: Outgoing, attempt: int) -> OutboundMessage:
+        extra = {
+            "digest": p.digest or "",
+            "expires-at": p.expires_at or "",
+            "first-attempt-at": f"{time.time():.3f}",
+        }
+        extra.update(
+            {
+                f"retry-{key.replace('_', '-')}": value
+                for key, value in out.settings.items()
+                if key in ("max_attempts", "base_delay", "max_delay", "max_age")
+            }
+        )
         return OutboundMessage(
             message_id=p.message_id,
             sender=p.sender or "",
-            recipient=p.recipient or "",
+            recipient=out.recipient or p.recipient or "",
             message_type=p.message_type or "",
             kind=p.kind or "",
             correlation_id=p.correlation_id,
-            body=body,
-            destination=Destination(adapter, address),
+            body=out.body,
+            destination=Destination(out.adapter, out.address),
             attempt=attempt,
-            extra={
-                "digest": p.digest or "",
-                "expires-at": p.expires_at or "",
-                "first-attempt-at": f"{time.time():.3f}",
-            },
+            extra=extra,
         )
 
     @staticmethod
@@ -556,6 +593,7 @@ class Hub:
 
     @staticmethod
     def _from_headers(body: bytes, headers: dict[str, str]) -> OutboundMessage:
+        extra_keys = ("digest", "expires-at", "first-attempt-at", *ROUTE_SETTING_HEADERS)
         return OutboundMessage(
             message_id=headers.get("message-id", ""),
             sender=headers.get("sender", ""),
@@ -566,9 +604,7 @@ class Hub:
             body=body,
             destination=Destination(headers.get("adapter", ""), headers.get("address", "")),
             attempt=int(headers.get("attempt", "1") or 1),
-            extra={
-                k: headers[k] for k in ("digest", "expires-at", "first-attempt-at") if k in headers
-            },
+            extra={k: headers[k] for k in extra_keys if k in headers},
         )
 
     # ------------------------------------------------------------------ receipts
@@ -603,28 +639,26 @@ class Hub:
         adapter = self.adapters.get(message.destination.adapter)
         destination = message.destination
         if adapter is None:
-            await self._dead_letter(delivery, message, f"no adapter {destination.adapter!r}")
+            await self._dead_letter(
+                delivery, message, f"no adapter {destination.adapter!r}", "no_adapter"
+            )
             return
         if delivery.delivery_count > POISON_LIMIT:
             await self._dead_letter(
                 delivery,
                 message,
                 f"poison message: handed out {delivery.delivery_count} times without an answer",
+                "poison",
             )
             return
         expires = message.extra.get("expires-at")
         if expires and dt.datetime.fromisoformat(expires) <= dt.datetime.now(dt.UTC):
-            self.metrics.expired.inc()
-            await self.store.write(
-                lambda c: self._settle_delivery(c, message, "expired", "ExpiresAt passed")
-            )
-            await self._send_receipt(
-                message.sender,
-                message.message_id,
-                State.EXPIRED,
-                message.extra.get("digest"),
-                [destination],
-                [("expired", f"ExpiresAt {expires} passed before delivery")],
+            await self._expire(delivery, message, expires)
+            return
+        wait = self.breakers.wait_time(destination)
+        if wait > 0:  # the destination is down or asked us to wait: keep it queued, untried
+            await self.transport.publish(
+                out_queue(destination.adapter), delivery.body, headers, delay=max(1.0, wait)
             )
             await delivery.ack()
             return
@@ -632,11 +666,12 @@ class Hub:
             message.message_id, State.DELIVERING, f"attempt {message.attempt} to {destination}"
         )
         t = time.perf_counter()
-        outcome = await adapter.deliver(message)
+        outcome = await self._attempt(adapter, message)
         self.metrics.stage.labels("deliver").observe(time.perf_counter() - t)
-        self.metrics.deliveries.labels(
-            destination.adapter, destination.address, outcome.kind.value
-        ).inc()
+        if outcome.kind == OutcomeKind.TRANSIENT:
+            self.breakers.failure(destination, outcome.detail, outcome.retry_after)
+        else:  # delivered, or refused for this message's own sake: the destination is up
+            self.breakers.success(destination)
         if outcome.kind == OutcomeKind.DELIVERED:
             detail = f"{destination}" + (f" ({outcome.reference})" if outcome.reference else "")
             await self.store.write(lambda c: self._settle_delivery(c, message, "delivered", detail))
@@ -654,7 +689,7 @@ class Hub:
             await delivery.ack()
             return
         if outcome.kind == OutcomeKind.TRANSIENT and self._may_retry(message):
-            delay = self._backoff(message.attempt, outcome.retry_after)
+            delay = self._backoff(message, outcome.retry_after)
             retry = dict(headers)
             retry["attempt"] = str(message.attempt + 1)
             await self.transport.publish(
@@ -670,23 +705,133 @@ class Hub:
             )
             await delivery.ack()
             return
-        reason = (
-            outcome.detail
-            if outcome.kind == OutcomeKind.PERMANENT
-            else (f"gave up after {message.attempt} attempts: {outcome.detail}")
+        if outcome.kind == OutcomeKind.PERMANENT:
+            await self._dead_letter(delivery, message, outcome.detail, "permanent")
+        else:
+            await self._dead_letter(
+                delivery,
+                message,
+                f"gave up after {message.attempt} attempts: {outcome.detail}",
+                "retries_exhausted",
+            )
+
+    async def _attempt(self, adapter: Adapter, message: OutboundMessage) -> Outcome:
+        """One delivery, with a few quick in-process retries for a flaky call (tenacity).
+
+        Longer waits go through the broker instead, so that they survive a restart and hold
+        no consumer. An adapter should classify its failures; the few exception types that
+        can only mean the network is troubled count as transient, anything else propagates
+        (the message goes back to its queue and, if it keeps crashing us, to the dead letters).
+        """
+        policy = self.config.retry
+
+        destination = message.destination
+
+        async def once() -> Outcome:
+            try:
+                outcome = await adapter.deliver(message)
+            except TRANSIENT_ERRORS as exc:
+                outcome = Outcome.transient(f"{type(exc).__name__}: {exc}")
+            self.metrics.deliveries.labels(
+                destination.adapter, destination.address, outcome.kind.value
+            ).inc()
+            return outcome
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.inline_attempts),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2.0),
+            retry=retry_if_result(
+                lambda o: o.kind == OutcomeKind.TRANSIENT and o.retry_after is None
+            ),
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
         )
-        await self._dead_letter(delivery, message, reason)
+        result: Outcome = await retrying(once)
+        return result
+
+    async def _on_dead(self, delivery: Delivery) -> None:
+        """What the broker dead-lettered (delivery limit reached): into the dead-letter store."""
+        headers = dict(delivery.headers)
+        origin = headers.get("x-first-death-queue") or headers.get("x-dead-from") or "?"
+        if headers.get("adapter"):
+            message = self._from_headers(delivery.body, headers)
+            await self._dead_letter(
+                delivery, message, f"poison: delivery limit reached in {origin}", "poison"
+            )
+            return
+        from hub.client import header_facts
+
+        message_id, sender, kind = header_facts(delivery.body)
+        message = OutboundMessage(
+            message_id=message_id,
+            sender=sender if sender != "-" else "",
+            recipient="",
+            message_type="",
+            kind=kind,
+            correlation_id=None,
+            body=delivery.body,
+            destination=Destination("inbound", origin),
+            extra={},
+        )
+        await self._dead_letter(
+            delivery, message, f"poison: delivery limit reached in {origin}", "poison"
+        )
+
+    def _breaker_changed(self, destination: Destination, breaker: Breaker) -> None:
+        self.metrics.breaker_state.labels(destination.adapter, destination.address).set(
+            int(breaker.state)
+        )
+        log.warning(
+            "circuit breaker for %s is %s (%s)",
+            destination,
+            breaker.state.name.lower(),
+            breaker.last_error or "ok",
+            extra={"destination": str(destination)},
+        )
+        state, failures, error = breaker.state.name.lower(), breaker.failures, breaker.last_error
+        at = now_iso()
+
+        def persist(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO breakers (adapter, address, state, failures, "
+                "last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (destination.adapter, destination.address, state, failures, error, at),
+            )
+
+        task = asyncio.ensure_future(self.store.write(persist))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _expire(self, delivery: Delivery, message: OutboundMessage, expires: str) -> None:
+        self.metrics.expired.inc()
+        await self.store.write(
+            lambda c: self._settle_delivery(c, message, "expired", f"ExpiresAt {expires} passed")
+        )
+        await self._send_receipt(
+            message.sender,
+            message.message_id,
+            State.EXPIRED,
+            message.extra.get("digest"),
+            [message.destination],
+            [("expired", f"ExpiresAt {expires} passed before delivery")],
+        )
+        await delivery.ack()
+
+    def _policy(self, message: OutboundMessage, key: str) -> float:
+        """A retry setting: the route's override (in the message's headers) or hub.toml's."""
+        override = message.extra.get(f"retry-{key.replace('_', '-')}")
+        return float(override) if override else float(getattr(self.config.retry, key))
 
     def _may_retry(self, message: OutboundMessage) -> bool:
-        policy = self.config.retry
         first = float(message.extra.get("first-attempt-at", "0") or 0)
-        too_old = bool(first) and time.time() - first > policy.max_age
-        return message.attempt < policy.max_attempts and not too_old
+        too_old = bool(first) and time.time() - first > self._policy(message, "max_age")
+        return message.attempt < self._policy(message, "max_attempts") and not too_old
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        policy = self.config.retry
-        delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
-        delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
+    def _backoff(self, message: OutboundMessage, retry_after: float | None) -> float:
+        """Exponential backoff with jitter; a destination's Retry-After wins if longer."""
+        base = self._policy(message, "base_delay")
+        delay = min(self._policy(message, "max_delay"), base * 2 ** (message.attempt - 1))
+        jitter = self.config.retry.jitter
+        delay *= 1 + random.uniform(-jitter, jitter)
         if retry_after is not None:
             delay = max(delay, retry_after)
         return float(max(0.5, delay))
@@ -716,7 +861,10 @@ class Hub:
         )
         _record(conn, message.message_id, state, detail, at)
 
-    async def _dead_letter(self, delivery: Delivery, message: OutboundMessage, reason: str) -> None:
+    async def _dead_letter(
+        self, delivery: Delivery, message: OutboundMessage, reason: str, code: str
+    ) -> None:
+        """Park a message we will not deliver, with its last error; tell its sender."""
         d = message.destination
         headers = json.dumps(dict(delivery.headers))
 
@@ -736,7 +884,16 @@ class Hub:
             _record(conn, message.message_id, State.DEAD_LETTERED, f"{d}: {reason}", at)
 
         await self.store.write(run)
-        self.metrics.dead_letters.labels(d.adapter, "permanent").inc()
+        self.metrics.dead_letters.labels(d.adapter, code).inc()
+        log.warning(
+            "dead-lettered: %s",
+            reason,
+            extra={
+                "message_id": message.message_id,
+                "destination": str(d),
+                "state": "dead_lettered",
+            },
+        )
         await self._send_receipt(
             message.sender,
             message.message_id,

@@ -124,6 +124,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX adapter_refs_message ON adapter_refs(adapter, message_id);
     """,
+    # 4: circuit breakers as the hub last saw them (for `hub status`)
+    """
+    CREATE TABLE breakers (
+        adapter     TEXT NOT NULL,
+        address     TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        failures    INTEGER NOT NULL,
+        last_error  TEXT NOT NULL DEFAULT '',
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (adapter, address)
+    );
+    """,
 ]
 
 # How far along the main line a state is: a message's state only moves forward along it.

@@ -116,6 +116,7 @@ async def test_ack_recorded_before_delivered_is_still_paired(deployment: Deploym
 
 async def test_retry_then_dead_letter(deployment: Deployment) -> None:
     d = deployment
+    d.hub.config.retry.inline_attempts = 1  # no quick in-process retry: through the broker
     await d.collector.start()
     headers = {
         "message-id": "7d1f1f4e-0c33-4c56-9a55-0b4f4b1e2c11",

@@ -1,0 +1,417 @@
+"""``hub routes``: check, explain and reload the routing rules; export their JSON Schema.
+
+Exit status as everywhere in ``hub``: 0 done (explain: the message would be delivered), 1
+refused (one line per problem on stderr, naming file and line), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from envelopes.codec import envelope_from_tree
+from envelopes.errors import EnvelopeError
+from envelopes.model import Envelope
+from envelopes.parsing import ParseLimits, parse_xml
+from hub.config import ConfigError, HubConfig, default_config_path, load_config
+from hub.routing import (
+    CheckReport,
+    Decision,
+    Explanation,
+    RulesError,
+    RuleSet,
+    check_rules,
+    load_rules,
+    rules_json_schema,
+)
+
+
+class Refused(click.ClickException):
+    """Exit 1 with one line per problem on stderr (as hub.cli.Rejected does)."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[str], prefix: str = "error") -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+        self.prefix = prefix
+
+    def show(self, file: Any = None) -> None:
+        for problem in self.problems:
+            click.echo(f"{self.prefix}: {problem}", err=True)
+
+
+def _config(path: str) -> HubConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise Refused(str(exc).splitlines()) from None
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    default=lambda: str(default_config_path()),
+    show_default="hub.toml",
+    help="the deployment's hub.toml",
+)
+
+
+@click.group("routes", context_settings={"help_option_names": ["-h", "--help"]})
+def routes() -> None:
+    """Routing rules: check, explain, reload, versions, JSON Schema (docs/routing.md)."""
+
+
+# ------------------------------------------------------------------------------------ check
+def _report_json(report: CheckReport) -> dict[str, Any]:
+    rules = report.rules
+    return {
+        "directory": str(report.directory),
+        "ok": report.ok,
+        "version": rules.version if rules else None,
+        "rules": [r.name for _, r in rules.rules] if rules else [],
+        "errors": report.errors,
+        "warnings": report.warnings,
+    }
+
+
+@routes.command("check")
+@click.argument("directory", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--config",
+    "config_path",
+    help="hub.toml: its rules folder (unless DIRECTORY is given) and its adapters",
+)
+@click.option("--strict", is_flag=True, help="warnings fail the check too")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def check_command(
+    directory: str | None, config_path: str | None, strict: bool, as_json: bool
+) -> None:
+    """Validate every rule file in DIRECTORY (default: the config's routing_rules).
+
+    Errors name the file, the line and the problem; warnings point at rules that can never
+    match, declared participants that no rule delivers to, and adapters hub.toml lacks.
+    """
+    config: HubConfig | None = None
+    if config_path is not None:
+        config = _config(config_path)
+    elif directory is None and default_config_path().is_file():
+        config = _config(str(default_config_path()))
+    if directory is not None:
+        folder = Path(directory)
+    elif config is not None:
+        folder = config.path(config.paths.routing_rules)
+    else:
+        folder = Path("routing_rules")
+    report = check_rules(folder, set(config.adapters) if config else None)
+    failed = not report.ok or (strict and bool(report.warnings))
+    if as_json:
+        click.echo(json.dumps(_report_json(report), ensure_ascii=False, indent=2))
+        if failed:
+            sys.exit(1)
+        return
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not report.ok:
+        raise Refused(report.errors)
+    assert report.rules is not None
+    rules = report.rules
+    rights = len(rules.access.rights) if rules.access else 0
+    access = (
+        f"{rights} access rights, default {rules.access.default}"
+        if rules.access
+        else ("no access rights (everything a rule routes is allowed)")
+    )
+    click.echo(
+        f"OK {folder}: {len(rules.rules)} rules, {len(rules.participants)} participants, "
+        f"{len(rules.groups)} groups, {access}; version {rules.version}"
+        + (f"; {len(report.warnings)} warnings" if report.warnings else "")
+    )
+    if failed:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------------- explain
+def _signature(
+    config: HubConfig, root: Any, rules: RuleSet
+) -> tuple[dict[str, Any], dict[str, Any], Envelope | None]:
+    """Does the sender's signature verify, and is the certificate the registered one?"""
+    from envelopes.pki import TrustStore, describe
+    from envelopes.signatures import verify_sender
+
+    try:
+        trust = TrustStore.from_pem_files(config.path(p) for p in config.pki.trust)
+        verified = verify_sender(root, trust, wrapper=config.id)
+    except EnvelopeError as exc:
+        detail = "; ".join(exc.problems)
+        return {"verifies": False, "detail": detail}, {"checked": False}, None
+    except OSError as exc:
+        return {"verifies": False, "detail": f"cannot read the trust store: {exc}"}, {}, None
+    signer = verified.signer_id
+    signature = {
+        "verifies": True,
+        "signer": signer,
+        "detail": f"signed by {signer} with {describe(verified.certificate)}",
+    }
+    problem = rules.check_certificate(signer, verified.certificate)
+    if problem is not None:
+        certificate: dict[str, Any] = {"checked": True, "registered": False, "detail": problem}
+    elif rules.fingerprints.get(signer):
+        certificate = {"checked": True, "registered": True, "detail": f"registered for {signer}"}
+    else:
+        certificate = {
+            "checked": False,
+            "registered": None,
+            "detail": f"{signer} declares no certificates: any certificate from a trusted CA",
+        }
+    return signature, certificate, verified.envelope
+
+
+def _schema(config: HubConfig, root: Any) -> dict[str, Any]:
+    from envelopes.schemas import SchemaRegistry
+
+    try:
+        SchemaRegistry(config.path(config.paths.schemas)).validate_envelope(root)
+    except EnvelopeError as exc:
+        return {"valid": False, "detail": "; ".join(exc.problems)}
+    except OSError as exc:
+        return {"valid": False, "detail": f"cannot read the schemas: {exc}"}
+    return {"valid": True, "detail": "valid"}
+
+
+def _decision_line(decision: Decision) -> list[str]:
+    if decision.rejected or not decision.destinations:
+        return [f"reject ({decision.code}): {decision.rejection}"]
+    lines = []
+    for destination, settings in zip(
+        decision.destinations,
+        decision.destination_settings or [None] * len(decision.destinations),
+        strict=True,
+    ):
+        extra = settings.as_dict() if settings is not None else {}
+        shown = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items()
+        )
+        lines.append(f"deliver to {destination}" + (f"  [{shown}]" if shown else ""))
+    return lines
+
+
+def _explain_text(data: dict[str, Any], explanation: Explanation) -> str:
+    h = data["header"]
+    out = [
+        f"envelope     {data['file']}",
+        f"             {h['message_id']}  {h['sender']} → {h['recipient']}  {h['kind']}  "
+        f"{h['message_type']}"
+        + (f"  priority {h['priority']}" if h["priority"] is not None else "")
+        + ("  TEST" if h["test"] else ""),
+        f"schema       {data['schema']['detail']}",
+        "signature    "
+        + ("verifies: " if data["signature"]["verifies"] else "DOES NOT VERIFY: ")
+        + data["signature"]["detail"],
+    ]
+    if data["certificate"].get("detail"):
+        registered = data["certificate"].get("registered")
+        mark = "NOT REGISTERED: " if registered is False else ""
+        out.append(f"certificate  {mark}{data['certificate']['detail']}")
+    if data.get("expired"):
+        out.append(f"expiry       ExpiresAt {h['expires_at']} has passed: the hub would expire it")
+    out.append(f"rules        version {data['rules_version']} from {data['rules_dir']}")
+    width = max((len(s.rule) for s in explanation.steps), default=0)
+    for number, step in enumerate(explanation.steps, start=1):
+        out.append(
+            f"  {number:>2}. {step.result:<12} {step.rule:<{width}}  priority {step.priority:<4} "
+            f"{step.origin}"
+        )
+        out.append(f"      {'':<12} {step.detail}")
+    decision = explanation.decision
+    if decision.recipient:
+        out.append(f"recipient    rewritten to {decision.recipient}")
+    if decision.access:
+        out.append(f"access       allowed: {decision.access}")
+    lines = _decision_line(decision)
+    out.append(f"decision     {lines[0]}")
+    out.extend(f"             {line}" for line in lines[1:])
+    out.append(f"outcome      {data['outcome']} (nothing was sent)")
+    return "\n".join(out)
+
+
+@routes.command("explain")
+@click.argument("file", type=click.Path(dir_okay=False))
+@config_option
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False),
+    help="try another rules folder (default: the config's routing_rules)",
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def explain_command(file: str, config_path: str, rules_dir: str | None, as_json: bool) -> None:
+    """Show how the hub would route envelope FILE, without sending anything.
+
+    Lists every rule in the order tried, whether it matched (and why not), the access right
+    that allowed it and the decision. Exit 0 if the hub would deliver it, 1 if not.
+    """
+    config = _config(config_path)
+    try:
+        body = Path(file).read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"{file}: {exc.strerror}", param_hint="FILE") from None
+    try:
+        limits = ParseLimits(config.limits.max_bytes, config.limits.max_depth)
+        root = parse_xml(body, limits)
+        envelope = envelope_from_tree(root)
+    except EnvelopeError as exc:
+        raise Refused([f"{file}: {p}" for p in exc.problems], prefix="rejected") from None
+    folder = Path(rules_dir) if rules_dir else config.path(config.paths.routing_rules)
+    try:
+        rules = load_rules(folder)
+    except RulesError as exc:
+        raise Refused(exc.problems) from None
+    schema = _schema(config, root)
+    signature, certificate, verified = _signature(config, root, rules)
+    if verified is not None:
+        envelope = verified  # route what the signature covers, as the hub does
+    header = envelope.header
+    explanation = rules.explain(header, envelope.payload)
+    decision = explanation.decision
+    expired = header.expires_at is not None and header.expires_at <= dt.datetime.now(dt.UTC)
+    delivers = not decision.rejected and bool(decision.destinations)
+    ok = (
+        delivers
+        and schema["valid"]
+        and signature["verifies"]
+        and certificate.get("registered") is not False
+        and not expired
+    )
+    if ok:
+        outcome = "would be delivered"
+    elif not schema["valid"] or not signature["verifies"]:
+        outcome = "would be rejected before routing"
+    elif certificate.get("registered") is False:
+        outcome = "would be rejected: certificate_not_registered"
+    elif expired:
+        outcome = "would be expired"
+    else:
+        outcome = f"would be rejected: {decision.code}"
+    data: dict[str, Any] = {
+        "file": file,
+        "header": {
+            "message_id": str(header.message_id),
+            "sender": header.sender,
+            "recipient": header.recipient,
+            "message_type": header.message_type,
+            "kind": header.kind.value,
+            "priority": header.priority,
+            "test": header.test,
+            "expires_at": header.expires_at.isoformat() if header.expires_at else None,
+        },
+        "schema": schema,
+        "signature": signature,
+        "certificate": certificate,
+        "expired": expired,
+        "rules_dir": str(folder),
+        "rules_version": rules.version,
+        "steps": [s.as_dict() for s in explanation.steps],
+        "decision": decision.as_dict(),
+        "outcome": outcome,
+        "delivered": ok,
+    }
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(_explain_text(data, explanation))
+    if not ok:
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------------- reload
+@routes.command("reload")
+@config_option
+@click.option(
+    "--wait",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    help="seconds to wait for the running hub's answer",
+)
+def reload_command(config_path: str, wait: float) -> None:
+    """Make the running hub reload its rules now, and say what it did.
+
+    The rules are checked here first; invalid rules are not even offered to the hub (it would
+    refuse them and keep the rules in force). The hub answers through its data folder.
+    """
+    from hub.rules_watch import cancel_request, request_reload, wait_for_response
+
+    config = _config(config_path)
+    folder = config.path(config.paths.routing_rules)
+    report = check_rules(folder, set(config.adapters))
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not report.ok:
+        raise Refused(
+            [*report.errors, "not reloaded: the hub keeps the rules in force"], prefix="refused"
+        )
+    data_dir = config.path(config.data_dir)
+    if not data_dir.is_dir():
+        raise Refused([f"{data_dir}: no data folder; is the hub running with {config_path}?"])
+    request_id = request_reload(data_dir)
+    answer = wait_for_response(data_dir, request_id, wait)
+    if answer is None:
+        cancel_request(data_dir, request_id)
+        raise Refused(
+            [
+                f"no running hub answered within {wait:g} s (is `hub serve --config {config_path}` "
+                "running? SIGHUP reloads too)"
+            ]
+        )
+    if answer.get("result") == "refused":
+        lines = str(answer.get("error") or "refused").splitlines()
+        raise Refused([*lines, f"the hub keeps rules {answer.get('version')}"], prefix="refused")
+    version, previous = answer.get("version"), answer.get("previous")
+    if answer.get("result") == "applied":
+        click.echo(f"applied {version} (was {previous})")
+    else:
+        click.echo(f"in force: {version} (no change to apply)")
+
+
+# --------------------------------------------------------------------------------- versions
+@routes.command("versions")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def versions_command(config_path: str, as_json: bool) -> None:
+    """The rules versions the hub has applied, oldest first, with what each changed."""
+    config = _config(config_path)
+    database = config.database
+    if not database.is_file():
+        raise Refused([f"{database}: no store yet (has the hub run?)"])
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "SELECT version, applied_at, summary FROM rules_versions ORDER BY applied_at"
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise Refused([f"{database}: {exc}"]) from None
+    if as_json:
+        data = [{"version": v, "applied_at": a, "summary": s} for v, a, s in rows]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for version, applied_at, summary in rows:
+        click.echo(f"{applied_at}  {version}  {summary}")
+
+
+# ----------------------------------------------------------------------------------- schema
+@routes.command("schema")
+@click.option("-o", "--out", default="-", help="output file (default stdout)")
+def schema_command(out: str) -> None:
+    """The JSON Schema of a rules file (shipped as routing_rules/schema.json)."""
+    text = json.dumps(rules_json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if out == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(out).write_text(text, encoding="utf-8")

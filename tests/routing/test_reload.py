@@ -1,0 +1,322 @@
+"""Hot reload: the file watch, reload requests, version records, and reloads under traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub import rules_watch
+from hub.routes_cli import routes
+from hub.routing import diff_summary, load_rules, record_rules_version
+from hub.rules_watch import RESPONSE_FILE, RulesWatcher, read_response, request_reload
+from hub.server import INBOUND_QUEUE, Hub
+from hub.store import Store
+
+from .conftest import Deployment, write
+
+RULE = "rules: [{name: %s, deliver: [{adapter: internal, address: '{recipient}'}]}]\n"
+
+
+class FakeHub:
+    """What the watcher needs of a hub: reload_rules and the rules in force."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.rules = load_rules(folder)
+        self.calls = 0
+
+    async def reload(self) -> bool:
+        self.calls += 1
+        try:
+            self.rules = load_rules(self.folder)
+        except Exception:
+            return False
+        return True
+
+
+def watcher(hub: FakeHub, data_dir: Path | None = None, settle: float = 0) -> RulesWatcher:
+    return RulesWatcher(
+        hub.folder,
+        hub.reload,
+        lambda: hub.rules.version,
+        lambda: hub.rules.sources,
+        lambda: hub.rules.source_digest,
+        data_dir=data_dir,
+        settle=settle,
+    )
+
+
+async def test_watcher_reloads_on_change_only(rules_dir: Path) -> None:
+    write(rules_dir, "r.yaml", RULE % "one")
+    hub = FakeHub(rules_dir)
+    watch = watcher(hub)
+    assert await watch.poll() is None  # the files are what the rules in force were built from
+    write(rules_dir, "r.yaml", RULE % "two")
+    assert await watch.poll() == "applied" and hub.rules.rules[0][1].name == "two"
+    assert await watch.poll() is None and hub.calls == 1
+    write(rules_dir, "r.yaml", "rules: [{name: broken}]")
+    assert await watch.poll() == "refused" and hub.rules.rules[0][1].name == "two"
+    assert await watch.poll() is None and hub.calls == 2  # refused once, not every second
+    write(rules_dir, "r.yaml", RULE % "two")
+    assert await watch.poll() is None and hub.calls == 2  # back to the rules in force
+    (rules_dir / "r.yaml").unlink()
+    assert await watch.poll() == "applied" and hub.rules.rules == []
+    await hub.reload()  # as SIGHUP would: the watcher does not reload the same files again
+    write(rules_dir, "r.yaml", RULE % "three")
+    await hub.reload()
+    assert await watch.poll() is None and hub.calls == 5
+
+
+async def test_watcher_waits_for_writes_to_settle(rules_dir: Path) -> None:
+    write(rules_dir, "r.yaml", RULE % "one")
+    hub = FakeHub(rules_dir)
+    watch = watcher(hub, settle=0.05)
+    await watch.poll()
+
+    async def keep_writing() -> None:
+        await asyncio.sleep(0.02)
+        write(rules_dir, "r.yaml", RULE % "three")
+
+    write(rules_dir, "r.yaml", RULE % "two")
+    writer = asyncio.create_task(keep_writing())
+    assert await watch.poll() is None  # changed again while settling: look next time
+    await writer
+    assert await watch.poll() == "applied" and hub.rules.rules[0][1].name == "three"
+
+
+async def test_watcher_answers_reload_requests(rules_dir: Path, tmp_path: Path) -> None:
+    write(rules_dir, "r.yaml", RULE % "one")
+    hub = FakeHub(rules_dir)
+    watch = watcher(hub, data_dir=tmp_path)
+    await watch.poll()
+    request = request_reload(tmp_path)
+    assert await watch.poll() == "unchanged"
+    answer = read_response(tmp_path, request)
+    assert answer is not None and answer["result"] == "unchanged"
+    assert answer["version"] == hub.rules.version and answer["error"] is None
+    assert not (tmp_path / rules_watch.REQUEST_FILE).exists()
+    write(rules_dir, "r.yaml", "rules: [{name: x, reject: 7}]")
+    request = request_reload(tmp_path)
+    assert await watch.poll() == "refused"
+    answer = json.loads((tmp_path / RESPONSE_FILE).read_text())
+    assert answer["id"] == request and answer["result"] == "refused"
+    assert "r.yaml:1: rules.0.reject: Input should be a valid string" in answer["error"]
+    assert read_response(tmp_path, "another-request") is None
+
+
+async def test_watcher_follows_certificate_files(rules_dir: Path, tmp_path: Path) -> None:
+    from envelopes.pki import new_participant
+
+    pem = tmp_path / "finance.pem"
+    write(
+        rules_dir, "p.yaml", f"participants: {{dept.finance: {{certificates: [{{pem: {pem}}}]}}}}"
+    )
+    _, cert_path = new_participant("dept.finance", tmp_path / "pki")
+    shutil.copy(cert_path, pem)
+    hub = FakeHub(rules_dir)
+    watch = watcher(hub)
+    await watch.poll()
+    first = hub.rules.version
+    _, cert_path = new_participant("dept.finance", tmp_path / "pki")  # a renewed certificate
+    shutil.copy(cert_path, pem)
+    assert await watch.poll() == "applied" and hub.rules.version != first
+
+
+# ---------------------------------------------------------------------- version records
+def test_diff_summary(rules_dir: Path, tmp_path: Path) -> None:
+    write(rules_dir, "r.yaml", (RULE % "keep") + "participants: {dept.a: {}}\n")
+    write(rules_dir, "s.yaml", "rules: [{name: gone, reject: old}, {name: edit, reject: v1}]")
+    old = load_rules(rules_dir)
+    assert diff_summary(None, old) == "3 rules, 1 participants, 0 groups, 0 access rights"
+    write(rules_dir, "s.yaml", "rules: [{name: edit, reject: v2}, {name: new, reject: x}]")
+    write(rules_dir, "a.yaml", "access: {rights: [{name: r, senders: x.y, recipients: y.z}]}")
+    new = load_rules(rules_dir)
+    assert diff_summary(old, new) == (
+        "rules added: new; rules removed: gone; rules changed: edit; "
+        "access rights added: r; access default: none → deny"
+    )
+    write(tmp_path / "same", "r.yaml", (RULE % "keep") + "participants: {dept.a: {}}\n# note\n")
+    write(
+        tmp_path / "same", "s.yaml", "rules: [{name: gone, reject: old}, {name: edit, reject: v1}]"
+    )
+    assert "layout only" in diff_summary(old, load_rules(tmp_path / "same"))
+
+
+async def test_record_rules_version(rules_dir: Path, tmp_path: Path) -> None:
+    write(rules_dir, "r.yaml", RULE % "one")
+    one = load_rules(rules_dir)
+    write(rules_dir, "r.yaml", RULE % "two")
+    two = load_rules(rules_dir)
+    store = await Store.open(tmp_path / "hub.sqlite")
+    try:
+        await store.write(lambda c: record_rules_version(c, one, None, "t1"))
+        await store.write(lambda c: record_rules_version(c, one, None, "t1b"))  # a restart
+        await store.write(lambda c: record_rules_version(c, two, one, "t2"))
+        await store.write(lambda c: record_rules_version(c, one, two, "t3"))  # a revert
+        rows = await store._fetchall(
+            "SELECT version, applied_at, summary FROM rules_versions ORDER BY applied_at"
+        )
+    finally:
+        await store.close()
+    assert [tuple(r) for r in rows] == [
+        (two.version, "t2", f"replaced {one.version}: rules added: two; rules removed: one"),
+        (one.version, "t3", f"replaced {two.version}: rules added: one; rules removed: two"),
+    ]
+
+
+# ---------------------------------------------------------------------- a running hub
+def _route_file(version: int) -> str:
+    """Version k: rule route-vk; even versions fan out to dept.land as well."""
+    targets = "[{adapter: internal, address: '{recipient}'}"
+    if version % 2 == 0:
+        targets += ", {adapter: internal, address: dept.land}"
+    return (
+        "rules:\n"
+        f"  - name: route-v{version}\n"
+        "    match: {recipient: '@departments'}\n"
+        f"    deliver: {targets}]\n"
+    )
+
+
+def _replace(path: Path, text: str) -> None:
+    temporary = path.with_name(".tmp-" + path.name)
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _expected_versions(deployment: Deployment, scratch: Path) -> dict[str, tuple[str, int]]:
+    """Version hash → (rule name, destinations per message) for each version we will write."""
+    expected: dict[str, tuple[str, int]] = {}
+    shutil.copytree(deployment.rules, scratch)
+    for k in (1, 2, 3, 4):
+        (scratch / "default.yaml").write_text(_route_file(k), encoding="utf-8")
+        expected[load_rules(scratch).version] = (f"route-v{k}", 2 if k % 2 == 0 else 1)
+    return expected
+
+
+@pytest.fixture
+def fast_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rules_watch, "POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(rules_watch, "SETTLE", 0.02)
+
+
+async def _wait_until(check: Callable[[], Awaitable[bool]]) -> None:
+    for _ in range(400):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out waiting for the hub")
+
+
+async def test_hot_reload_under_traffic(
+    deployment: Deployment, tmp_path: Path, fast_watch: None
+) -> None:
+    expected = _expected_versions(deployment, tmp_path / "scratch")
+    default = deployment.rules / "default.yaml"
+    _replace(default, _route_file(1))
+    senders = ["dept.finance", "dept.culture"]
+    bodies = [deployment.envelope(senders[i % 2], senders[(i + 1) % 2]) for i in range(160)]
+    hub = Hub(deployment.config)
+    await hub.start()
+    try:
+        assert expected[hub.rules.version][0] == "route-v1"
+
+        async def publish() -> None:
+            for _, body in bodies:
+                await hub.transport.publish(INBOUND_QUEUE, body, {"source": "test"})
+                await asyncio.sleep(0.01)
+
+        async def rewrite() -> None:
+            broken = deployment.rules / "zz-broken.yaml"
+            await asyncio.sleep(0.3)
+            _replace(default, _route_file(2))
+            await asyncio.sleep(0.3)
+            broken.write_text("rules: [{name: half, deliver: [{adapter: internal", "utf-8")
+            await asyncio.sleep(0.3)
+            _replace(default, _route_file(3))  # still refused: the folder as a whole is invalid
+            await asyncio.sleep(0.3)
+            broken.unlink()
+            await asyncio.sleep(0.3)
+            _replace(default, _route_file(4))
+
+        await asyncio.gather(publish(), rewrite())
+
+        async def all_settled() -> bool:
+            for message_id, _ in bodies:
+                row = await hub.store.get_message(message_id)
+                if row is None or row.state == "received":
+                    return False
+            return expected.get(hub.rules.version, ("", 0))[0] == "route-v4"
+
+        await _wait_until(all_settled)
+        applied = {r[0] for r in await hub.store._fetchall("SELECT version FROM rules_versions")}
+        assert applied == set(expected), "every valid version applied, and only those"
+        used: set[str] = set()
+        for message_id, _ in bodies:
+            row = await hub.store.get_message(message_id)
+            assert row is not None and row.state == "delivered", (message_id, row)
+            assert row.rules_version is not None and row.rules_version in applied
+            rule, fan_out = expected[row.rules_version]
+            used.add(rule)
+            routed = [e for e in await hub.store.timeline(message_id) if e.state == "routed"]
+            assert len(routed) == 1
+            assert re.match(rf"rule '{rule}' \(rules {row.rules_version}\) → ", routed[0].detail)
+            assert len(await hub.store.deliveries(message_id)) == fan_out
+        assert len(used) >= 3, used  # the traffic really spanned reloads
+        value = hub.metrics.registry.get_sample_value
+        # two invalid states of the folder (broken file; broken file + v3), each refused once
+        assert value("hub_rules_reloads_total", {"result": "refused"}) == 2
+        assert value("hub_rules_reloads_total", {"result": "applied"}) == 3
+    finally:
+        await hub.stop()
+
+
+async def test_routes_reload_command_against_a_running_hub(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rules_watch, "POLL_INTERVAL", 0.05)
+    hub = Hub(deployment.config)
+    await hub.start()
+    try:
+        before = hub.rules.version
+
+        def reload() -> tuple[int, str]:
+            result = CliRunner().invoke(
+                routes, ["reload", "--config", str(deployment.config_path), "--wait", "5"]
+            )
+            return result.exit_code, result.stdout + result.stderr
+
+        code, out = await asyncio.to_thread(reload)
+        assert code == 0 and out.strip() == f"in force: {before} (no change to apply)"
+        # replace the file watch by a watcher that only answers requests
+        for task in list(hub._tasks):
+            if task.get_name() == "rules-watch":
+                task.cancel()
+        config = deployment.config
+        watch = RulesWatcher(
+            deployment.rules,
+            hub.reload_rules,
+            lambda: hub.rules.version,
+            data_dir=config.path(config.data_dir),
+            interval=0.05,
+            watch_files=False,
+        )
+        serving = asyncio.create_task(watch.run())
+        write(deployment.rules, "extra.yaml", RULE.replace("'{recipient}'", "dept.land") % "x")
+        await asyncio.sleep(0.2)
+        assert hub.rules.version == before  # nobody watches the files now
+        code, out = await asyncio.to_thread(reload)
+        serving.cancel()
+        assert code == 0, out
+        assert out.strip() == f"applied {hub.rules.version} (was {before})"
+        assert hub.rules.version != before
+    finally:
+        await hub.stop()
