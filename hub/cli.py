@@ -363,6 +363,119 @@ def trace_command(message_id: str, config_path: str, as_json: bool) -> None:
     click.echo(client.to_json(data) if as_json else client.format_trace(data))
 
 
+@main.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status_command(config_path: str, as_json: bool) -> None:
+    """Messages by state, queues, dead letters, circuit breakers, rules version."""
+    from hub import operations
+
+    config = _config(config_path)
+    data = asyncio.run(operations.status(config))
+    click.echo(client.to_json(data) if as_json else operations.format_status(data))
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: messages the hub gave up delivering."""
+
+
+@dlq.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def dlq_list(config_path: str, as_json: bool) -> None:
+    """One line per dead letter: id, destination, when, last error."""
+    from hub import operations
+
+    config = _config(config_path)
+
+    async def run() -> list[operations.DeadLetter]:
+        from hub.store import Store
+
+        store = await Store.open(config.database)
+        try:
+            return await operations.dead_letters(store)
+        finally:
+            await store.close()
+
+    letters = asyncio.run(run())
+    if as_json:
+        click.echo(operations.letters_json(letters))
+        return
+    for d in letters:
+        click.echo(f"{d.message_id} {d.destination} {d.at} {d.error}")
+
+
+@dlq.command("show")
+@click.argument("message_id")
+@config_option
+def dlq_show(message_id: str, config_path: str) -> None:
+    """A dead letter with its headers and the message's timeline."""
+    from hub import operations
+
+    config = _config(config_path)
+
+    async def run() -> list[operations.DeadLetter]:
+        from hub.store import Store
+
+        store = await Store.open(config.database)
+        try:
+            return await operations.dead_letters(store, [message_id])
+        finally:
+            await store.close()
+
+    letters = asyncio.run(run())
+    if not letters:
+        raise Rejected([f"no dead letter {message_id}"])
+    for d in letters:
+        click.echo(f"{d.message_id}  {d.destination}  dead since {d.at}")
+        click.echo(f"  last error: {d.error}")
+        click.echo(f"  size: {d.size} bytes; headers: {client.to_json(d.headers)}")
+    data = asyncio.run(client.trace(config, message_id))
+    if data is not None:
+        click.echo(client.format_trace(data))
+
+
+@dlq.command("replay")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "replay_all", is_flag=True, help="every dead letter (see --destination)")
+@click.option("--destination", help="only those for this adapter or adapter:address")
+@click.option("--reason", default="", help="why, for the timeline")
+@config_option
+def dlq_replay(
+    ids: tuple[str, ...], replay_all: bool, destination: str | None, reason: str, config_path: str
+) -> None:
+    """Send dead letters again (their attempts start over)."""
+    from hub import operations
+
+    if not ids and not replay_all:
+        raise click.UsageError("name dead letters by id, or use --all")
+    config = _config(config_path)
+    letters = asyncio.run(operations.replay(config, list(ids), replay_all, destination, reason))
+    missing = set(ids) - {d.message_id for d in letters}
+    for d in letters:
+        click.echo(f"{d.message_id} replayed to {d.destination}")
+    if missing:
+        raise Rejected([f"no dead letter {m}" for m in sorted(missing)])
+
+
+@dlq.command("discard")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--reason", required=True, help="why, for the timeline")
+@config_option
+def dlq_discard(ids: tuple[str, ...], reason: str, config_path: str) -> None:
+    """Give up on dead letters for good (recorded with who, when and why)."""
+    from hub import operations
+
+    config = _config(config_path)
+    letters = asyncio.run(operations.discard(config, list(ids), reason))
+    missing = set(ids) - {d.message_id for d in letters}
+    for d in letters:
+        click.echo(f"{d.message_id} discarded")
+    if missing:
+        raise Rejected([f"no dead letter {m}" for m in sorted(missing)])
+
+
 @main.command("demo")
 @click.option(
     "--dir",
@@ -393,7 +506,7 @@ def _plugin_groups() -> list[Callable[[], click.Command]]:
         return group
 
     def smev_sim() -> click.Command:
-        from adapters.smev.sim_cli import smev_sim as command  # type: ignore[import-not-found,unused-ignore]
+        from adapters.smev.sim_cli import smev_sim as command  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
         return command  # type: ignore[no-any-return,unused-ignore]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 from hub.config import HubConfig
@@ -21,6 +22,10 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
     hub = Hub(config)
     await hub.start()
+    from hub.operations import pid_file
+
+    pid = pid_file(config)
+    pid.write_text(f"{os.getpid()}\n")
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(hub.reload_rules()))
     http = None
@@ -43,3 +48,6 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
         if http is not None:
             await http.cleanup()
         await hub.stop()
+        with contextlib.suppress(OSError):
+            if pid.read_text().strip() == str(os.getpid()):
+                pid.unlink()

@@ -18,6 +18,8 @@ from envelopes.codec import build_envelope, clark_name, to_bytes
 from envelopes.model import Attachment, Header, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
+from adapters.internal import InternalAdapter
+from hub.abc import Adapter, OutboundMessage, Outcome
 from hub.config import HubConfig, load_config
 from hub.scaffold import init_deployment, shipped
 from hub.server import INBOUND_QUEUE, Hub
@@ -83,8 +85,14 @@ def make_deployment(directory: Path, broker_url: str = "", workers: int = 0) -> 
 
 
 @contextlib.asynccontextmanager
-async def running_hub(deployment: Deployment) -> AsyncIterator[Hub]:
-    hub = Hub(deployment.config)
+async def running_hub(
+    deployment: Deployment, adapters: dict[str, Adapter] | None = None
+) -> AsyncIterator[Hub]:
+    if adapters is not None:
+        adapters = {"internal": InternalAdapter(), **adapters}
+        for name, adapter in adapters.items():
+            adapter.name = name
+    hub = Hub(deployment.config, adapters=adapters)
     await hub.start()
     try:
         yield hub
@@ -137,3 +145,50 @@ def new_vhost() -> str | None:
 def drop_vhost(name: str) -> None:
     with contextlib.suppress(subprocess.SubprocessError, OSError):
         subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=30)
+
+
+class FlakyAdapter(Adapter):
+    """A destination the test controls: up, down (transient), refusing (permanent) or crashing."""
+
+    inline = False
+
+    def __init__(self) -> None:
+        self.mode = "up"
+        self.attempts: list[str] = []
+        self.delivered: list[str] = []
+
+    async def deliver(self, message: OutboundMessage) -> Outcome:
+        self.attempts.append(message.message_id)
+        if self.mode == "down":
+            return Outcome.transient("connection refused by remote.example")
+        if self.mode == "refuse":
+            return Outcome.permanent("550 no such mailbox at remote.example")
+        if self.mode == "crash":
+            raise RuntimeError("adapter bug")
+        self.delivered.append(message.message_id)
+        return Outcome.delivered(reference=f"remote-{len(self.delivered)}")
+
+
+def route_agencies_to(deployment: Deployment, adapter: str, address: str) -> None:
+    """A rule file sending everything for agency.* to ``adapter``:``address``."""
+    (deployment.directory / "routing_rules" / "remote.yaml").write_text(
+        "rules:\n"
+        "  - name: agencies-remote\n"
+        "    priority: 10\n"
+        "    match:\n"
+        '      recipient: "agency.*"\n'
+        "    deliver:\n"
+        f"      - adapter: {adapter}\n"
+        f"        address: {address}\n"
+    )
+
+
+def tune_retries(deployment: Deployment, **values: float) -> None:
+    """Short retry and breaker settings for tests (seconds, not minutes)."""
+    retry = deployment.config.retry
+    retry.base_delay = values.get("base_delay", 0.2)
+    retry.max_delay = values.get("max_delay", 1.0)
+    retry.max_attempts = int(values.get("max_attempts", 4))
+    retry.inline_attempts = int(values.get("inline_attempts", 1))
+    deployment.config.breaker.failure_threshold = int(values.get("threshold", 3))
+    deployment.config.breaker.probe_interval = values.get("probe_interval", 1.0)
