@@ -138,7 +138,12 @@ class InboxItem:
 
 
 async def inbox(
-    config: HubConfig, participant: str, out_dir: Path, max_items: int | None, wait: float
+    config: HubConfig,
+    participant: str,
+    out_dir: Path,
+    max_items: int | None,
+    wait: float,
+    skipped: list[str] | None = None,
 ) -> list[InboxItem]:
     """Take envelopes and receipts from a department's inbox, each written and acknowledged once."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
@@ -157,6 +162,8 @@ async def inbox(
             message_id, sender, kind = header_facts(delivery.body)
             if not await store.mark_seen(participant, message_id):
                 await delivery.ack()  # a redelivery of something already taken: same MessageId
+                if skipped is not None:
+                    skipped.append(message_id)
                 continue
             path = out_dir / f"{message_id}.xml"
             path.write_bytes(delivery.body)

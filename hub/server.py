@@ -85,13 +85,22 @@ class IngestOutcome:
 
 
 def _ingest_txn(
-    conn: sqlite3.Connection, results: list[Processed], submissions: list[str | None], at: str
+    conn: sqlite3.Connection,
+    results: list[Processed],
+    submissions: list[str | None],
+    at: str,
+    hints: list[str | None] | None = None,
 ) -> list[IngestOutcome]:
-    """Store a batch of decisions in one transaction, idempotently by MessageId + digest."""
+    """Store a batch of decisions in one transaction, idempotently by MessageId + digest.
+
+    ``hints`` are correlations an adapter found outside the signed envelope (a mail's
+    In-Reply-To): they link a response to its request when the envelope names none.
+    """
     outcomes: list[IngestOutcome] = []
-    for p, submission in zip(results, submissions, strict=True):
+    hints = hints or [None] * len(results)
+    for p, submission, hint in zip(results, submissions, hints, strict=True):
         before = len(outcomes)
-        _store_one(conn, p, at, outcomes)
+        _store_one(conn, p, at, outcomes, hint)
         if submission:
             o = outcomes[before]
             outcome = {"new": p.state, "duplicate": "duplicate", "conflict": "conflict"}[o.status]
@@ -107,7 +116,11 @@ def _ingest_txn(
 
 
 def _store_one(
-    conn: sqlite3.Connection, p: Processed, at: str, outcomes: list[IngestOutcome]
+    conn: sqlite3.Connection,
+    p: Processed,
+    at: str,
+    outcomes: list[IngestOutcome],
+    hint: str | None = None,
 ) -> None:
     row = conn.execute(
         "SELECT digest, state FROM messages WHERE message_id = ?", (p.message_id,)
@@ -192,6 +205,20 @@ def _store_one(
                     at,
                 )
                 outcome.answered = p.correlation_id
+        elif hint:
+            row = conn.execute(
+                "SELECT recipient FROM messages WHERE message_id = ?", (hint,)
+            ).fetchone()
+            if row is not None and row[0] == p.sender:  # only the addressee may answer it
+                _record(
+                    conn,
+                    hint,
+                    State.ANSWERED,
+                    f"answered by {p.message_id} ({p.kind} from {p.sender}; matched by the "
+                    "transport's reply reference)",
+                    at,
+                )
+                outcome.answered = hint
     else:
         detail = "; ".join(p.reasons)
         _record(conn, p.message_id, p.state, f"{p.code}: {detail}", at)
@@ -219,6 +246,24 @@ class _Context(AdapterContext):
     ) -> None:
         detail = "; ".join(text for _, text in reasons) or str(state)
         await self._hub.store.record(message_id, state, f"{self._adapter}: {detail}")
+        if str(state) == State.FAILED:  # news after delivery (a mail bounce) overrides it
+            at = now_iso()
+            adapter = self._adapter
+
+            def run(c: sqlite3.Connection) -> None:
+                c.execute(
+                    "UPDATE deliveries SET state = 'failed', last_error = ?, updated_at = ? "
+                    "WHERE message_id = ? AND adapter = ? AND state = 'delivered'",
+                    (detail, at, message_id, adapter),
+                )
+                c.execute(
+                    "UPDATE messages SET state = 'failed', reason = ?, updated_at = ? "
+                    "WHERE message_id = ? AND state IN ('delivering', 'delivered', "
+                    "'retry_scheduled', 'routed')",
+                    (detail, at, message_id),
+                )
+
+            await self._hub.store.write(run)
         row = await self._hub.store.get_message(message_id)
         if row is not None and row.sender:
             await self._hub._send_receipt(
@@ -446,7 +491,8 @@ class Hub:
         t_store = time.perf_counter()
         at = now_iso()
         submissions = [d.headers.get("submission-id") for d, _ in items]
-        outcomes = await self.store.write(lambda c: _ingest_txn(c, results, submissions, at))
+        hints = [d.headers.get("correlation-hint") for d, _ in items]
+        outcomes = await self.store.write(lambda c: _ingest_txn(c, results, submissions, at, hints))
         store_seconds = (time.perf_counter() - t_store) / max(1, len(results))
         self.metrics.stage.labels("store").observe(store_seconds)
         await asyncio.gather(*(self._dispatch(o, started) for o in outcomes))

@@ -1,0 +1,277 @@
+"""Mail the hub writes: a document for an agency, and the explanation for a refused mail.
+
+Every document mail carries a Message-ID derived from the hub MessageId only
+(``<hub-MESSAGEID@domain>``), so a retry sends the same Message-ID and a reply's In-Reply-To or
+References header leads back to the hub message without any lookup table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, getaddresses
+
+from lxml import etree
+
+from adapters.email.settings import EmailSettings
+from envelopes.codec import (
+    ENVELOPE_NS,
+    attachment_refs,
+    content_of,
+    payload_of,
+    read_attachments,
+)
+from envelopes.model import Attachment
+from envelopes.parsing import ParseLimits, parse_xml
+from hub.abc import OutboundMessage
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_OUR_ID = re.compile(rf"<hub-({_UUID})@([^<>\s]+)>", re.IGNORECASE)
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
+_BAD_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"<>:|?*\\/]')
+_TITLE_ELEMENTS = ("Subject", "Title", "Name", "Text")
+_KIND_LABELS = {
+    "request": "Request",
+    "response": "Response",
+    "notice": "Notice",
+    "error": "Error notice",
+    "receipt": "Receipt",
+}
+
+
+class ComposeError(Exception):
+    """The envelope cannot be turned into a mail (a permanent problem)."""
+
+
+# ------------------------------------------------------------------------------ Message-IDs
+def mail_message_id(message_id: str, domain: str) -> str:
+    """The Message-ID of the mail that carries hub message ``message_id``."""
+    return f"<hub-{message_id}@{domain}>"
+
+
+def hub_ids(value: str | None, domain: str) -> list[str]:
+    """Hub MessageIds named by our Message-IDs in a header value (In-Reply-To, References)."""
+    if not value:
+        return []
+    return [
+        m.group(1).lower()
+        for m in _OUR_ID.finditer(str(value))
+        if m.group(2).lower() == domain.lower()
+    ]
+
+
+# ------------------------------------------------------------------------------- documents
+def safe_filename(name: str, fallback: str) -> str:
+    """A file name without folders or characters mail clients and file systems choke on."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _BAD_NAME_CHARS.sub("_", name).strip(" .")
+    return name[:200] or fallback
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name.lower() not in taken:
+        taken.add(name.lower())
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    n = 2
+    while True:
+        candidate = f"{stem}-{n}.{ext}" if ext else f"{stem}-{n}"
+        if candidate.lower() not in taken:
+            taken.add(candidate.lower())
+            return candidate
+        n += 1
+
+
+def _split_type(media_type: str) -> tuple[str, str]:
+    if not _MEDIA_TYPE.match(media_type):
+        return "application", "octet-stream"
+    maintype, subtype = media_type.lower().split("/", 1)
+    if maintype in ("multipart", "message"):  # bytes cannot be set as these; ship them opaque
+        return "application", "octet-stream"
+    return maintype, subtype
+
+
+def _title(payload: etree._Element) -> str | None:
+    """A short human title from the payload (a Subject or Title element), if it has one."""
+    for wanted in _TITLE_ELEMENTS:
+        for element in payload.iter():
+            if not isinstance(element.tag, str) or etree.QName(element).localname != wanted:
+                continue
+            text = " ".join((element.text or "").split())
+            if text:
+                return text[:200]
+    return None
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+def _local(message_type: str) -> str:
+    return message_type.rsplit("}", 1)[-1] or message_type
+
+
+def document_mail(
+    message: OutboundMessage,
+    settings: EmailSettings,
+    hub_id: str,
+    *,
+    plain_replies: bool = False,
+    in_reply_to: str | None = None,
+    now: dt.datetime | None = None,
+) -> EmailMessage:
+    """The mail for one countersigned envelope: a short text, the envelope, its attachments.
+
+    ``in_reply_to`` is the Message-ID of the mail this document answers (the agency's request
+    that came by mail), so that the agency's mail client shows the answer in its thread.
+    """
+    body = message.body
+    try:
+        root = parse_xml(body, ParseLimits(max_bytes=len(body) + 1, max_depth=256))
+        content = content_of(root)
+        payload = payload_of(content)
+        attachments: list[Attachment] = read_attachments(root, attachment_refs(content))
+    except Exception as exc:  # the hub countersigned it, so this is a bug or a corrupted copy
+        raise ComposeError(f"the countersigned envelope cannot be read: {exc}") from None
+    address = message.destination.address
+    _, recipient = getaddresses([address])[0] if address else ("", "")
+    if not recipient or "@" not in recipient:
+        raise ComposeError(f"{address!r} is not a mail address")
+    title = _title(payload)
+    kind = _KIND_LABELS.get(message.kind, message.kind.capitalize() or "Document")
+    type_name = _local(message.message_type)
+    subject = f"{kind} {type_name} from {message.sender}"
+    if title:
+        subject += f": {title}"
+    subject += f" [{message.message_id}]"
+
+    mail = EmailMessage()
+    mail["From"] = formataddr((settings.from_name, settings.from_address))
+    mail["To"] = recipient
+    mail["Reply-To"] = settings.reply_address
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
+    mail["Message-ID"] = mail_message_id(message.message_id, settings.domain)
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = in_reply_to
+    mail["X-Hub-Message-Id"] = message.message_id
+    if message.correlation_id:
+        mail["X-Hub-Correlation-Id"] = message.correlation_id
+    mail["X-Hub-Sender"] = message.sender
+    mail["X-Hub-Recipient"] = message.recipient
+    mail["X-Hub-Message-Type"] = message.message_type
+    mail["X-Hub-Kind"] = message.kind
+    mail["X-Hub-Id"] = hub_id
+
+    envelope_name = f"{message.message_id}.xml"
+    taken = {envelope_name.lower()}
+    files: list[tuple[str, Attachment]] = []
+    for attachment in attachments:
+        name = safe_filename(attachment.ref.file_name, attachment.ref.id)
+        files.append((_unique(name, taken), attachment))
+
+    lines = [
+        f"This mail carries a document sent through the interagency exchange hub {hub_id}.",
+        "",
+        f"  From:         {message.sender}",
+        f"  To:           {message.recipient}",
+        f"  Document:     {kind.lower()}, {type_name} ({message.message_type})",
+    ]
+    if title:
+        lines.append(f"  Title:        {title}")
+    lines.append(f"  Hub message:  {message.message_id}")
+    if message.correlation_id:
+        lines.append(f"  Answers:      {message.correlation_id}")
+    lines += [
+        "",
+        f"The signed document is attached as {envelope_name}: an XML envelope signed by",
+        f"{message.sender} and countersigned by {hub_id}.",
+    ]
+    if files:
+        lines.append("Its attachments, as listed in the signed envelope:")
+        lines += [f"  - {name} ({_size(a.ref.size)}, {a.ref.media_type})" for name, a in files]
+    lines += [
+        "",
+        "How to answer: reply to this mail (the hub matches your reply by its In-Reply-To",
+        "header) and attach your signed envelope, with CorrelationId",
+        f"{message.message_id} in its header.",
+    ]
+    if plain_replies:
+        lines += [
+            "A reply in plain text (with files attached) is accepted from this address too;",
+            "the hub passes it on as an unsigned document.",
+        ]
+    lines += ["", "Please do not change the subject's [id] part."]
+    mail.set_content("\n".join(lines) + "\n")
+    mail.add_attachment(body, maintype="application", subtype="xml", filename=envelope_name)
+    for name, attachment in files:
+        maintype, subtype = _split_type(attachment.ref.media_type)
+        mail.add_attachment(attachment.content, maintype=maintype, subtype=subtype, filename=name)
+    return mail
+
+
+# ---------------------------------------------------------------------------- explanations
+def explanation_mail(
+    original: EmailMessage,
+    raw: bytes,
+    to: str,
+    reasons: Sequence[str],
+    settings: EmailSettings,
+    hub_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> EmailMessage:
+    """The answer to a mail the hub refused: what was wrong and what the hub accepts."""
+    subject = " ".join(str(original.get("Subject", "") or "").split())[:200]
+    received = str(original.get("Date", "") or "").strip()
+    mail = EmailMessage()
+    mail["From"] = formataddr((settings.from_name, settings.from_address))
+    mail["To"] = to
+    mail["Subject"] = f"Not accepted: {subject}" if subject else "Not accepted: your mail"
+    mail["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    mail["Message-ID"] = f"<hub-reply-{digest}@{settings.domain}>"
+    original_id = str(original.get("Message-ID", "") or "").strip()
+    if original_id:
+        mail["In-Reply-To"] = original_id
+        mail["References"] = original_id
+    mail["Auto-Submitted"] = "auto-replied"
+    mail["X-Hub-Id"] = hub_id
+    what = f'"{subject}"' if subject else "without a subject"
+    lines = [
+        f"Your mail {what}" + (f" of {received}" if received else ""),
+        f"to {settings.reply_address} was not accepted by the interagency exchange hub {hub_id}:",
+        "",
+        *[f"  - {reason}" for reason in reasons],
+        "",
+        "This address accepts documents of the hub only: a mail with the signed envelope",
+        "attached as an XML file (root element Envelope in the namespace",
+        f"{ENVELOPE_NS}), signed with a certificate the hub trusts.",
+        "To answer a document of the hub, reply to its mail and attach your signed envelope",
+        "with the CorrelationId named in that mail.",
+        "",
+        "Your mail was kept for the hub's operators; it will not be processed further.",
+        "This is an automatic answer.",
+    ]
+    mail.set_content("\n".join(lines) + "\n")
+    return mail
+
+
+def reply_address(original: EmailMessage) -> str | None:
+    """Where an automatic answer goes (Reply-To, else From); None if there is no address."""
+    for header in ("Reply-To", "From"):
+        values = [str(v) for v in original.get_all(header, []) or []]
+        for _, address in getaddresses(values):
+            if address and "@" in address:
+                return address
+    return None
