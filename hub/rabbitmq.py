@@ -38,6 +38,7 @@ REDELIVER_EXCHANGE = "hub.redeliver"
 DELAY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600)
 DELIVERY_LIMIT = 10
 PUBLISH_TIMEOUT = 15.0
+CLOSE_TIMEOUT = 5.0
 
 
 def work_queue_arguments(queue: str = "") -> dict[str, Any]:
@@ -95,7 +96,10 @@ class RabbitTransport(Transport):
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(
-            self.url, timeout=10, client_properties={"connection_name": "interagency-hub"}
+            self.url,
+            timeout=10,
+            reconnect_interval=1,
+            client_properties={"connection_name": "interagency-hub"},
         )
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
@@ -118,13 +122,14 @@ class RabbitTransport(Transport):
         await inbound.bind(submit)
 
     async def close(self) -> None:
-        for channel in self._consumer_channels:
-            with contextlib.suppress(Exception):
-                await channel.close()
+        # bounded: after an outage a close handshake may never be answered
+        channels = [c.close() for c in self._consumer_channels]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*channels, return_exceptions=True), CLOSE_TIMEOUT)
         self._consumer_channels.clear()
         if self._connection is not None:
             with contextlib.suppress(Exception):
-                await self._connection.close()
+                await asyncio.wait_for(self._connection.close(), CLOSE_TIMEOUT)
         self._connection = None
         self._publish_channel = None
         self._declared.clear()
@@ -226,4 +231,9 @@ class RabbitTransport(Transport):
         return int(declared.declaration_result.message_count or 0)
 
     async def ping(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Connected right now (a robust connection that is reconnecting is not)."""
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            return False
+        connected = getattr(connection, "connected", None)
+        return bool(connected.is_set()) if connected is not None else True

@@ -462,7 +462,7 @@ class Hub:
         try:
             await self._ingest(items)
         except Exception as exc:
-            if len(items) > 1 and not self._stopping:
+            if len(items) > 1 and not self._stopping and await self.transport.ping():
                 log.warning("ingest batch of %d failed (%s); retrying one by one", len(items), exc)
                 for item in items:
                     await self._ingest_isolated([item])

@@ -14,6 +14,16 @@ from hub.server import Hub
 log = logging.getLogger("hub")
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: log what every asyncio task is waiting on (for a hub that seems stuck)."""
+    import io
+
+    for task in asyncio.all_tasks():
+        out = io.StringIO()
+        task.print_stack(limit=8, file=out)
+        log.warning("task %s:\n%s", task.get_name(), out.getvalue())
+
+
 async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -28,6 +38,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
     pid.write_text(f"{os.getpid()}\n")
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(hub.reload_rules()))
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     http = None
     collector = None
     try:
