@@ -18,7 +18,9 @@ class AdapterConfigError(Exception):
     """An adapter section of hub.toml cannot be used."""
 
 
-def create_adapter(name: str, settings: Mapping[str, Any]) -> Adapter:
+def create_adapter(name: str, settings: Mapping[str, Any], base_dir: str = "") -> Adapter:
+    """The adapter for ``[adapters.<name>]``; ``base_dir`` (the deployment folder, passed to
+    every adapter) is what relative paths in its settings are relative to."""
     kind = str(settings.get("type", name))
     if not kind.isidentifier():
         raise AdapterConfigError(f"adapters.{name}.type: {kind!r} is not an adapter type")
@@ -30,6 +32,8 @@ def create_adapter(name: str, settings: Mapping[str, Any]) -> Adapter:
     if factory is None:
         raise AdapterConfigError(f"adapters.{name}: adapters.{kind} has no create()")
     options = {k: v for k, v in settings.items() if k != "type"}
+    if base_dir:
+        options.setdefault("base_dir", base_dir)
     try:
         adapter: Adapter = factory(options)
     except (TypeError, ValueError, KeyError) as exc:

@@ -25,8 +25,10 @@ _R = "{" + RECEIPT_NS + "}"
 _RECEIPT_IDS = uuid.UUID("6b1f9a52-3d4e-4c1b-9a57-1f0e2d3c4b5a")
 
 
-def receipt_id(message_id: str, state: str) -> uuid.UUID:
-    return uuid.uuid5(_RECEIPT_IDS, f"{message_id}/{state}")
+def receipt_id(message_id: str, state: str, discriminator: str = "") -> uuid.UUID:
+    """Stable per (message, state): a receipt sent twice is the same receipt. Notes (several
+    per message, e.g. SMEV business statuses) are told apart by their content."""
+    return uuid.uuid5(_RECEIPT_IDS, f"{message_id}/{state}/{discriminator}".rstrip("/"))
 
 
 def receipt_payload(
@@ -72,7 +74,9 @@ def receipt_envelope(
     except ValueError:
         correlation = None
     header = Header(
-        message_id=receipt_id(message_id, state),
+        message_id=receipt_id(
+            message_id, state, "|".join(f"{c}:{t}" for c, t in reasons) if state == "note" else ""
+        ),
         sender=hub_id,
         recipient=recipient,
         message_type=RECEIPT_TYPE,

@@ -334,7 +334,7 @@ class Hub:
             self.adapters = dict(self._given_adapters)
         else:
             self.adapters = {
-                name: create_adapter(name, settings)
+                name: create_adapter(name, settings, str(self.config.base_dir))
                 for name, settings in self.config.adapters.items()
             }
         inline = frozenset(n for n, a in self.adapters.items() if a.inline)

@@ -50,6 +50,7 @@ class EmailSettings(BaseModel):
     reply_to: str = ""  # default: from_address (point it at the polled mailbox)
     bounce_address: str = ""  # SMTP MAIL FROM; default: reply_to, else from_address
     message_id_domain: str = ""  # default: the domain of from_address
+    base_dir: str = ""  # the deployment folder: relative *_file paths resolve against it
 
     # ---------------------------------------------------------------------------------- SMTP
     smtp_host: str = "127.0.0.1"
@@ -151,13 +152,17 @@ class EmailSettings(BaseModel):
         inline = self.smtp_password if protocol == "smtp" else self.imap_password
         file = self.smtp_password_file if protocol == "smtp" else self.imap_password_file
         if file:
-            return Path(file).read_text(encoding="utf-8").strip()
+            return self._path(file).read_text(encoding="utf-8").strip()
         return inline
+
+    def _path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() or not self.base_dir else Path(self.base_dir) / path
 
     def tls_context(self, protocol: Literal["smtp", "imap"]) -> ssl.SSLContext:
         """A certificate-verifying context; ``*_ca_file`` adds a private CA (checks stay on)."""
         ca_file = self.smtp_ca_file if protocol == "smtp" else self.imap_ca_file
-        return ssl.create_default_context(cafile=ca_file or None)
+        return ssl.create_default_context(cafile=str(self._path(ca_file)) if ca_file else None)
 
     def plain_senders(self) -> dict[str, str]:
         """Lower-cased mail address → agency id, for mail accepted without an envelope."""
