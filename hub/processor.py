@@ -18,7 +18,7 @@ from lxml import etree
 
 from envelopes.codec import q, to_bytes
 from envelopes.errors import EnvelopeError
-from envelopes.model import PARTICIPANT_PATTERN, Envelope
+from envelopes.model import PARTICIPANT_PATTERN, Envelope, Kind
 from envelopes.parsing import ParseLimits, parse_xml
 from envelopes.pki import TrustStore
 from envelopes.schemas import SchemaRegistry
@@ -211,13 +211,14 @@ class Processor:
         rules: RuleSet,
     ) -> Processed:
         """Best-effort facts from an envelope we refuse: its claimed id and sender, if readable."""
-        message_id = sender = recipient = message_type = None
+        message_id = sender = recipient = message_type = kind = None
         if root is not None:
             head = f"{q('Content')}/{q('Header')}/"
             message_id = (root.findtext(head + q("MessageId")) or "").strip() or None
             sender = (root.findtext(head + q("Sender")) or "").strip() or None
             recipient = (root.findtext(head + q("Recipient")) or "").strip() or None
             message_type = (root.findtext(head + q("MessageType")) or "").strip() or None
+            kind = (root.findtext(head + q("Kind")) or "").strip() or None
         if not message_id or not _UUID.match(message_id):
             message_id = unparsed_id(body)
         if sender and not _PARTICIPANT.match(sender):
@@ -231,6 +232,7 @@ class Processor:
             sender=sender,
             recipient=recipient,
             message_type=message_type,
+            kind=kind if kind in {k.value for k in Kind} else None,
             digest=hashlib.sha256(body).hexdigest(),
             rules_version=rules.version,
         )

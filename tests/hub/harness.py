@@ -14,11 +14,11 @@ from pathlib import Path
 
 from lxml import etree
 
+from adapters.internal import InternalAdapter
 from envelopes.codec import build_envelope, clark_name, to_bytes
 from envelopes.model import Attachment, Header, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
-from adapters.internal import InternalAdapter
 from hub.abc import Adapter, OutboundMessage, Outcome
 from hub.config import HubConfig, load_config
 from hub.scaffold import init_deployment, shipped

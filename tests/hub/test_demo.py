@@ -1,0 +1,22 @@
+"""The README's first command: `hub demo` runs the whole product on the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.demo import run_demo
+
+
+@pytest.mark.timeout(300)
+def test_demo_runs_every_path_and_says_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = run_demo(tmp_path / "demo")
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "demo OK" in out
+    assert "extract request over SMEV 3" in out and "SMEV: messageIsDelivered" in out
+    assert "rejected        signature_invalid" in out
+    assert out.count("answered by") >= 2  # the memo and the SMEV request were answered
