@@ -91,11 +91,16 @@ async def replay(
             else:
                 queue = out_queue(letter.adapter)
                 headers.update({"attempt": "1", "first-attempt-at": f"{time.time():.3f}"})
-            await transport.publish(queue, body[0][0], headers)
             detail = f"{letter.destination} by {who}: {reason or 'no reason given'}"
+            # on record first (the hub may deliver it at once), then sent, then off the list:
+            # a crash in between leaves it listed, to be replayed again (same MessageId)
             await store.write(
-                functools.partial(_settle, letter=letter, state=State.REPLAYED, detail=detail)
+                functools.partial(
+                    _settle, letter=letter, state=State.REPLAYED, detail=detail, remove=False
+                )
             )
+            await transport.publish(queue, body[0][0], headers)
+            await store.write(functools.partial(_remove, letter=letter))
         return letters
 
 
@@ -115,12 +120,19 @@ async def discard(config: HubConfig, ids: list[str], reason: str) -> list[DeadLe
         await store.close()
 
 
-def _settle(conn: sqlite3.Connection, letter: DeadLetter, state: State, detail: str) -> None:
-    at = now_iso()
+def _remove(conn: sqlite3.Connection, letter: DeadLetter) -> None:
     conn.execute(
         "DELETE FROM dead_letters WHERE message_id = ? AND adapter = ? AND address = ?",
         (letter.message_id, letter.adapter, letter.address),
     )
+
+
+def _settle(
+    conn: sqlite3.Connection, letter: DeadLetter, state: State, detail: str, remove: bool = True
+) -> None:
+    at = now_iso()
+    if remove:
+        _remove(conn, letter)
     conn.execute(
         "UPDATE deliveries SET state = ?, updated_at = ? WHERE message_id = ? AND adapter = ? "
         "AND address = ?",
