@@ -223,22 +223,16 @@ class TrustStore:
         at = at or _now()
         fingerprint = cert.fingerprint(hashes.SHA256())
         verified = self._issuer_of.get(fingerprint)
-        if verified is None:
-            verified = self._find_issuer(cert)
-            if verified is not None:
-                self._issuer_of[fingerprint] = verified
+        if verified is not None:  # chain, CA constraints and key usage were checked before
+            self._check_validity(verified, cert, at)
+            return
+        verified = self._find_issuer(cert)
         if verified is None:
             raise UntrustedCertificateError(
                 f"{describe(cert)} was not issued by a trusted CA "
                 f"(issuer {cert.issuer.rfc4514_string()!r})"
             )
-        for which in (verified, cert):
-            if not which.not_valid_before_utc <= at <= which.not_valid_after_utc:
-                raise CertificateExpiredError(
-                    f"{describe(which)} is not valid at {at.isoformat(timespec='seconds')} "
-                    f"(valid {which.not_valid_before_utc.isoformat()} to "
-                    f"{which.not_valid_after_utc.isoformat()})"
-                )
+        self._check_validity(verified, cert, at)
         try:
             constraints = verified.extensions.get_extension_for_class(x509.BasicConstraints).value
             if not constraints.ca:
@@ -250,9 +244,22 @@ class TrustStore:
         try:
             usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
-            return
-        if not (usage.digital_signature or usage.content_commitment):
+            usage = None
+        if usage is not None and not (usage.digital_signature or usage.content_commitment):
             raise KeyUsageError(f"{describe(cert)}: key usage does not allow digital signatures")
+        if len(self._issuer_of) > 4096:  # bounded: certificates come from outside
+            self._issuer_of.clear()
+        self._issuer_of[fingerprint] = verified
+
+    @staticmethod
+    def _check_validity(ca: x509.Certificate, cert: x509.Certificate, at: dt.datetime) -> None:
+        for which in (ca, cert):
+            if not which.not_valid_before_utc <= at <= which.not_valid_after_utc:
+                raise CertificateExpiredError(
+                    f"{describe(which)} is not valid at {at.isoformat(timespec='seconds')} "
+                    f"(valid {which.not_valid_before_utc.isoformat()} to "
+                    f"{which.not_valid_after_utc.isoformat()})"
+                )
 
     def _find_issuer(self, cert: x509.Certificate) -> x509.Certificate | None:
         """The CA whose key signed cert (the costly part of check, so its answer is cached)."""

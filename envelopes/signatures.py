@@ -39,6 +39,7 @@ DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 _DS = "{" + DS_NS + "}"
 
+_ID_VALUES = etree.XPath("//@*[local-name() = 'Id']")
 _ALLOWED_SIGNATURE_URIS = frozenset(xmldsig.SIGNATURES)
 _ALLOWED_DIGEST_URIS = frozenset(xmldsig.DIGESTS)
 _ALLOWED_C14N_URIS = {EXC_C14N, EXC_C14N + "WithComments"}
@@ -101,9 +102,14 @@ class Signer:
         address: str,
         rules_version: str | None = None,
         recipient: str | None = None,
+        content_sha256: bytes | None = None,
     ) -> etree._Element:
-        """Add the hub's Routing block and HubSignature over #content and #routing."""
+        """Add the hub's Routing block and HubSignature over #content and #routing.
+
+        ``content_sha256``: Content's digest if already known (from verifying the sender).
+        """
         content = content_of(root)
+        content_sha256 = content_sha256 or content_digest(content)
         for tag in ("Routing", "HubSignature"):
             for old in root.findall(q(tag)):
                 root.remove(old)
@@ -111,7 +117,7 @@ class Signer:
         etree.SubElement(routing, q("Hub")).text = self.participant_id
         etree.SubElement(routing, q("Received")).text = received.isoformat()
         etree.SubElement(routing, q("ContentSha256")).text = base64.b64encode(
-            content_digest(content)
+            content_sha256
         ).decode("ascii")
         if rules_version:
             etree.SubElement(routing, q("RulesVersion")).text = rules_version
@@ -120,7 +126,9 @@ class Signer:
         etree.SubElement(routing, q("Route"), Adapter=adapter, Address=address)
         anchor = root.find(q("SenderSignature"))
         (anchor if anchor is not None else content).addnext(routing)
-        signature = self._signature(root, ["#" + CONTENT_ID, "#" + ROUTING_ID])
+        signature = xmldsig.sign(
+            root, [CONTENT_ID, ROUTING_ID], self.key, self._cert_der, {CONTENT_ID: content_sha256}
+        )
         holder = etree.Element(q("HubSignature"))
         holder.append(signature)
         routing.addnext(holder)
@@ -136,6 +144,7 @@ class Verified:
     signer_id: str
     content: etree._Element | None = None  # the verified Content, exactly as it was signed
     routing: etree._Element | None = None  # the verified Routing (hub countersignature only)
+    content_sha256: bytes | None = None  # SHA-256 of Content's canonical form, as verified
 
 
 def _only_signature(root: etree._Element, holder_name: str) -> etree._Element:
@@ -188,13 +197,25 @@ def _signing_certificate(signature: etree._Element, where: str) -> x509.Certific
             f"{where}/Signature/KeyInfo/X509Data: expected exactly one X509Certificate, "
             f"found {len(texts)}"
         )
+    text = texts[0].text or ""
+    cached = _CERTS.get(text)
+    if cached is not None:
+        return cached
     try:
-        der = base64.b64decode("".join((texts[0].text or "").split()), validate=True)
-        return x509.load_der_x509_certificate(der)
+        der = base64.b64decode("".join(text.split()), validate=True)
+        cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
         raise CertificateError(
             f"{where}/Signature/KeyInfo: unreadable certificate ({exc})"
         ) from None
+    if len(_CERTS) > 1024:  # bounded: certificates come from outside
+        _CERTS.clear()
+    _CERTS[text] = cert
+    return cert
+
+
+# Parsed certificates by their base64 text: the same few certificates sign most envelopes.
+_CERTS: dict[str, x509.Certificate] = {}
 
 
 def _check_ids(root: etree._Element, expected: list[str], where: str) -> None:
@@ -206,9 +227,10 @@ def _check_ids(root: etree._Element, expected: list[str], where: str) -> None:
         raise SignatureError(
             f"Envelope/{where}: references {uris} but must reference exactly {wanted}"
         )
+    # Counted the way signxml resolves a reference: any attribute whose local name is Id.
+    values = [str(v) for v in _ID_VALUES(root)]  # type: ignore[union-attr]
     for ident in expected:
-        # Counted the way signxml resolves a reference: any attribute whose local name is Id.
-        count = int(root.xpath("count(//@*[local-name() = 'Id'][. = $ident])", ident=ident))  # type: ignore[arg-type]
+        count = values.count(ident)
         if count != 1:
             raise SignatureError(
                 f"Envelope: Id {ident!r} appears {count} times; it must be unique "
@@ -230,7 +252,7 @@ def _verify(
     ids: list[str],
     trust: TrustStore,
     at: dt.datetime | None,
-) -> tuple[list[etree._Element], x509.Certificate]:
+) -> tuple[list[etree._Element], x509.Certificate, dict[str, bytes]]:
     where = f"Envelope/{holder}"
     signature = _only_signature(root, holder)
     _check_algorithms(signature, where)
@@ -242,8 +264,9 @@ def _verify(
         raise CertificateError(f"{where}: {describe(cert)}: only RSA and ECDSA keys are allowed")
     if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < 2048:
         raise CertificateError(f"{where}: {describe(cert)}: RSA key shorter than 2048 bits")
-    signed = xmldsig.verify(root, signature, public_key, ids, where)
-    return [signed[i] for i in ids], cert
+    digests: dict[str, bytes] = {}
+    signed = xmldsig.verify(root, signature, public_key, ids, where, digests)
+    return [signed[i] for i in ids], cert, digests
 
 
 def verify_sender(
@@ -259,7 +282,7 @@ def verify_sender(
     sender's: the hub wraps documents that arrive unsigned (plain mail, SMEV responses) into
     envelopes it signs itself; ``signer_id`` then says who really signed.
     """
-    (signed_content,), cert = _verify(root, "SenderSignature", [CONTENT_ID], trust, at)
+    (signed_content,), cert, digests = _verify(root, "SenderSignature", [CONTENT_ID], trust, at)
     envelope = envelope_from_tree(root, content=signed_content)
     signer_id = envelope.header.sender
     try:
@@ -273,6 +296,7 @@ def verify_sender(
         certificate=cert,
         signer_id=signer_id,
         content=signed_content,
+        content_sha256=digests.get(CONTENT_ID),
     )
 
 
@@ -280,7 +304,7 @@ def verify_hub(
     root: etree._Element, trust: TrustStore, hub_id: str, at: dt.datetime | None = None
 ) -> Verified:
     """Verify the hub's countersignature (Content and Routing, signed by ``hub_id``)."""
-    signed, cert = _verify(root, "HubSignature", [CONTENT_ID, ROUTING_ID], trust, at)
+    signed, cert, _ = _verify(root, "HubSignature", [CONTENT_ID, ROUTING_ID], trust, at)
     trust.check_sender(cert, hub_id)
     content = next(e for e in signed if e.get("Id") == CONTENT_ID)
     routing = next(e for e in signed if e.get("Id") == ROUTING_ID)

@@ -85,20 +85,39 @@ def _raw_ecdsa(der: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
+_WITH_ID = etree.XPath("//*[@Id]")
+
+
+def elements_by_id(root: etree._Element, ids: Sequence[str]) -> dict[str, list[etree._Element]]:
+    """The elements carrying each of ``ids`` as their Id (a list: there may be impostors)."""
+    found: dict[str, list[etree._Element]] = {i: [] for i in ids}
+    for element in _WITH_ID(root):  # type: ignore[union-attr]
+        ident = element.get("Id")  # type: ignore[union-attr]
+        if ident in found:
+            found[ident].append(element)  # type: ignore[arg-type]
+    return found
+
+
 def sign(
     root: etree._Element,
     ids: Sequence[str],
     key: PrivateKey,
     cert_der: bytes,
+    known_sha256: dict[str, bytes] | None = None,
 ) -> etree._Element:
-    """A ds:Signature over the elements of ``root`` with those Ids (not yet placed anywhere)."""
+    """A ds:Signature over the elements of ``root`` with those Ids (not yet placed anywhere).
+
+    ``known_sha256`` gives digests already computed for some Ids (the hub verified the
+    sender's #content a moment ago), saving their canonicalization.
+    """
     if isinstance(key, rsa.RSAPrivateKey):
         method = RSA_SHA256
     elif isinstance(key, ec.EllipticCurvePrivateKey):
         method = ECDSA_SHA256
     else:  # pragma: no cover - callers load only these key types
         raise SignatureError("unsupported key type")
-    targets = {e.get("Id"): e for e in root.iter() if e.get("Id") in ids}
+    targets = {i: (found[0] if found else None) for i, found in elements_by_id(root, ids).items()}
+    known = known_sha256 or {}
     signature = etree.Element(_DS + "Signature", nsmap={"ds": DS_NS})
     info = etree.SubElement(signature, _DS + "SignedInfo")
     etree.SubElement(info, _DS + "CanonicalizationMethod", Algorithm=EXC_C14N)
@@ -111,7 +130,7 @@ def sign(
         transforms = etree.SubElement(reference, _DS + "Transforms")
         etree.SubElement(transforms, _DS + "Transform", Algorithm=EXC_C14N)
         etree.SubElement(reference, _DS + "DigestMethod", Algorithm=SHA256)
-        digest = hashlib.sha256(canonicalize(target)).digest()
+        digest = known.get(ident) or hashlib.sha256(canonicalize(target)).digest()
         etree.SubElement(reference, _DS + "DigestValue").text = base64.b64encode(digest).decode()
     signed_info = canonicalize(info)
     if isinstance(key, rsa.RSAPrivateKey):
@@ -165,11 +184,13 @@ def verify(
     public_key: PublicKey,
     expected_ids: Sequence[str],
     where: str,
+    sha256_out: dict[str, bytes] | None = None,
 ) -> dict[str, etree._Element]:
     """Check ``signature`` over ``root``; return {Id: element re-parsed from the signed bytes}.
 
     Algorithms must already be on the allow-list (the caller says which); every reference must
-    be one of ``expected_ids`` and each of those referenced exactly once.
+    be one of ``expected_ids`` and each of those referenced exactly once. ``sha256_out``
+    receives the SHA-256 of each reference's canonical bytes (what the hub's receipts cite).
     """
     info = signature.find(_DS + "SignedInfo")
     if info is None:
@@ -198,14 +219,12 @@ def verify(
             f"{where}/SignedInfo: references {uris}, must reference exactly "
             f"{['#' + i for i in expected_ids]}"
         )
-    wanted = set(expected_ids)
     targets: dict[str, etree._Element] = {}
-    for element in root.iter():
-        ident = element.get("Id")
-        if ident in wanted:
-            if ident in targets:
-                raise SignatureError(f"{where}: Id {ident!r} is not unique (signature wrapping?)")
-            targets[ident] = element
+    for ident, found in elements_by_id(root, expected_ids).items():
+        if len(found) > 1:
+            raise SignatureError(f"{where}: Id {ident!r} is not unique (signature wrapping?)")
+        if found:
+            targets[ident] = found[0]
     signed: dict[str, etree._Element] = {}
     for reference in references:
         ident = (reference.get("URI") or "")[1:]
@@ -233,6 +252,10 @@ def verify(
         data = canonicalize(target, comments=comments, prefixes=prefixes)
         expected = _b64(reference.findtext(_DS + "DigestValue"), f"{where}/DigestValue")
         actual = hashlib.new(DIGESTS[digest_uri], data).digest()
+        if sha256_out is not None:
+            sha256_out[ident] = (
+                actual if DIGESTS[digest_uri] == "sha256" else hashlib.sha256(data).digest()
+            )
         if not hmac.compare_digest(actual, expected):
             raise SignatureError(
                 f"{where}: digest mismatch for reference #{ident}: the signed content was altered"

@@ -109,7 +109,11 @@ class EmbeddedTransport(Transport):
             rows = await self.store.claim(queue, room, self.lease) if room > 0 else []
             for row in rows:
                 delivery = EmbeddedDelivery(self.store, row, settled)
-                if row.deliveries > DELIVERY_LIMIT and queue != DEAD_QUEUE:
+                if (
+                    row.deliveries > DELIVERY_LIMIT
+                    and queue != DEAD_QUEUE
+                    and not (queue.startswith("inbox."))
+                ):
                     # handed out again and again without an answer: a poison message
                     await delivery.nack(requeue=False)
                     continue

@@ -123,7 +123,7 @@ class Processor:
             result.timings = timings
             return result
         envelope = verified.envelope
-        result = self._accepted_facts(body, envelope, rules)
+        result = self._accepted_facts(body, envelope, rules, verified.content_sha256)
         result.signer = verified.signer_id
         header = envelope.header
         problem = rules.check_certificate(verified.signer_id, verified.certificate)
@@ -156,8 +156,9 @@ class Processor:
             self._receipt(result, State.EXPIRED, [("expired", result.reasons[0])])
             result.timings = timings
             return result
-        for destination in decision.destinations:
-            copy_root = copy.deepcopy(root)
+        for index, destination in enumerate(decision.destinations):
+            last = index == len(decision.destinations) - 1
+            copy_root = root if last else copy.deepcopy(root)  # the last one may have the original
             self.signer.countersign(
                 copy_root,
                 received=now,
@@ -165,6 +166,7 @@ class Processor:
                 address=destination.address,
                 rules_version=rules.version,
                 recipient=decision.recipient,
+                content_sha256=verified.content_sha256,
             )
             settings = decision.settings_for(destination).as_dict()
             result.outgoing.append(
@@ -182,7 +184,9 @@ class Processor:
         result.timings = timings
         return result
 
-    def _accepted_facts(self, body: bytes, envelope: Envelope, rules: RuleSet) -> Processed:
+    def _accepted_facts(
+        self, body: bytes, envelope: Envelope, rules: RuleSet, digest: bytes | None
+    ) -> Processed:
         header = envelope.header
         assert envelope.root is not None
         content = envelope.root.find(q("Content"))
@@ -198,7 +202,7 @@ class Processor:
             correlation_id=str(header.correlation_id) if header.correlation_id else None,
             conversation_id=str(header.conversation_id) if header.conversation_id else None,
             expires_at=header.expires_at.isoformat() if header.expires_at else None,
-            digest=content_digest(content).hex(),
+            digest=(digest or content_digest(content)).hex(),
             rules_version=rules.version,
         )
 

@@ -37,6 +37,7 @@ DEAD_QUEUE = "hub.dead"
 REDELIVER_EXCHANGE = "hub.redeliver"
 DELAY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600)
 DELIVERY_LIMIT = 10
+INBOX_PREFIX = "inbox."
 PUBLISH_TIMEOUT = 15.0
 CLOSE_TIMEOUT = 5.0
 
@@ -44,11 +45,15 @@ CLOSE_TIMEOUT = 5.0
 def work_queue_arguments(queue: str = "") -> dict[str, Any]:
     """Arguments of a hub queue: quorum, and (but for hub.dead itself) a delivery limit whose
     overrun dead-letters to hub.dead."""
-    if queue == DEAD_QUEUE:
+    if queue == DEAD_QUEUE or queue.startswith(INBOX_PREFIX):
+        # hub.dead is the end of the line; an inbox belongs to its department, whose client
+        # may take its time: nothing there is the hub's to dead-letter
         return {"x-queue-type": "quorum"}
     return {
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": DEAD_EXCHANGE,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
         "x-delivery-limit": DELIVERY_LIMIT,
     }
 

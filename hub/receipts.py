@@ -31,6 +31,19 @@ def receipt_id(message_id: str, state: str, discriminator: str = "") -> uuid.UUI
     return uuid.uuid5(_RECEIPT_IDS, f"{message_id}/{state}/{discriminator}".rstrip("/"))
 
 
+def _discriminator(
+    state: str, destinations: Sequence[Destination], reasons: Sequence[tuple[str, str]]
+) -> str:
+    """What tells two receipts of the same state about the same message apart."""
+    if state == "note":  # several business statuses per message
+        return "|".join(f"{c}:{t}" for c, t in reasons)
+    if state in ("delivered", "failed", "expired") and len(destinations) == 1:
+        return str(destinations[0])  # fan-out: one per destination
+    if state == "rejected" and reasons and reasons[0][0] == "conflict":
+        return "conflict"  # a conflicting resubmission, not the first rejection
+    return ""
+
+
 def receipt_payload(
     message_id: str,
     state: str,
@@ -74,9 +87,7 @@ def receipt_envelope(
     except ValueError:
         correlation = None
     header = Header(
-        message_id=receipt_id(
-            message_id, state, "|".join(f"{c}:{t}" for c, t in reasons) if state == "note" else ""
-        ),
+        message_id=receipt_id(message_id, state, _discriminator(state, destinations, reasons)),
         sender=hub_id,
         recipient=recipient,
         message_type=RECEIPT_TYPE,

@@ -45,7 +45,7 @@ from hub.config import HubConfig
 from hub.embedded import EmbeddedTransport
 from hub.pool import CryptoPool
 from hub.processor import Outgoing, Processed
-from hub.routing import RuleSet, load_rules, record_rules_version
+from hub.routing import RulesError, RuleSet, load_rules, record_rules_version
 from hub.store import Store, _record, now_iso
 from monitoring.metrics import Metrics
 
@@ -337,6 +337,7 @@ class Hub:
                 name: create_adapter(name, settings, str(self.config.base_dir))
                 for name, settings in self.config.adapters.items()
             }
+        self._check_adapters(self.rules)
         inline = frozenset(n for n, a in self.adapters.items() if a.inline)
         self.pool = CryptoPool(self.config, inline)
         await self.pool.warm_up()
@@ -409,6 +410,12 @@ class Hub:
             self.metrics.rules_reloads.labels("refused").inc()
             log.error("routing rules reload refused, keeping %s: %s", self.rules.version, exc)
             return False
+        try:
+            self._check_adapters(rules)
+        except RulesError as exc:
+            self.metrics.rules_reloads.labels("refused").inc()
+            log.error("routing rules reload refused, keeping %s: %s", self.rules.version, exc)
+            return False
         if rules.version == self.rules.version:
             return True
         old = self.rules
@@ -419,6 +426,15 @@ class Hub:
         await self._record_rules_version(rules, old)
         log.info("routing rules %s applied (was %s)", rules.version, old.version)
         return True
+
+    def _check_adapters(self, rules: RuleSet) -> None:
+        """Rules must only name configured adapters: else their messages would wait forever."""
+        missing = sorted(rules.adapters() - set(self.adapters))
+        if missing:
+            raise RulesError(
+                f"routing rules deliver through {', '.join(missing)}, which hub.toml does not "
+                f"configure (configured: {', '.join(sorted(self.adapters))})"
+            )
 
     async def _record_rules_version(self, rules: RuleSet, old: RuleSet | None) -> None:
         await self.store.write(lambda c: record_rules_version(c, rules, old))
@@ -568,6 +584,10 @@ class Hub:
                 lambda c: self._mark_delivered(c, p.message_id, delivered, events)
             )
         if outcome.status == "duplicate":
+            # the first try may have died before telling the sender: tell again (a receipt's
+            # MessageId is derived from what it says, so the inbox shows it once)
+            if p.receipt is not None and p.sender and p.receipt_state:
+                await self._publish_receipt(p.sender, p.receipt, p.receipt_state)
             return
         if p.receipt is not None and p.sender and p.receipt_state:
             if p.receipt_state == State.DELIVERED and len(delivered) != len(p.outgoing):
@@ -671,16 +691,23 @@ class Hub:
             await self._publish_receipt(recipient, body, str(state))
 
     async def _publish_receipt(self, recipient: str, body: bytes, state: str) -> None:
+        receipt_id = body.split(b"<hub:MessageId>", 1)[-1].split(b"<", 1)[0].decode()
         await self.transport.publish(
             inbox_queue(recipient),
             body,
-            {"sender": self.config.id, "kind": "receipt", "receipt-state": state},
+            {
+                "message-id": receipt_id,
+                "sender": self.config.id,
+                "kind": "receipt",
+                "receipt-state": state,
+            },
         )
         self.metrics.receipts.labels(state).inc()
 
     # ------------------------------------------------------------------ queued deliveries
     async def _on_outbound(self, delivery: Delivery) -> None:
-        headers = dict(delivery.headers)
+        # the broker's x-death bookkeeping must not travel with a message we send again
+        headers = {k: v for k, v in delivery.headers.items() if not k.startswith("x-")}
         message = self._from_headers(delivery.body, headers)
         adapter = self.adapters.get(message.destination.adapter)
         destination = message.destination
@@ -875,9 +902,9 @@ class Hub:
     def _backoff(self, message: OutboundMessage, retry_after: float | None) -> float:
         """Exponential backoff with jitter; a destination's Retry-After wins if longer."""
         base = self._policy(message, "base_delay")
-        delay = min(self._policy(message, "max_delay"), base * 2 ** (message.attempt - 1))
         jitter = self.config.retry.jitter
-        delay *= 1 + random.uniform(-jitter, jitter)
+        delay = base * 2 ** (message.attempt - 1) * (1 + random.uniform(-jitter, jitter))
+        delay = min(self._policy(message, "max_delay"), delay)
         if retry_after is not None:
             delay = max(delay, retry_after)
         return float(max(0.5, delay))

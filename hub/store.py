@@ -522,8 +522,9 @@ class Store:
 
     async def queue_depth(self, queue: str) -> int:
         rows = await self._fetchall(
-            "SELECT COUNT(*) FROM queue WHERE queue = ? AND locked_until <= ?",
-            (queue, time.time()),
+            "SELECT COUNT(*) FROM queue WHERE queue = ? AND locked_until <= ? "
+            "AND available_at <= ?",
+            (queue, time.time(), time.time()),
         )
         return int(rows[0][0])
 

@@ -45,14 +45,22 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 @pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
 async def transport(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[Transport]:
     t: Transport
+    from .harness import drop_vhost, new_vhost
+
+    vhost = None
     if request.param == "embedded":
         t = EmbeddedTransport(store, poll_interval=0.01, lease=2.0)
     else:
         require_broker()
-        t = RabbitTransport(BROKER_URL)
+        vhost = new_vhost()
+        if vhost is None:
+            pytest.skip("rabbitmqctl is needed to make a test vhost")
+        t = RabbitTransport(f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
     await t.start()
     yield t
     await t.close()
+    if vhost:
+        drop_vhost(vhost)
 
 
 @pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])

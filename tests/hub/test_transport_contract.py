@@ -6,12 +6,8 @@ import asyncio
 import time
 import uuid
 
-import aio_pika
-
 from hub.abc import Delivery, Transport
-from hub.rabbitmq import RabbitTransport, delay_bucket
-
-from .conftest import BROKER_URL
+from hub.rabbitmq import delay_bucket
 
 
 def qname() -> str:
@@ -25,13 +21,6 @@ async def drain(transport: Transport, queue: str) -> list[Delivery]:
     return got
 
 
-async def cleanup(transport: Transport, *queues: str) -> None:
-    if isinstance(transport, RabbitTransport):
-        connection = await aio_pika.connect(BROKER_URL)
-        async with connection:
-            channel = await connection.channel()
-            for q in queues:
-                await channel.queue_delete(q)
 
 
 async def test_publish_then_get_keeps_body_and_headers(transport: Transport) -> None:
@@ -50,7 +39,6 @@ async def test_publish_then_get_keeps_body_and_headers(transport: Transport) -> 
     assert delivery.redelivered is False
     await delivery.ack()
     assert await transport.get(q) is None
-    await cleanup(transport, q)
 
 
 async def test_consume_hands_over_every_message_once(transport: Transport) -> None:
@@ -70,7 +58,6 @@ async def test_consume_hands_over_every_message_once(transport: Transport) -> No
     await asyncio.wait_for(done.wait(), 10)
     await asyncio.sleep(0.2)
     assert sorted(seen, key=int) == [str(i).encode() for i in range(20)]
-    await cleanup(transport, q)
 
 
 async def test_nack_with_requeue_redelivers(transport: Transport) -> None:
@@ -95,7 +82,6 @@ async def test_nack_with_requeue_redelivers(transport: Transport) -> None:
     assert second.body == b"again"
     assert second.delivery_count >= 2
     await second.ack()
-    await cleanup(transport, q)
 
 
 async def test_delayed_publish_arrives_after_the_delay(transport: Transport) -> None:
@@ -112,7 +98,6 @@ async def test_delayed_publish_arrives_after_the_delay(transport: Transport) -> 
     assert delivery.body == b"later"
     assert time.monotonic() - start >= 0.9
     await delivery.ack()
-    await cleanup(transport, q)
 
 
 async def test_depth_counts_waiting_messages(transport: Transport) -> None:
@@ -126,7 +111,6 @@ async def test_depth_counts_waiting_messages(transport: Transport) -> None:
     for d in got:
         await d.ack()
     assert len(got) == 3
-    await cleanup(transport, q)
 
 
 def test_delay_buckets_round_up_and_cap() -> None:
