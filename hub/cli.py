@@ -273,8 +273,15 @@ config_option = click.option(
 )
 @click.option("--broker", "broker_url", default="", help="RabbitMQ URL (default: embedded mode)")
 @click.option("--metrics-address", default="127.0.0.1:9464", show_default=True)
-def init_command(directory: str, departments: str, broker_url: str, metrics_address: str) -> None:
+@click.option("--force", is_flag=True, help="overwrite an existing hub.toml and reissue keys")
+def init_command(
+    directory: str, departments: str, broker_url: str, metrics_address: str, force: bool
+) -> None:
     """Scaffold a working deployment in DIRECTORY."""
+    if (Path(directory) / "hub.toml").exists() and not force:
+        raise Rejected(
+            [f"{directory}/hub.toml exists: this is a deployment already (use --force to redo)"]
+        )
     import re
 
     from envelopes.model import PARTICIPANT_PATTERN

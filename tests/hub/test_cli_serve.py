@@ -1,0 +1,72 @@
+"""The command line next to a running `hub serve`, in both modes (as an operator uses it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .harness import Deployment
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def hub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_send_inbox_trace_status_against_a_running_hub(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    config = str(deployment.config_path)
+    good_id, good = deployment.envelope("dept.finance", "dept.culture")
+    bad_id, bad = deployment.envelope("dept.finance", "dept.culture", sign_as="dept.land")
+    (tmp_path / "good.xml").write_bytes(good)
+    (tmp_path / "bad.xml").write_bytes(bad)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--config", config],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        assert server.stderr is not None
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            if "metrics at http://" in line:
+                break
+        else:
+            pytest.fail("hub serve did not start")
+        sent = hub("send", "good.xml", "bad.xml", "--config", config, cwd=tmp_path)
+        assert sent.returncode == 1  # one of them was rejected
+        assert sent.stdout.splitlines() == [f"{good_id} delivered", f"{bad_id} rejected"]
+        assert "belongs to dept.land" in sent.stderr
+        again = hub("send", "good.xml", "--config", config, cwd=tmp_path)
+        assert again.stdout.strip() == f"{good_id} delivered"
+        taken = hub("inbox", "dept.culture", "--config", config, "-o", "in", cwd=tmp_path)
+        assert taken.stdout.strip() == f"{good_id} dept.finance request"
+        delivered = (tmp_path / "in" / f"{good_id}.xml").read_bytes()
+        assert b"HubSignature" in delivered and good_id.encode() in delivered
+        empty = hub("inbox", "dept.culture", "--config", config, "-o", "in", cwd=tmp_path)
+        assert empty.stdout == ""  # taken once, acknowledged: not again
+        trace = hub("trace", good_id, "--json", "--config", config, cwd=tmp_path)
+        data = json.loads(trace.stdout)
+        assert data["message_id"] == good_id and data["state"] == "acknowledged"
+        assert [e["state"] for e in data["events"]][:4] == [
+            "received", "accepted", "routed", "delivered",
+        ]
+        status = hub("status", "--config", config, cwd=tmp_path)
+        assert status.returncode == 0 and "running (pid" in status.stdout
+        redo = hub("init", str(deployment.directory), cwd=tmp_path)
+        assert redo.returncode == 1 and "exists" in redo.stderr
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(60)
+    assert not (deployment.config.path(deployment.config.data_dir) / "hub.pid").exists()
