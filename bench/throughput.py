@@ -183,8 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     host = vhost()
     url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
-    quorum = {"x-queue-type": "quorum", "x-dead-letter-exchange": "hub.dead",
-              "x-delivery-limit": 10}
+    quorum = {"x-queue-type": "quorum"}  # as the hub declares inboxes (hub/rabbitmq.py)
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             config = init_deployment(Path(tmp), ["dept.finance", "dept.culture"], url,

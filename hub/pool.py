@@ -54,8 +54,13 @@ class CryptoPool:
 
     async def warm_up(self) -> None:
         """Start every worker now (loading keys and schemas), not on the first message."""
-        if self._executor is not None:
-            await asyncio.gather(*(self._run(proc.ready) for _ in range(self.workers)))
+        if self._executor is None:
+            return
+        seen: set[int] = set()
+        for _ in range(50):  # until every worker has answered (each loads its keys once)
+            seen.update(await asyncio.gather(*(self._run(proc.ready) for _ in range(self.workers))))
+            if len(seen) >= self.workers:
+                break
 
     async def process(self, bodies: list[bytes], rules: RuleSet) -> list[Processed]:
         result: list[Processed] = await self._run(proc.process_batch, bodies, rules)

@@ -305,9 +305,14 @@ def worker() -> Processor:
     return _WORKER
 
 
-def ready() -> bool:
-    """Cheap call that forces a worker to start and load its state."""
-    return worker() is not None
+def ready() -> int:
+    """Forces a worker to start and load its state; says which process answered."""
+    import os
+    import time
+
+    assert worker() is not None
+    time.sleep(0.05)  # long enough that concurrent calls land on different workers
+    return os.getpid()
 
 
 def process_batch(bodies: list[bytes], rules: RuleSet) -> list[Processed]:

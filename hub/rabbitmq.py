@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractExchange,
@@ -186,20 +187,28 @@ class RabbitTransport(Transport):
         if self._publish_channel is None:
             raise ConnectionError("RabbitMQ transport is not started")
         await self.declare_queue(queue)
-        message = aio_pika.Message(
-            body,
+        exchange = ""
+        if delay > 0:
+            exchange = (await self._delay_exchange(delay_bucket(delay))).name
+        # Straight to aiormq: aio-pika's Message object costs more CPU than the publish itself
+        # on the hot path; the channel is the same one (confirms, mandatory returns raise).
+        properties = aiormq.spec.Basic.Properties(
             headers=dict(headers or {}),
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=2,  # persistent
             content_type="application/xml",
             message_id=(headers or {}).get("message-id"),
         )
-        if delay > 0:
-            exchange = await self._delay_exchange(delay_bucket(delay))
-        else:
-            exchange = self._publish_channel.default_exchange
-        await exchange.publish(
-            message, routing_key=queue, mandatory=True, timeout=self.publish_timeout
+        channel = await self._publish_channel.get_underlay_channel()
+        confirmation = await channel.basic_publish(
+            body,
+            exchange=exchange,
+            routing_key=queue,
+            properties=properties,
+            mandatory=True,
+            timeout=self.publish_timeout,
         )
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise ConnectionError(f"publish to {queue} not confirmed by the broker: {confirmation}")
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
         assert self._connection is not None

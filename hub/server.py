@@ -40,7 +40,7 @@ from hub.abc import (
     Transport,
 )
 from hub.adapters import create_adapter
-from hub.breaker import Breaker, Breakers
+from hub.breaker import Breaker, Breakers, BreakerState
 from hub.config import HubConfig
 from hub.embedded import EmbeddedTransport
 from hub.pool import CryptoPool
@@ -853,7 +853,8 @@ class Hub:
         self.metrics.breaker_state.labels(destination.adapter, destination.address).set(
             int(breaker.state)
         )
-        log.warning(
+        log.log(
+            logging.INFO if breaker.state == BreakerState.HALF_OPEN else logging.WARNING,
             "circuit breaker for %s is %s (%s)",
             destination,
             breaker.state.name.lower(),
