@@ -1,6 +1,6 @@
 """Hub throughput on RabbitMQ against a bare aio-pika one-hop relay, in one run.
 
-    .venv/bin/python bench/throughput.py [-n 3000] [--workers 2]
+    .venv/bin/python bench/throughput.py [-n 3000] [--workers 1]
 
 Pushes N signed ~5 KB envelopes from dept.finance to dept.culture through a running ``hub serve``
 (its own process tree, in a fresh vhost), then the same bytes through a bare relay process
@@ -87,7 +87,8 @@ def vhost() -> str:
     subprocess.run(["rabbitmqctl", "add_vhost", name], check=True, capture_output=True)
     subprocess.run(
         ["rabbitmqctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return name
 
@@ -98,8 +99,12 @@ def make_envelopes(pki: Path, n: int) -> list[bytes]:
     out = []
     for _ in range(n):
         header = Header(
-            message_id=uuid.uuid4(), sender="dept.finance", recipient="dept.culture",
-            message_type=clark_name(payload), kind=Kind.REQUEST, created=dt.datetime.now(dt.UTC),
+            message_id=uuid.uuid4(),
+            sender="dept.finance",
+            recipient="dept.culture",
+            message_type=clark_name(payload),
+            kind=Kind.REQUEST,
+            created=dt.datetime.now(dt.UTC),
         )
         root = build_envelope(header, payload)
         signer.sign(root)
@@ -107,8 +112,14 @@ def make_envelopes(pki: Path, n: int) -> list[bytes]:
     return out
 
 
-async def pump(url: str, src: str, dst: str, bodies: list[bytes], cpu_pid: int | None,
-               declare_dst: dict[str, object]) -> dict[str, float]:
+async def pump(
+    url: str,
+    src: str,
+    dst: str,
+    bodies: list[bytes],
+    cpu_pid: int | None,
+    declare_dst: dict[str, object],
+) -> dict[str, float]:
     """Publish bodies to src, wait until all arrive on dst; latency from publish to arrival."""
     conn = await aio_pika.connect_robust(url)
     async with conn:
@@ -141,9 +152,14 @@ async def pump(url: str, src: str, dst: str, bodies: list[bytes], cpu_pid: int |
             async with window:
                 sent_at[key] = time.perf_counter()
                 await pub.default_exchange.publish(
-                    aio_pika.Message(body, headers={"message-id": key, "source": "bench"},
-                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                    routing_key=src, mandatory=True, timeout=30,
+                    aio_pika.Message(
+                        body,
+                        headers={"message-id": key, "source": "bench"},
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=src,
+                    mandatory=True,
+                    timeout=30,
                 )
 
         await asyncio.gather(*(send(b) for b in bodies))
@@ -179,23 +195,28 @@ def wait_ready(proc: subprocess.Popen[str], marker: str, timeout: float = 60) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=3000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     host = vhost()
     url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
     quorum = {"x-queue-type": "quorum"}  # as the hub declares inboxes (hub/rabbitmq.py)
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
-            config = init_deployment(Path(tmp), ["dept.finance", "dept.culture"], url,
-                                     metrics_address="127.0.0.1:0")
-            text = config.read_text().replace("workers = 2", f"workers = {args.workers}")
+            config = init_deployment(
+                Path(tmp), ["dept.finance", "dept.culture"], url, metrics_address="127.0.0.1:0"
+            )
+            import re
+
+            text = re.sub(r"(?m)^workers = \d+$", f"workers = {args.workers}", config.read_text())
             config.write_text(text.replace('log_level = "INFO"', 'log_level = "INFO"'))
             print(f"preparing {args.n} signed envelopes ...", flush=True)
             bodies = make_envelopes(Path(tmp) / "pki", args.n)
             size = statistics.mean(len(b) for b in bodies)
             hub = subprocess.Popen(
                 [sys.executable, "-m", "hub", "serve", "--config", str(config)],
-                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                stderr=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                text=True,
             )
             relay = None
             try:
@@ -208,24 +229,35 @@ def main() -> None:
                 hub.wait(30)
             relay = subprocess.Popen(
                 [sys.executable, "-c", RELAY, url, "bench.relay.in", "bench.relay.out", "128"],
-                stdout=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             try:
                 wait_ready(relay, "ready")
                 bare = asyncio.run(
-                    pump(url, "bench.relay.in", "bench.relay.out", bodies, relay.pid,
-                         {"x-queue-type": "quorum"})
+                    pump(
+                        url,
+                        "bench.relay.in",
+                        "bench.relay.out",
+                        bodies,
+                        relay.pid,
+                        {"x-queue-type": "quorum"},
+                    )
                 )
             finally:
                 relay.terminate()
                 relay.wait(30)
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", host], capture_output=True)
-    print(f"\nmessages: {args.n} x {size / 1024:.1f} KB, hub workers: {args.workers}, "
-          f"cores: {os.cpu_count()}")
+    print(
+        f"\nmessages: {args.n} x {size / 1024:.1f} KB, hub workers: {args.workers}, "
+        f"cores: {os.cpu_count()}"
+    )
     for name, r in (("hub", hub_result), ("bare relay", bare)):
-        print(f"{name:<11} {r['rate']:8.0f} msg/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
-              f"   cpu {r['cpu_ms']:.2f} ms/msg")
+        print(
+            f"{name:<11} {r['rate']:8.0f} msg/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
+            f"   cpu {r['cpu_ms']:.2f} ms/msg"
+        )
     print(
         f"  of which the hub's event loop {hub_result['main_cpu_ms']:.2f} ms, its crypto workers "
         f"{hub_result['cpu_ms'] - hub_result['main_cpu_ms']:.2f} ms"

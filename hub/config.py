@@ -81,7 +81,8 @@ class HubConfig(BaseSettings):
     id: str = "hub.main"
     broker_url: str = ""
     data_dir: Path = Path("data")
-    workers: int = Field(default=2, ge=0, le=64)
+    # crypto worker processes; the default leaves one core to the event loop (and the broker)
+    workers: int = Field(default_factory=lambda: default_workers(), ge=0, le=64)
     batch_size: int = Field(default=32, ge=1, le=1000)
     prefetch: int = Field(default=128, ge=1, le=10000)
     log_level: str = "INFO"
@@ -142,6 +143,10 @@ class HubConfig(BaseSettings):
     def metrics_host_port(self) -> tuple[str, int]:
         host, _, port = self.metrics.address.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def load_config(path: str | Path) -> HubConfig:

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from envelopes.pki import new_participant
+from hub.config import default_workers
 
 DEFAULT_DEPARTMENTS = ("dept.finance", "dept.culture", "dept.land")
 
@@ -28,13 +29,14 @@ def write_config(
     extra: str = "",
 ) -> Path:
     deps = ", ".join(f'"{d}"' for d in departments)
+    workers = default_workers()
     text = f"""# Interagency hub configuration (docs/configuration.md).
 # Environment variables override: HUB_BROKER_URL, HUB_LOG_LEVEL, HUB_RETRY__MAX_ATTEMPTS, ...
 id = "{hub_id}"
 # empty: embedded mode (queues in the SQLite store); amqp://user:pass@host:5672/ for RabbitMQ
 broker_url = "{broker_url}"
 data_dir = "data"
-workers = 2
+workers = {workers}
 log_level = "INFO"
 log_json = false
 departments = [{deps}]

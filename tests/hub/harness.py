@@ -79,7 +79,9 @@ class Deployment:
 
 def make_deployment(directory: Path, broker_url: str = "", workers: int = 0) -> Deployment:
     path = init_deployment(directory, DEPARTMENTS, broker_url, metrics_address="127.0.0.1:0")
-    text = path.read_text().replace("workers = 2", f"workers = {workers}")
+    import re
+
+    text = re.sub(r"(?m)^workers = \d+$", f"workers = {workers}", path.read_text())
     path.write_text(text)
     return Deployment(directory, path, load_config(path))
 

@@ -33,7 +33,10 @@ def test_send_inbox_trace_status_against_a_running_hub(
     (tmp_path / "bad.xml").write_bytes(bad)
     server = subprocess.Popen(
         [sys.executable, "-m", "hub", "serve", "--config", config],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -60,7 +63,10 @@ def test_send_inbox_trace_status_against_a_running_hub(
         data = json.loads(trace.stdout)
         assert data["message_id"] == good_id and data["state"] == "acknowledged"
         assert [e["state"] for e in data["events"]][:4] == [
-            "received", "accepted", "routed", "delivered",
+            "received",
+            "accepted",
+            "routed",
+            "delivered",
         ]
         status = hub("status", "--config", config, cwd=tmp_path)
         assert status.returncode == 0 and "running (pid" in status.stdout

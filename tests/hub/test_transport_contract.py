@@ -21,8 +21,6 @@ async def drain(transport: Transport, queue: str) -> list[Delivery]:
     return got
 
 
-
-
 async def test_publish_then_get_keeps_body_and_headers(transport: Transport) -> None:
     q = qname()
     await transport.declare_queue(q)

@@ -57,7 +57,10 @@ def start_hub(deployment: Deployment) -> subprocess.Popen[bytes]:
     log = open(deployment.directory / "hub.log", "ab")  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(
         [sys.executable, "-m", "hub", "serve", "--config", str(deployment.config_path)],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
     )
 
 
@@ -128,8 +131,9 @@ async def read_inbox(deployment: Deployment, out: Path) -> tuple[list[str], list
 def _counts(name: str, ids: set[str], shown: list[str], skipped: list[str], t0: float) -> Counts:
     delivered = set(shown) & ids
     extra = len(shown) - len(set(shown)) + len([s for s in skipped if s in ids])
-    return Counts(name, len(ids), len(delivered), len(ids - delivered), extra,
-                  time.monotonic() - t0)
+    return Counts(
+        name, len(ids), len(delivered), len(ids - delivered), extra, time.monotonic() - t0
+    )
 
 
 async def kill_and_restart(directory: Path, broker_url: str, n: int = 2000) -> Counts:
@@ -212,7 +216,11 @@ async def destination_down(
     delivered = set(flaky.delivered) & ids
     duplicated = len(flaky.delivered) - len(set(flaky.delivered))
     counts = Counts(
-        f"destination down {seconds:.0f} s", n, len(delivered), n - len(delivered), duplicated,
+        f"destination down {seconds:.0f} s",
+        n,
+        len(delivered),
+        n - len(delivered),
+        duplicated,
         time.monotonic() - t0,
     )
     counts.scenario += f" ({len(flaky.attempts)} attempts)"

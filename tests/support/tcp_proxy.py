@@ -1,7 +1,7 @@
 """A TCP proxy that can cut every connection through it (as aio-pika's own tests do).
 
-    proxy = TcpProxy("127.0.0.1", 5672); await proxy.start()   # listens on proxy.port
-    await proxy.cut(5)   # drop all connections, refuse new ones for 5 s
+proxy = TcpProxy("127.0.0.1", 5672); await proxy.start()   # listens on proxy.port
+await proxy.cut(5)   # drop all connections, refuse new ones for 5 s
 """
 
 from __future__ import annotations
