@@ -186,7 +186,7 @@ async def _run(directory: Path) -> int:
             sender = row.sender if row else "?"
             recipient = row.recipient if row else "?"
             print(
-                f"{sample.title:<32} {sample.message_id[:8]:<10} {sender:<13} {recipient:<13} "
+                f"{sample.title:<32} {sample.message_id[:8]:<10} {sender:<13} {recipient:<17} "
                 f"{state}"
             )
         print("\nInboxes (taken with `hub inbox`):")
