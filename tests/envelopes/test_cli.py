@@ -254,9 +254,10 @@ def test_sign_rejects_what_is_not_an_envelope(pki: Pki) -> None:
 
 
 def test_sign_rejects_an_unreadable_key(files: Files, pki: Pki) -> None:
-    rejected_lines(
+    lines = rejected_lines(
         run("envelope", "sign", files.unsigned, "--key", MEMO, "--cert", pki[SENDER].cert_path)
     )
+    assert len(lines) == 1
 
 
 def test_sign_usage_errors(files: Files, pki: Pki) -> None:

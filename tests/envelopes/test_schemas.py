@@ -53,7 +53,8 @@ def test_every_example_payload_validates_in_an_envelope(
     registry: SchemaRegistry, example: Path
 ) -> None:
     payload = parse_xml(example.read_bytes())
-    registry.validate_envelope(reparse(make_envelope(payload=payload)))
+    assert str(payload.tag) in registry.message_types()
+    assert registry.validate_envelope(reparse(make_envelope(payload=payload))) is None
 
 
 def test_signed_and_countersigned_envelope_still_validates(
@@ -66,7 +67,9 @@ def test_signed_and_countersigned_envelope_still_validates(
     hub_signer.countersign(
         root, received=dt.datetime.now(dt.UTC), adapter="internal", address="queue.tax"
     )
-    registry.validate_envelope(reparse(root))
+    reparsed = reparse(root)
+    assert reparsed.find("{urn:interagency-hub:envelope:1.0}HubSignature") is not None
+    assert registry.validate_envelope(reparsed) is None
 
 
 # --------------------------------------------------------------------- schema-invalid envelope

@@ -660,7 +660,7 @@ def test_document_bytes_round_trip_through_to_bytes(signer: Signer, trust: Trust
     root = signed(signer)
     for _ in range(3):
         root = reparse(etree.fromstring(to_bytes(root)))
-    verify_sender(root, trust)
+    assert verify_sender(root, trust).envelope.header.sender == SENDER
 
 
 def test_private_key_type_is_reported(pki: Pki) -> None:

@@ -154,13 +154,15 @@ def promtool() -> str:
     pytest.skip("promtool is not installed (apt-get install prometheus)")
 
 
-def run(*args: str) -> None:
+def run(*args: str) -> str:
     result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
 
 
 def test_promtool_alert_unit_tests() -> None:
-    run(promtool(), "test", "rules", str(ALERT_TESTS))
+    output = run(promtool(), "test", "rules", str(ALERT_TESTS))
+    assert "SUCCESS" in output
 
 
 def test_promtool_checks_rules_and_config() -> None:
