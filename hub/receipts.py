@@ -32,7 +32,10 @@ def receipt_id(message_id: str, state: str, discriminator: str = "") -> uuid.UUI
 
 
 def _discriminator(
-    state: str, destinations: Sequence[Destination], reasons: Sequence[tuple[str, str]]
+    state: str,
+    destinations: Sequence[Destination],
+    reasons: Sequence[tuple[str, str]],
+    digest: bytes | None = None,
 ) -> str:
     """What tells two receipts of the same state about the same message apart."""
     if state == "note":  # several business statuses per message
@@ -41,6 +44,8 @@ def _discriminator(
         return str(destinations[0])  # fan-out: one per destination
     if state == "rejected" and reasons and reasons[0][0] == "conflict":
         return "conflict"  # a conflicting resubmission, not the first rejection
+    if state == "rejected" and digest:  # a corrected resubmission may be refused again
+        return digest.hex()[:16]
     return ""
 
 
@@ -87,7 +92,9 @@ def receipt_envelope(
     except ValueError:
         correlation = None
     header = Header(
-        message_id=receipt_id(message_id, state, _discriminator(state, destinations, reasons)),
+        message_id=receipt_id(
+            message_id, state, _discriminator(state, destinations, reasons, digest)
+        ),
         sender=hub_id,
         recipient=recipient,
         message_type=RECEIPT_TYPE,

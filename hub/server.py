@@ -125,6 +125,14 @@ def _store_one(
     row = conn.execute(
         "SELECT digest, state FROM messages WHERE message_id = ?", (p.message_id,)
     ).fetchone()
+    if row is not None and row[1] == State.REJECTED and row[0] != p.digest:
+        # a corrected resubmission of something we refused: nothing of it was delivered, so
+        # it gets a fresh decision (the old timeline stays, with a note)
+        _record(
+            conn, p.message_id, State.NOTE, "resubmitted with other content after rejection", at
+        )
+        conn.execute("DELETE FROM messages WHERE message_id = ?", (p.message_id,))
+        row = None
     if row is not None:
         digest, state = row
         if digest == p.digest:

@@ -186,3 +186,27 @@ async def test_an_expired_message_is_not_delivered(deployment: Deployment, tmp_p
         got = await take_inbox(deployment, "dept.culture", tmp_path / "c", wait=0.5)
     assert state == "expired"
     assert got == []
+
+
+async def test_a_refused_envelope_may_come_back_corrected_under_the_same_id(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    from uuid import UUID
+
+    async with running_hub(deployment) as hub:
+        message_id, body = deployment.envelope(sign_as="dept.culture")  # wrong certificate
+        await submit(hub, body, "first")
+        await wait_for_state(hub.store, message_id, {"rejected"})
+        _, corrected = deployment.envelope(message_id=UUID(message_id))
+        await submit(hub, corrected, "second")
+        await wait_for_state(hub.store, message_id, {"delivered"})
+        timeline = [e.detail for e in await hub.store.timeline(message_id)]
+        receipts = await take_inbox(deployment, "dept.finance", tmp_path / "r", expect=2)
+    assert any("resubmitted with other content after rejection" in d for d in timeline)
+    states = sorted(
+        read_receipt(
+            verify_sender(parse_xml(r.path.read_bytes()), trust(deployment)).envelope.payload
+        )["state"]  # type: ignore[arg-type]
+        for r in receipts
+    )
+    assert states == ["delivered", "rejected"]
