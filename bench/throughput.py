@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import os
 import statistics
 import subprocess
@@ -28,8 +27,7 @@ import aio_pika
 # bench/envelopes.py would shadow the envelopes package: drop this folder from the path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from envelopes.codec import build_envelope, clark_name, to_bytes  # noqa: E402
-from envelopes.model import Header, Kind  # noqa: E402
+from envelopes.codec import new_envelope, to_bytes  # noqa: E402
 from envelopes.parsing import parse_xml  # noqa: E402
 from envelopes.signatures import Signer  # noqa: E402
 from hub.scaffold import init_deployment, shipped  # noqa: E402
@@ -98,15 +96,7 @@ def make_envelopes(pki: Path, n: int) -> list[bytes]:
     payload = parse_xml((shipped("xsd") / "examples" / "memo.xml").read_bytes())
     out = []
     for _ in range(n):
-        header = Header(
-            message_id=uuid.uuid4(),
-            sender="dept.finance",
-            recipient="dept.culture",
-            message_type=clark_name(payload),
-            kind=Kind.REQUEST,
-            created=dt.datetime.now(dt.UTC),
-        )
-        root = build_envelope(header, payload)
+        _, root = new_envelope("dept.finance", "dept.culture", payload)
         signer.sign(root)
         out.append(to_bytes(root))
     return out

@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from lxml import etree
 from pydantic import ValidationError
 
 from envelopes.errors import AttachmentError, SchemaValidationError
-from envelopes.model import Attachment, AttachmentRef, Envelope, Header
+from envelopes.model import Attachment, AttachmentRef, Envelope, Header, Kind
 from envelopes.parsing import DEFAULT_LIMITS, ParseLimits, parse_xml
 
 ENVELOPE_NS = "urn:interagency-hub:envelope:1.0"
@@ -99,6 +99,32 @@ def build_envelope(
             item.text = base64.b64encode(attachment.content).decode("ascii")
         root.append(data)
     return root
+
+
+def new_envelope(
+    sender: str,
+    recipient: str,
+    payload: etree._Element,
+    *,
+    kind: Kind = Kind.REQUEST,
+    attachments: list[Attachment] | None = None,
+    message_id: UUID | None = None,
+    created: datetime | None = None,
+    **fields: Any,
+) -> tuple[Header, etree._Element]:
+    """A fresh unsigned envelope around ``payload``: a new MessageId (unless given), Created now
+    (unless given), MessageType the payload's root; ``fields`` are the optional header fields
+    (correlation_id, expires_at, priority...)."""
+    header = Header(
+        message_id=message_id or uuid4(),
+        sender=sender,
+        recipient=recipient,
+        message_type=clark_name(payload),
+        kind=kind,
+        created=created or datetime.now(UTC),
+        **fields,
+    )
+    return header, build_envelope(header, payload, attachments)
 
 
 def _detached_copy(element: etree._Element) -> etree._Element:

@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
@@ -27,23 +27,9 @@ from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, signed_document, verify_hub, verify_sender
 from hub import client
 from hub.abc import State
-from hub.config import ConfigError, HubConfig, default_config_path, load_config
+from hub.cli_support import Rejected, config_option, deployment_config
 from hub.logs import setup_logging
 from hub.scaffold import DEFAULT_DEPARTMENTS, init_deployment
-
-
-class Rejected(click.ClickException):
-    """Input refused: exit 1 with one line per problem."""
-
-    exit_code = 1
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-    def show(self, file: Any = None) -> None:
-        for problem in self.problems:
-            click.echo(f"rejected: {problem}", err=True)
 
 
 def reject(error: EnvelopeError) -> NoReturn:
@@ -247,20 +233,7 @@ def envelope_validate(file: str, schemas: str) -> None:
 
 
 # ------------------------------------------------------------------------------- deployment
-def _config(path: str) -> HubConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise Rejected(str(exc).splitlines()) from None
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    default=lambda: str(default_config_path()),
-    show_default="hub.toml",
-    help="the deployment's hub.toml",
-)
+_config = deployment_config
 
 
 @main.command("init")

@@ -7,7 +7,6 @@ nothing but Python: it is the README's first command.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -15,8 +14,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from envelopes.codec import build_envelope, clark_name, to_bytes
-from envelopes.model import Attachment, Header, Kind
+from envelopes.codec import new_envelope, to_bytes
+from envelopes.model import Attachment, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
 from hub import client
@@ -45,17 +44,15 @@ def _envelope(
     attachments: list[Attachment] | None = None,
     sign_as: str | None = None,
 ) -> tuple[str, bytes]:
-    message_id = uuid.uuid4()
-    header = Header(
-        message_id=message_id,
-        sender=sender,
-        recipient=recipient,
-        message_type=clark_name(payload),
+    header, root = new_envelope(
+        sender,
+        recipient,
+        payload,
         kind=kind,
-        created=dt.datetime.now(dt.UTC),
+        attachments=attachments,
         correlation_id=correlation_id,
     )
-    root = build_envelope(header, payload, attachments)
+    message_id = header.message_id
     signer_id = sign_as or sender
     Signer.from_files(str(pki / f"{signer_id}.key.pem"), str(pki / f"{signer_id}.pem")).sign(root)
     return str(message_id), to_bytes(root)

@@ -19,7 +19,8 @@ from envelopes.codec import envelope_from_tree
 from envelopes.errors import EnvelopeError
 from envelopes.model import Envelope
 from envelopes.parsing import ParseLimits, parse_xml
-from hub.config import ConfigError, HubConfig, default_config_path, load_config
+from hub.cli_support import Rejected, config_option, deployment_config
+from hub.config import HubConfig, default_config_path
 from hub.routing import (
     CheckReport,
     Decision,
@@ -32,35 +33,14 @@ from hub.routing import (
 )
 
 
-class Refused(click.ClickException):
-    """Exit 1 with one line per problem on stderr (as hub.cli.Rejected does)."""
+class Refused(Rejected):
+    """Exit 1 with one ``error: ...`` line per problem on stderr."""
 
-    exit_code = 1
-
-    def __init__(self, problems: list[str], prefix: str = "error") -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-        self.prefix = prefix
-
-    def show(self, file: Any = None) -> None:
-        for problem in self.problems:
-            click.echo(f"{self.prefix}: {problem}", err=True)
+    prefix = "error"
 
 
 def _config(path: str) -> HubConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise Refused(str(exc).splitlines()) from None
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    default=lambda: str(default_config_path()),
-    show_default="hub.toml",
-    help="the deployment's hub.toml",
-)
+    return deployment_config(path, Refused)
 
 
 @click.group("routes", context_settings={"help_option_names": ["-h", "--help"]})

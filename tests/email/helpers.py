@@ -11,8 +11,8 @@ from typing import Any
 
 from lxml import etree
 
-from envelopes.codec import build_envelope, clark_name, to_bytes
-from envelopes.model import Attachment, Header, Kind
+from envelopes.codec import new_envelope, to_bytes
+from envelopes.model import Attachment, Kind
 from envelopes.parsing import parse_xml
 from envelopes.pki import new_participant
 from envelopes.signatures import Signer
@@ -116,19 +116,16 @@ def envelope(
     correlation_id: str | None = None,
     attachments: list[Attachment] | None = None,
 ) -> tuple[str, bytes]:
-    message_id = uuid.uuid4()
-    header = Header(
-        message_id=message_id,
-        sender=sender,
-        recipient=recipient,
-        message_type=clark_name(payload),
+    header, root = new_envelope(
+        sender,
+        recipient,
+        payload,
         kind=kind,
-        created=dt.datetime.now(dt.UTC),
+        attachments=attachments,
         correlation_id=uuid.UUID(correlation_id) if correlation_id else None,
     )
-    root = build_envelope(header, payload, attachments)
     signer(pki, sender).sign(root)
-    return str(message_id), to_bytes(root)
+    return str(header.message_id), to_bytes(root)
 
 
 def notice(answering: str) -> etree._Element:

@@ -15,8 +15,8 @@ from pathlib import Path
 from lxml import etree
 
 from adapters.internal import InternalAdapter
-from envelopes.codec import build_envelope, clark_name, to_bytes
-from envelopes.model import Attachment, Header, Kind
+from envelopes.codec import new_envelope, to_bytes
+from envelopes.model import Attachment, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
 from hub.abc import Adapter, OutboundMessage, Outcome
@@ -60,21 +60,20 @@ class Deployment:
     ) -> tuple[str, bytes]:
         """A signed envelope: (message id, bytes)."""
         payload = payload if payload is not None else parse_xml(MEMO.read_bytes())
-        message_id = message_id or uuid.uuid4()
         now = dt.datetime.now(dt.UTC)
-        header = Header(
-            message_id=message_id,
-            sender=sender,
-            recipient=recipient,
-            message_type=clark_name(payload),
+        header, root = new_envelope(
+            sender,
+            recipient,
+            payload,
             kind=kind,
+            attachments=attachments,
+            message_id=message_id,
             created=now,
             correlation_id=uuid.UUID(correlation_id) if correlation_id else None,
             expires_at=now + dt.timedelta(seconds=expires_in) if expires_in is not None else None,
         )
-        root = build_envelope(header, payload, attachments)
         self.signer(sign_as or sender).sign(root)
-        return str(message_id), to_bytes(root)
+        return str(header.message_id), to_bytes(root)
 
 
 def make_deployment(directory: Path, broker_url: str = "", workers: int = 0) -> Deployment:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pytest
 from lxml import etree
 
 from adapters.internal import InternalAdapter
-from envelopes.codec import build_envelope, clark_name, to_bytes
-from envelopes.model import Header, Kind
+from envelopes.codec import new_envelope, to_bytes
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
 from hub.abc import Adapter, OutboundMessage, Outcome
@@ -67,16 +65,13 @@ class Deployment:
     ) -> bytes:
         payload = self.memo if payload is None else payload
         now = dt.datetime.now(dt.UTC)
-        header = Header(
-            message_id=uuid.uuid4(),
-            sender=SENDER,
-            recipient=RECIPIENT,
-            message_type=clark_name(payload),
-            kind=Kind.REQUEST,
+        _, root = new_envelope(
+            SENDER,
+            RECIPIENT,
+            payload,
             created=now - dt.timedelta(minutes=5) if expires_at else now,
             expires_at=expires_at,
         )
-        root = build_envelope(header, payload)
         key, cert = self.pki / f"{sign_as}.key.pem", self.pki / f"{sign_as}.pem"
         Signer.from_files(str(key), str(cert)).sign(root)
         return to_bytes(root)

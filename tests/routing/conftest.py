@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from envelopes.codec import build_envelope, clark_name, to_bytes
+from envelopes.codec import new_envelope, to_bytes
 from envelopes.model import Header, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
@@ -99,18 +99,9 @@ class Deployment:
         sign_as: str | None = None,
     ) -> tuple[str, bytes]:
         payload = payload if payload is not None else memo()
-        message_id = uuid.uuid4()
-        head = Header(
-            message_id=message_id,
-            sender=sender,
-            recipient=recipient,
-            message_type=clark_name(payload),
-            kind=kind,
-            created=dt.datetime.now(dt.UTC),
-        )
-        root = build_envelope(head, payload)
+        head, root = new_envelope(sender, recipient, payload, kind=kind)
         self.signer(sign_as or sender).sign(root)
-        return str(message_id), to_bytes(root)
+        return str(head.message_id), to_bytes(root)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ responses, statuses, incoming requests, acknowledgement order and polling back-o
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import uuid
 
@@ -13,8 +12,8 @@ from lxml import etree
 
 from adapters.smev import messages as sm
 from adapters.smev.adapter import SmevAdapter, create
-from envelopes.codec import build_envelope, clark_name, parse_envelope, to_bytes
-from envelopes.model import Attachment, Header, Kind
+from envelopes.codec import new_envelope, parse_envelope, to_bytes
+from envelopes.model import Attachment, Kind
 from hub.abc import Destination, OutboundMessage, OutcomeKind
 from hub.adapters import AdapterConfigError, create_adapter
 
@@ -48,17 +47,16 @@ def outbound(
     recipient: str = "agency.rosreestr",
 ) -> OutboundMessage:
     payload = payload if payload is not None else _payload()
-    message_id = uuid.uuid4()
-    header = Header(
-        message_id=message_id,
-        sender=sender,
-        recipient=recipient,
-        message_type=clark_name(payload),
+    header, root = new_envelope(
+        sender,
+        recipient,
+        payload,
         kind=kind,
-        created=dt.datetime.now(dt.UTC),
+        attachments=attachments,
         correlation_id=uuid.UUID(correlation_id) if correlation_id else None,
     )
-    body = to_bytes(build_envelope(header, payload, attachments))
+    message_id = header.message_id
+    body = to_bytes(root)
     return OutboundMessage(
         message_id=str(message_id),
         sender=sender,
