@@ -24,7 +24,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from envelopes import xmldsig
-from envelopes.codec import CONTENT_ID, ROUTING_ID, content_of, envelope_from_tree, q
+from envelopes.codec import (
+    CONTENT_ID,
+    ENVELOPE_NS,
+    ENVELOPE_VERSION,
+    ROUTING_ID,
+    content_of,
+    envelope_from_tree,
+    q,
+)
 from envelopes.errors import (
     AlgorithmNotAllowedError,
     CertificateError,
@@ -81,6 +89,27 @@ class Signer:
 
     def _signature(self, root: etree._Element, uris: list[str]) -> etree._Element:
         return xmldsig.sign(root, [u.removeprefix("#") for u in uris], self.key, self._cert_der)
+
+    def sign_canonical(self, content_c14n: bytes) -> bytes:
+        """A signed envelope document around a Content given in exclusive canonical form.
+
+        For documents the hub writes itself as text (receipts): no tree is built, and the
+        signed digest is that of the very bytes spliced in (a redundant ``xmlns:hub`` on
+        Content changes neither its meaning nor its canonical form).
+        """
+        signature = xmldsig.signature_xml(
+            [(CONTENT_ID, hashlib.sha256(content_c14n).digest())], self.key, self._cert_der
+        )
+        return b"".join(
+            (
+                b"<?xml version='1.0' encoding='UTF-8'?>\n",
+                f'<hub:Envelope xmlns:hub="{ENVELOPE_NS}" Version="{ENVELOPE_VERSION}">'.encode(),
+                content_c14n,
+                b"<hub:SenderSignature>",
+                signature,
+                b"</hub:SenderSignature></hub:Envelope>",
+            )
+        )
 
     def sign(self, root: etree._Element) -> etree._Element:
         """Sign the envelope as its sender: (re)places SenderSignature after Content."""

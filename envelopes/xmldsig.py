@@ -98,6 +98,77 @@ def elements_by_id(root: etree._Element, ids: Sequence[str]) -> dict[str, list[e
     return found
 
 
+def escape_text(value: str) -> str:
+    """Character data as exclusive C14N writes it (and any XML parser reads it back)."""
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+    )
+
+
+def escape_attribute(value: str) -> str:
+    """An attribute value as exclusive C14N writes it (inside double quotes)."""
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace('"', "&quot;")
+        .replace("\t", "&#x9;")
+        .replace("\n", "&#xA;")
+        .replace("\r", "&#xD;")
+    )
+
+
+def signature_xml(
+    references: Sequence[tuple[str, bytes]], key: PrivateKey, cert_der: bytes
+) -> bytes:
+    """A serialized ds:Signature over references (Id, SHA-256 of its canonical form).
+
+    Written as text, already in canonical form: SignedInfo's exclusive C14N is the string
+    signed here, so nothing is built as a tree and canonicalized again. ``sign`` parses this
+    for callers that work on trees; the receipt fast path splices it in as it is.
+    """
+    if isinstance(key, rsa.RSAPrivateKey):
+        method = RSA_SHA256
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        method = ECDSA_SHA256
+    else:  # pragma: no cover - callers load only these key types
+        raise SignatureError("unsupported key type")
+    parts = [
+        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"></ds:CanonicalizationMethod>'
+        f'<ds:SignatureMethod Algorithm="{method}"></ds:SignatureMethod>'
+    ]
+    for ident, digest in references:
+        parts.append(
+            f'<ds:Reference URI="#{escape_attribute(ident)}"><ds:Transforms>'
+            f'<ds:Transform Algorithm="{EXC_C14N}"></ds:Transform></ds:Transforms>'
+            f'<ds:DigestMethod Algorithm="{SHA256}"></ds:DigestMethod>'
+            f"<ds:DigestValue>{base64.b64encode(digest).decode()}</ds:DigestValue></ds:Reference>"
+        )
+    inner = "".join(parts)
+    signed_info = f'<ds:SignedInfo xmlns:ds="{DS_NS}">{inner}</ds:SignedInfo>'.encode()
+    if isinstance(key, rsa.RSAPrivateKey):
+        value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        value = _raw_ecdsa(key.sign(signed_info, ec.ECDSA(hashes.SHA256())), key)
+    return (
+        f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>{inner}</ds:SignedInfo>'
+        f"<ds:SignatureValue>{base64.b64encode(value).decode()}</ds:SignatureValue>"
+        f"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{_cert_b64(cert_der)}"
+        "</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>"
+    ).encode()
+
+
+_CERT_TEXT: dict[bytes, str] = {}
+
+
+def _cert_b64(cert_der: bytes) -> str:
+    text = _CERT_TEXT.get(cert_der)
+    if text is None:
+        if len(_CERT_TEXT) > 64:
+            _CERT_TEXT.clear()
+        text = _CERT_TEXT[cert_der] = base64.b64encode(cert_der).decode()
+    return text
+
+
 def sign(
     root: etree._Element,
     ids: Sequence[str],
@@ -110,38 +181,17 @@ def sign(
     ``known_sha256`` gives digests already computed for some Ids (the hub verified the
     sender's #content a moment ago), saving their canonicalization.
     """
-    if isinstance(key, rsa.RSAPrivateKey):
-        method = RSA_SHA256
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        method = ECDSA_SHA256
-    else:  # pragma: no cover - callers load only these key types
-        raise SignatureError("unsupported key type")
     targets = {i: (found[0] if found else None) for i, found in elements_by_id(root, ids).items()}
     known = known_sha256 or {}
-    signature = etree.Element(_DS + "Signature", nsmap={"ds": DS_NS})
-    info = etree.SubElement(signature, _DS + "SignedInfo")
-    etree.SubElement(info, _DS + "CanonicalizationMethod", Algorithm=EXC_C14N)
-    etree.SubElement(info, _DS + "SignatureMethod", Algorithm=method)
+    references = []
     for ident in ids:
         target = targets.get(ident)
         if target is None:
             raise SignatureError(f"nothing to sign: no element with Id {ident!r}")
-        reference = etree.SubElement(info, _DS + "Reference", URI="#" + ident)
-        transforms = etree.SubElement(reference, _DS + "Transforms")
-        etree.SubElement(transforms, _DS + "Transform", Algorithm=EXC_C14N)
-        etree.SubElement(reference, _DS + "DigestMethod", Algorithm=SHA256)
-        digest = known.get(ident) or hashlib.sha256(canonicalize(target)).digest()
-        etree.SubElement(reference, _DS + "DigestValue").text = base64.b64encode(digest).decode()
-    signed_info = canonicalize(info)
-    if isinstance(key, rsa.RSAPrivateKey):
-        value = key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
-    else:
-        value = _raw_ecdsa(key.sign(signed_info, ec.ECDSA(hashes.SHA256())), key)
-    etree.SubElement(signature, _DS + "SignatureValue").text = base64.b64encode(value).decode()
-    key_info = etree.SubElement(signature, _DS + "KeyInfo")
-    x509_data = etree.SubElement(key_info, _DS + "X509Data")
-    etree.SubElement(x509_data, _DS + "X509Certificate").text = base64.b64encode(cert_der).decode()
-    return signature
+        references.append(
+            (ident, known.get(ident) or hashlib.sha256(canonicalize(target)).digest())
+        )
+    return etree.fromstring(signature_xml(references, key, cert_der), _PARSER)
 
 
 def _b64(text: str | None, where: str) -> bytes:

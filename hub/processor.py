@@ -25,7 +25,7 @@ from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, content_digest, verify_sender
 from hub.abc import Destination, State
 from hub.config import HubConfig
-from hub.receipts import receipt_envelope
+from hub.receipts import receipt_content
 from hub.routing import RuleSet
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -247,7 +247,7 @@ class Processor:
         if not self.receipt_goes_to(result.sender):
             return
         assert result.sender is not None
-        root = receipt_envelope(
+        content = receipt_content(
             self.hub_id,
             result.sender,
             result.message_id,
@@ -257,8 +257,7 @@ class Processor:
             reasons=reasons,
             correlates=not result.message_id.startswith("unparsed-"),
         )
-        self.signer.sign(root)
-        result.receipt = to_bytes(root)
+        result.receipt = self.signer.sign_canonical(content)
         result.receipt_state = str(state)
 
     def sign_receipt(
@@ -273,7 +272,7 @@ class Processor:
         """A signed receipt for a later event (delivered, failed, conflict...)."""
         if not self.receipt_goes_to(recipient):
             return None
-        root = receipt_envelope(
+        content = receipt_content(
             self.hub_id,
             recipient,
             message_id,
@@ -282,8 +281,7 @@ class Processor:
             destinations=destinations,
             reasons=reasons,
         )
-        self.signer.sign(root)
-        return to_bytes(root)
+        return self.signer.sign_canonical(content)
 
     def sign_envelope(self, xml: bytes) -> bytes:
         root = parse_xml(xml, self.limits)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import uuid
 from collections.abc import Sequence
 
 from lxml import etree
 
-from envelopes.codec import build_envelope
+from envelopes import xmldsig
+from envelopes.codec import CONTENT_ID, ENVELOPE_NS, build_envelope
 from envelopes.model import Header, Kind
 from hub.abc import Destination
 
@@ -106,6 +108,73 @@ def receipt_envelope(
         message_id, state, at, digest=digest, destinations=destinations, reasons=reasons
     )
     return build_envelope(header, payload)
+
+
+def receipt_content(
+    hub_id: str,
+    recipient: str,
+    message_id: str,
+    state: str,
+    *,
+    digest: bytes | None = None,
+    destinations: Sequence[Destination] = (),
+    reasons: Sequence[tuple[str, str]] = (),
+    correlates: bool = True,
+    at: dt.datetime | None = None,
+) -> bytes:
+    """The receipt's Content in exclusive canonical form, written as text.
+
+    The same document ``receipt_envelope`` builds as a tree (a test holds the two equal), at a
+    fraction of the cost: the hub writes one receipt per message. ``Signer.sign_canonical``
+    wraps and signs it.
+    """
+    at = at or dt.datetime.now(dt.UTC)
+    try:
+        correlation = str(uuid.UUID(message_id)) if correlates else None
+    except ValueError:
+        correlation = None
+    receipt = receipt_id(message_id, state, _discriminator(state, destinations, reasons, digest))
+    stamp = at.isoformat()
+    head = [
+        ("MessageId", str(receipt)),
+        ("Sender", hub_id),
+        ("Recipient", recipient),
+        ("MessageType", RECEIPT_TYPE),
+        ("Kind", Kind.RECEIPT.value),
+        ("Created", stamp),
+    ]
+    if correlation is not None:
+        head.append(("CorrelationId", correlation))
+    parts = [f'<hub:Content xmlns:hub="{ENVELOPE_NS}" Id="{CONTENT_ID}"><hub:Header>']
+    parts += [f"<hub:{name}>{_text(value)}</hub:{name}>" for name, value in head]
+    parts.append(
+        f'</hub:Header><hub:Payload><r:Receipt xmlns:r="{RECEIPT_NS}">'
+        f"<r:MessageId>{_text(message_id)}</r:MessageId><r:State>{_text(state)}</r:State>"
+        f"<r:At>{stamp}</r:At>"
+    )
+    if digest is not None:
+        parts.append(f"<r:EnvelopeSha256>{base64.b64encode(digest).decode()}</r:EnvelopeSha256>")
+    for destination in destinations:
+        parts.append(
+            f'<r:Destination Adapter="{_attr(destination.adapter)}" '
+            f'Address="{_attr(destination.address)}"></r:Destination>'
+        )
+    for code, text in reasons:
+        parts.append(f'<r:Reason Code="{_attr(code)}">{_text(text)}</r:Reason>')
+    parts.append("</r:Receipt></hub:Payload></hub:Content>")
+    return "".join(parts).encode()
+
+
+# Characters XML 1.0 cannot carry at all (a reason may quote anything): replaced, not refused.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(value: str) -> str:
+    return xmldsig.escape_text(_NOT_XML.sub("\ufffd", value))
+
+
+def _attr(value: str) -> str:
+    return xmldsig.escape_attribute(_NOT_XML.sub("\ufffd", value))
 
 
 def read_receipt(payload: etree._Element) -> dict[str, object]:
