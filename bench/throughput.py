@@ -80,6 +80,12 @@ def cpu_seconds(pid: int, tree: bool = True) -> float:
     return total
 
 
+def broker_pid() -> int | None:
+    """The RabbitMQ node's Erlang VM, if it runs on this machine (its CPU is reported too)."""
+    found = subprocess.run(["pgrep", "-o", "beam.smp"], capture_output=True, text=True)
+    return int(found.stdout.split()[0]) if found.returncode == 0 and found.stdout.strip() else None
+
+
 def vhost() -> str:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     subprocess.run(["rabbitmqctl", "add_vhost", name], check=True, capture_output=True)
@@ -134,6 +140,8 @@ async def pump(
         await queue.consume(on)
         cpu0 = cpu_seconds(cpu_pid) if cpu_pid else 0.0
         main0 = cpu_seconds(cpu_pid, tree=False) if cpu_pid else 0.0
+        beam = broker_pid()
+        beam0 = cpu_seconds(beam, tree=False) if beam else 0.0
         start = time.perf_counter()
         window = asyncio.Semaphore(200)
 
@@ -157,6 +165,7 @@ async def pump(
         elapsed = time.perf_counter() - start
         cpu = (cpu_seconds(cpu_pid) - cpu0) if cpu_pid else 0.0
         main_cpu = (cpu_seconds(cpu_pid, tree=False) - main0) if cpu_pid else 0.0
+        broker_cpu = (cpu_seconds(beam, tree=False) - beam0) if beam else 0.0
     latencies.sort()
     return {
         "rate": len(bodies) / elapsed,
@@ -164,6 +173,7 @@ async def pump(
         "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "cpu_ms": cpu / len(bodies) * 1000,
         "main_cpu_ms": main_cpu / len(bodies) * 1000,
+        "broker_cpu_ms": broker_cpu / len(bodies) * 1000,
         "elapsed": elapsed,
     }
 
@@ -246,7 +256,7 @@ def main() -> None:
     for name, r in (("hub", hub_result), ("bare relay", bare)):
         print(
             f"{name:<11} {r['rate']:8.0f} msg/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
-            f"   cpu {r['cpu_ms']:.2f} ms/msg"
+            f"   cpu {r['cpu_ms']:.2f} ms/msg   broker cpu {r['broker_cpu_ms']:.2f} ms/msg"
         )
     print(
         f"  of which the hub's event loop {hub_result['main_cpu_ms']:.2f} ms, its crypto workers "
