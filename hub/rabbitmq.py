@@ -65,9 +65,98 @@ def delay_bucket(seconds: float) -> int:
     return DELAY_BUCKETS[min(index, len(DELAY_BUCKETS) - 1)]
 
 
+class AckCoalescer:
+    """One ``basic.ack(multiple)`` for a run of settled deliveries on a consumer channel.
+
+    The hub settles a whole batch at once; one ack frame instead of one per message saves a
+    socket write on our side and work on the broker's. Only a contiguous run from the oldest
+    unsettled tag is acked with ``multiple`` (so nothing still in hand is ever acked); settled
+    tags beyond a gap are acked one by one in the same pass, so a slow message delays no other.
+    Tags belong to a channel: a reconnect (new channel) starts afresh.
+    """
+
+    def __init__(self) -> None:
+        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._pending: dict[int, bool] = {}  # delivery tag -> settled, in tag order
+        self._last_tag = 0
+        self._contiguous = True  # every tag of this channel passed through register()
+        self._scheduled = False
+        self._sending: set[asyncio.Task[None]] = set()
+
+    def register(self, message: AbstractIncomingMessage) -> bool:
+        """Track a fresh delivery; False if it cannot be coalesced (ack it directly)."""
+        tag = message.delivery_tag
+        channel = self._channel_of(message)
+        if tag is None or channel is None:
+            return False
+        if channel is not self._channel:
+            self._channel, self._pending, self._last_tag = channel, {}, 0
+            self._contiguous = True
+        if tag != self._last_tag + 1:
+            self._contiguous = False  # a tag we never saw: a multiple ack could cover it
+        self._last_tag = tag
+        if self._contiguous:
+            self._pending[tag] = False
+        return self._contiguous
+
+    def settle(self, message: AbstractIncomingMessage) -> None:
+        """Ack soon (in this loop iteration's flush); never raises."""
+        tag = message.delivery_tag or 0
+        if tag not in self._pending or self._channel_of(message) is not self._channel:
+            return  # its channel is gone (the tag may be reused now): the broker redelivers it
+        self._pending[tag] = True
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def forget(self, message: AbstractIncomingMessage) -> None:
+        """The delivery was nacked (after its frame was queued): it no longer blocks the run."""
+        if self._channel_of(message) is self._channel:
+            self._pending.pop(message.delivery_tag or 0, None)
+
+    @staticmethod
+    def _channel_of(message: AbstractIncomingMessage) -> aiormq.abc.AbstractChannel | None:
+        try:
+            return message.channel
+        except Exception:  # aio-pika raises for a closed channel
+            return None
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            self._pending.clear()  # the broker gives those back to another consumer
+            return
+        run_end = 0
+        for tag, settled in self._pending.items():
+            if not settled:
+                break
+            run_end = tag
+        singles = [t for t, settled in self._pending.items() if settled and t > run_end]
+        for tag in [t for t in self._pending if t <= run_end] + singles:
+            del self._pending[tag]
+        if run_end:
+            self._send(channel.basic_ack(run_end, multiple=True, wait=False))
+        for tag in singles:
+            self._send(channel.basic_ack(tag, wait=False))
+
+    def _send(self, ack: Any) -> None:
+        async def send() -> None:
+            try:
+                await ack
+            except Exception as exc:  # the channel died: those messages will be redelivered
+                log.debug("ack not sent: %s", exc)
+
+        task = asyncio.ensure_future(send())
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+
 class RabbitDelivery(Delivery):
-    def __init__(self, message: AbstractIncomingMessage) -> None:
+    def __init__(self, message: AbstractIncomingMessage, acks: AckCoalescer | None = None) -> None:
         self._message = message
+        self._acks = acks if acks is not None and acks.register(message) else None
+        self._settled = False
         self.body = message.body
         self.headers = {
             k: (v.decode() if isinstance(v, bytes) else str(v))
@@ -79,10 +168,21 @@ class RabbitDelivery(Delivery):
         self.delivery_count = int(raw_count if isinstance(raw_count, int | str) else 0) + 1
 
     async def ack(self) -> None:
-        await self._message.ack()
+        if self._settled:
+            return
+        self._settled = True
+        if self._acks is not None:
+            self._acks.settle(self._message)
+        else:
+            await self._message.ack()
 
     async def nack(self, requeue: bool = True) -> None:
+        if self._settled:  # already acked (or nacked): a second answer would kill the channel
+            return
+        self._settled = True
         await self._message.nack(requeue=requeue)
+        if self._acks is not None:
+            self._acks.forget(self._message)
 
 
 class RabbitTransport(Transport):
@@ -220,8 +320,10 @@ class RabbitTransport(Transport):
             queue, durable=True, arguments=work_queue_arguments(queue)
         )
 
+        acks = AckCoalescer()
+
         async def on_message(message: AbstractIncomingMessage) -> None:
-            delivery = RabbitDelivery(message)
+            delivery = RabbitDelivery(message, acks)
             try:
                 await handler(delivery)
             except Exception:

@@ -1,0 +1,184 @@
+"""Coalesced acks: a settled run goes in one frame, and nothing still in hand is ever acked."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+from aio_pika.abc import AbstractIncomingMessage
+
+from hub.abc import Delivery
+from hub.rabbitmq import AckCoalescer, RabbitDelivery, RabbitTransport
+
+from .conftest import require_broker
+
+
+# ------------------------------------------------------------ the coalescing rule, frame by frame
+@dataclass
+class FakeChannel:
+    acks: list[tuple[int, bool]] = field(default_factory=list)
+    nacks: list[int] = field(default_factory=list)
+    is_closed: bool = False
+
+    async def basic_ack(self, tag: int, multiple: bool = False, wait: bool = True) -> None:
+        self.acks.append((tag, multiple))
+
+
+@dataclass
+class FakeMessage:
+    channel: FakeChannel
+    delivery_tag: int
+    body: bytes = b""
+    headers: dict[str, Any] = field(default_factory=dict)
+    redelivered: bool = False
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.channel.nacks.append(self.delivery_tag)
+
+    async def ack(self) -> None:  # the uncoalesced path
+        self.channel.acks.append((self.delivery_tag, False))
+
+
+def deliveries(channel: FakeChannel, acks: AckCoalescer, tags: range) -> list[RabbitDelivery]:
+    return [
+        RabbitDelivery(cast(AbstractIncomingMessage, FakeMessage(channel, t)), acks) for t in tags
+    ]
+
+
+async def settle() -> None:
+    for _ in range(3):  # the flush runs on the next loop iteration, the send after it
+        await asyncio.sleep(0)
+
+
+async def test_a_settled_batch_is_one_multiple_ack() -> None:
+    channel, acks = FakeChannel(), AckCoalescer()
+    batch = deliveries(channel, acks, range(1, 33))
+    await asyncio.gather(*(d.ack() for d in batch))
+    await settle()
+    assert channel.acks == [(32, True)]
+
+
+async def test_a_message_in_hand_splits_the_run_and_is_not_acked() -> None:
+    channel, acks = FakeChannel(), AckCoalescer()
+    batch = deliveries(channel, acks, range(1, 11))
+    await asyncio.gather(*(d.ack() for d in batch if d is not batch[3]))  # tag 4 still in hand
+    await settle()
+    assert channel.acks == [(3, True), *((t, False) for t in range(5, 11))]
+    await batch[3].ack()
+    await settle()
+    assert channel.acks[-1] == (4, True)
+
+
+async def test_a_nacked_message_no_longer_blocks_the_run() -> None:
+    channel, acks = FakeChannel(), AckCoalescer()
+    batch = deliveries(channel, acks, range(1, 6))
+    await batch[0].nack()
+    await asyncio.gather(*(d.ack() for d in batch[1:]))
+    await settle()
+    assert channel.nacks == [1]
+    assert channel.acks == [(5, True)]
+    await batch[0].ack()  # a second answer would close the channel: ignored
+    await batch[1].nack()
+    await settle()
+    assert channel.acks == [(5, True)] and channel.nacks == [1]
+
+
+async def test_a_gap_in_tags_turns_coalescing_off() -> None:
+    channel, acks = FakeChannel(), AckCoalescer()
+    first = deliveries(channel, acks, range(1, 3))
+    later = deliveries(channel, acks, range(5, 7))  # tags 3 and 4 never came through here
+    await asyncio.gather(*(d.ack() for d in first + later))
+    await settle()
+    # 1 and 2 in one multiple ack; 5 and 6 one by one (a multiple ack of 6 would cover 3 and 4)
+    assert sorted(channel.acks) == [(2, True), (5, False), (6, False)]
+
+
+async def test_a_new_channel_starts_afresh_and_old_tags_are_dropped() -> None:
+    old, new, acks = FakeChannel(), FakeChannel(), AckCoalescer()
+    stale = deliveries(old, acks, range(1, 3))
+    fresh = deliveries(new, acks, range(1, 3))  # a reconnect: tags count from 1 again
+    old.is_closed = True
+    await stale[0].ack()  # must not ack the new channel's tag 1
+    await settle()
+    assert new.acks == [] and old.acks == []
+    await asyncio.gather(*(d.ack() for d in fresh))
+    await settle()
+    assert new.acks == [(2, True)]
+
+
+# ----------------------------------------------------------------- the same against RabbitMQ
+@pytest.fixture
+async def broker() -> AsyncIterator[str]:
+    from .harness import drop_vhost, new_vhost
+
+    require_broker()
+    vhost = new_vhost()
+    if vhost is None:
+        pytest.skip("rabbitmqctl is needed to make a test vhost")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    drop_vhost(vhost)
+
+
+async def held_until_all_arrive(url: str, queue: str, count: int) -> tuple[Any, list[Delivery]]:
+    transport = RabbitTransport(url)
+    await transport.start()
+    await transport.declare_queue(queue)
+    await asyncio.gather(*(transport.publish(queue, str(i).encode()) for i in range(count)))
+    held: list[Delivery] = []
+    arrived = asyncio.Event()
+
+    async def handler(delivery: Delivery) -> None:
+        held.append(delivery)
+        if len(held) == count:
+            arrived.set()
+
+    await transport.consume(queue, handler, prefetch=count)
+    await asyncio.wait_for(arrived.wait(), 10)
+    return transport, held
+
+
+async def redelivered(url: str, queue: str) -> list[bytes]:
+    transport = RabbitTransport(url)
+    await transport.start()
+    try:
+        got = []
+        for _ in range(20):
+            delivery = await transport.get(queue)
+            if delivery is None:
+                if got:
+                    break
+                await asyncio.sleep(0.05)
+                continue
+            got.append(delivery.body)
+            await delivery.ack()
+        return sorted(got)
+    finally:
+        await transport.close()
+
+
+@pytest.mark.rabbitmq
+async def test_broker_keeps_exactly_the_unacked_message(broker: str) -> None:
+    queue = f"test.acks.{uuid.uuid4().hex[:8]}"
+    transport, held = await held_until_all_arrive(broker, queue, 40)
+    keep = next(d for d in held if d.body == b"7")
+    await asyncio.gather(*(d.ack() for d in held if d is not keep))
+    await asyncio.sleep(0.3)
+    await transport.close()  # what is not acked by now goes back to the queue
+    assert await redelivered(broker, queue) == [b"7"]
+
+
+@pytest.mark.rabbitmq
+async def test_broker_sees_every_ack_when_they_come_out_of_order(broker: str) -> None:
+    queue = f"test.acks.{uuid.uuid4().hex[:8]}"
+    transport, held = await held_until_all_arrive(broker, queue, 30)
+    await asyncio.gather(*(d.ack() for d in held[1::2]))
+    await asyncio.sleep(0.05)
+    await held[4].nack(requeue=False)  # off to hub.dead, not back to the queue
+    await asyncio.gather(*(d.ack() for d in held[0::2]))
+    await asyncio.sleep(0.3)
+    await transport.close()
+    assert await redelivered(broker, queue) == []
