@@ -132,6 +132,7 @@ def _store_one(
             conn, p.message_id, State.NOTE, "resubmitted with other content after rejection", at
         )
         conn.execute("DELETE FROM messages WHERE message_id = ?", (p.message_id,))
+        conn.execute("DELETE FROM envelopes WHERE message_id = ?", (p.message_id,))
         row = None
     if row is not None:
         digest, state = row
@@ -178,7 +179,7 @@ def _store_one(
     conn.execute(
         "INSERT INTO messages (message_id, digest, sender, recipient, message_type, kind, "
         "correlation_id, conversation_id, expires_at, state, reason, rules_version, "
-        "received_at, updated_at, envelope) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "received_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             p.message_id,
             p.digest,
@@ -194,8 +195,10 @@ def _store_one(
             p.rules_version,
             at,
             at,
-            p.envelope,
         ),
+    )
+    conn.execute(
+        "INSERT INTO envelopes (message_id, body) VALUES (?, ?)", (p.message_id, p.envelope)
     )
     conn.executemany(
         "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)", events

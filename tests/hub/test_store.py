@@ -1,0 +1,66 @@
+"""The store: migrations carry an older database forward without losing an envelope."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from hub.store import MIGRATIONS, Store
+
+
+def old_database(path: Path, version: int) -> None:
+    """A database as a hub at schema ``version`` left it, with one stored message."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, script in enumerate(MIGRATIONS[:version], start=1):
+        conn.executescript(script)
+        conn.execute("INSERT INTO schema_version VALUES (?)", (number,))
+    conn.execute(
+        "INSERT INTO messages (message_id, digest, sender, recipient, message_type, kind, state, "
+        "received_at, updated_at, envelope) VALUES ('m-1', 'd', 'dept.a', 'dept.b', 't', "
+        "'request', 'delivered', '2026-01-01', '2026-01-01', ?)",
+        (b"<Envelope>old</Envelope>",),
+    )
+    conn.close()
+
+
+async def test_envelopes_of_a_schema_4_database_move_to_their_own_table(tmp_path: Path) -> None:
+    path = tmp_path / "hub.sqlite"
+    old_database(path, 4)
+    store = await Store.open(path)
+    try:
+        message = await store.get_message("m-1")
+        assert message is not None
+        assert message.envelope == b"<Envelope>old</Envelope>"
+        assert message.state == "delivered"
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        versions = [v for (v,) in conn.execute("SELECT version FROM schema_version")]
+        assert versions == list(range(1, len(MIGRATIONS) + 1))
+        (inline,) = conn.execute(
+            "SELECT envelope FROM messages WHERE message_id = 'm-1'"
+        ).fetchone()
+        assert inline is None  # moved, not copied
+    finally:
+        conn.close()
+
+
+async def test_a_fresh_store_keeps_envelopes_apart_from_message_rows(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "hub.sqlite")
+    try:
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO messages (message_id, state, received_at, updated_at) "
+                "VALUES ('m-2', 'received', 'now', 'now')"
+            )
+            conn.execute("INSERT INTO envelopes (message_id, body) VALUES ('m-2', x'3c612f3e')")
+
+        await store.write(insert)
+        message = await store.get_message("m-2")
+        assert message is not None and message.envelope == b"<a/>"
+        assert await store.get_message("m-3") is None
+    finally:
+        await store.close()
