@@ -273,12 +273,12 @@ def init_command(
 @config_option
 def serve_command(config_path: str) -> None:
     """Run the hub until interrupted (SIGINT/SIGTERM)."""
-    from hub.service import serve
+    from hub.service import run_loop, serve
 
     config = _config(config_path)
     setup_logging(config.log_level, config.log_json)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config))
+        run_loop(serve(config))
 
 
 @main.command("send")
