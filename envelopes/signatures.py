@@ -15,6 +15,7 @@ The XMLDSig mechanics live in envelopes/xmldsig.py (a pinned profile; see decisi
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from envelopes.codec import (
     content_of,
     envelope_from_tree,
     q,
+    to_bytes,
 )
 from envelopes.errors import (
     AlgorithmNotAllowedError,
@@ -162,6 +164,90 @@ class Signer:
         holder.append(signature)
         routing.addnext(holder)
         return root
+
+
+    def countersigned(
+        self,
+        body: bytes,
+        root: etree._Element,
+        *,
+        received: dt.datetime,
+        adapter: str,
+        address: str,
+        rules_version: str | None = None,
+        recipient: str | None = None,
+        content_sha256: bytes | None = None,
+    ) -> bytes:
+        """The countersigned document as bytes; ``root`` (parsed from ``body``) is not changed.
+
+        Where it is exact, Routing and HubSignature are written as canonical text and spliced
+        in before the envelope's end tag, so the sender's bytes pass through untouched and no
+        tree is built or serialised (most of what countersigning cost). Otherwise (attachment
+        data after the signature, an old countersignature, another encoding, anything after
+        the end tag) a copy of the tree is countersigned by ``countersign``.
+        """
+        content_sha256 = content_sha256 or content_digest(content_of(root))
+        end = _end_tag_offset(body, root)
+        if end is None:
+            tree = copy.deepcopy(root)
+            self.countersign(
+                tree,
+                received=received,
+                adapter=adapter,
+                address=address,
+                rules_version=rules_version,
+                recipient=recipient,
+                content_sha256=content_sha256,
+            )
+            return to_bytes(tree)
+        text = xmldsig.escape_text
+        parts = [
+            f'<hub:Routing xmlns:hub="{ENVELOPE_NS}" Id="{ROUTING_ID}">',
+            f"<hub:Hub>{text(self.participant_id)}</hub:Hub>",
+            f"<hub:Received>{received.isoformat()}</hub:Received>",
+            f"<hub:ContentSha256>{base64.b64encode(content_sha256).decode()}</hub:ContentSha256>",
+        ]
+        if rules_version:
+            parts.append(f"<hub:RulesVersion>{text(rules_version)}</hub:RulesVersion>")
+        if recipient:
+            parts.append(f"<hub:Recipient>{text(recipient)}</hub:Recipient>")
+        attr = xmldsig.escape_attribute
+        parts.append(
+            f'<hub:Route Adapter="{attr(adapter)}" Address="{attr(address)}"></hub:Route>'
+            "</hub:Routing>"
+        )
+        routing = "".join(parts).encode()
+        signature = xmldsig.signature_xml(
+            [(CONTENT_ID, content_sha256), (ROUTING_ID, hashlib.sha256(routing).digest())],
+            self.key,
+            self._cert_der,
+        )
+        return b"".join(
+            (
+                body[:end],
+                routing,
+                f'<hub:HubSignature xmlns:hub="{ENVELOPE_NS}">'.encode(),
+                signature,
+                b"</hub:HubSignature>",
+                body[end:],
+            )
+        )
+
+
+def _end_tag_offset(body: bytes, root: etree._Element) -> int | None:
+    """Where the envelope's end tag starts in ``body``, if Routing may be spliced in there:
+    the envelope holds just Content and SenderSignature, is UTF-8, and its end tag is the last
+    thing in the document."""
+    children = [c.tag for c in root if isinstance(c.tag, str)]
+    if children != [q("Content"), q("SenderSignature")]:
+        return None
+    if (root.getroottree().docinfo.encoding or "").upper() != "UTF-8":
+        return None
+    end_tag = f"</{root.prefix}:Envelope>" if root.prefix else "</Envelope>"
+    kept = body.rstrip(b" \t\r\n")
+    if not kept.endswith(end_tag.encode()):
+        return None  # a comment or processing instruction follows, or an odd end tag
+    return len(kept) - len(end_tag)
 
 
 @dataclass

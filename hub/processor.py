@@ -7,7 +7,6 @@ loop) or inline; it returns plain data that the asynchronous side stores and dis
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import re
@@ -156,11 +155,10 @@ class Processor:
             self._receipt(result, State.EXPIRED, [("expired", result.reasons[0])])
             result.timings = timings
             return result
-        for index, destination in enumerate(decision.destinations):
-            last = index == len(decision.destinations) - 1
-            copy_root = root if last else copy.deepcopy(root)  # the last one may have the original
-            self.signer.countersign(
-                copy_root,
+        for destination in decision.destinations:
+            countersigned = self.signer.countersigned(
+                body,
+                root,
                 received=now,
                 adapter=destination.adapter,
                 address=destination.address,
@@ -173,7 +171,7 @@ class Processor:
                 Outgoing(
                     destination.adapter,
                     destination.address,
-                    to_bytes(copy_root),
+                    countersigned,
                     recipient=decision.recipient,
                     settings={k: str(v) for k, v in settings.items()},
                 )
