@@ -63,8 +63,10 @@ class CryptoPool:
                 break
 
     async def process(self, bodies: list[bytes], rules: RuleSet) -> list[Processed]:
-        result: list[Processed] = await self._run(proc.process_batch, bodies, rules)
-        return result
+        results: list[Processed] = await self._run(proc.process_batch, bodies, rules)
+        for body, result in zip(bodies, results, strict=True):
+            result.envelope = body
+        return results
 
     async def sign_receipt(
         self,
