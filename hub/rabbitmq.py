@@ -195,6 +195,7 @@ class RabbitTransport(Transport):
         self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
+        self._underlay: aiormq.abc.AbstractChannel | None = None  # the publish channel's own
         self._consumer_channels: list[AbstractChannel] = []
         self._declared: set[str] = set()
         self._delay_exchanges: dict[int, AbstractExchange] = {}
@@ -238,6 +239,7 @@ class RabbitTransport(Transport):
                 await asyncio.wait_for(self._connection.close(), CLOSE_TIMEOUT)
         self._connection = None
         self._publish_channel = None
+        self._underlay = None
         self._declared.clear()
         self._delay_exchanges.clear()
 
@@ -298,7 +300,9 @@ class RabbitTransport(Transport):
             content_type="application/xml",
             message_id=(headers or {}).get("message-id"),
         )
-        channel = await self._publish_channel.get_underlay_channel()
+        channel = self._underlay
+        if channel is None or channel.is_closed:  # first use, or the connection came back
+            channel = self._underlay = await self._publish_channel.get_underlay_channel()
         confirmation = await channel.basic_publish(
             body,
             exchange=exchange,
