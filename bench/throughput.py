@@ -1,12 +1,14 @@
 """Hub throughput on RabbitMQ against a bare aio-pika one-hop relay, in one run.
 
-    .venv/bin/python bench/throughput.py [-n 3000] [--workers 1]
+    .venv/bin/python bench/throughput.py [-n 3000] [--workers 1] [--rounds 3]
 
 Pushes N signed ~5 KB envelopes from dept.finance to dept.culture through a running ``hub serve``
 (its own process tree, in a fresh vhost), then the same bytes through a bare relay process
-(consume persistent messages from one quorum queue, publish each with a confirm to another).
+(consume persistent messages from one quorum queue, publish each with a confirm to another);
+the two take turns for a few rounds, so that both see the same moods of a shared machine.
 Prints messages/s, p50/p99 latency, the hub's CPU per message (hub process and its crypto
-workers, read from /proc) and the ratio hub ÷ bare. Needs RabbitMQ on 127.0.0.1 and rabbitmqctl.
+workers, read from /proc), the broker's, and the ratio hub ÷ bare: medians over the rounds.
+Needs RabbitMQ on 127.0.0.1 and rabbitmqctl.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -196,21 +199,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="hub and bare relay take turns; medians are printed"
+    )
     args = parser.parse_args()
     host = vhost()
     url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
     quorum = {"x-queue-type": "quorum"}  # as the hub declares inboxes (hub/rabbitmq.py)
+    hub_runs: list[dict[str, float]] = []
+    bare_runs: list[dict[str, float]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             config = init_deployment(
                 Path(tmp), ["dept.finance", "dept.culture"], url, metrics_address="127.0.0.1:0"
             )
-            import re
-
             text = re.sub(r"(?m)^workers = \d+$", f"workers = {args.workers}", config.read_text())
-            config.write_text(text.replace('log_level = "INFO"', 'log_level = "INFO"'))
-            print(f"preparing {args.n} signed envelopes ...", flush=True)
-            bodies = make_envelopes(Path(tmp) / "pki", args.n)
+            config.write_text(text)
+            total = args.n * args.rounds
+            print(f"preparing {total} signed envelopes ...", flush=True)
+            bodies = make_envelopes(Path(tmp) / "pki", total)  # every hub round new MessageIds
             size = statistics.mean(len(b) for b in bodies)
             hub = subprocess.Popen(
                 [sys.executable, "-m", "hub", "serve", "--config", str(config)],
@@ -218,40 +225,46 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 text=True,
             )
-            relay = None
-            try:
-                wait_ready(hub, "serving on")
-                hub_result = asyncio.run(
-                    pump(url, "hub.inbound", "inbox.dept.culture", bodies, hub.pid, quorum)
-                )
-            finally:
-                hub.terminate()
-                hub.wait(30)
             relay = subprocess.Popen(
                 [sys.executable, "-c", RELAY, url, "bench.relay.in", "bench.relay.out", "128"],
                 stdout=subprocess.PIPE,
                 text=True,
             )
             try:
+                wait_ready(hub, "serving on")
                 wait_ready(relay, "ready")
-                bare = asyncio.run(
-                    pump(
-                        url,
-                        "bench.relay.in",
-                        "bench.relay.out",
-                        bodies,
-                        relay.pid,
-                        {"x-queue-type": "quorum"},
+                for turn in range(args.rounds):
+                    batch = bodies[turn * args.n : (turn + 1) * args.n]
+                    hub_runs.append(
+                        asyncio.run(
+                            pump(url, "hub.inbound", "inbox.dept.culture", batch, hub.pid, quorum)
+                        )
                     )
-                )
+                    bare_runs.append(
+                        asyncio.run(
+                            pump(url, "bench.relay.in", "bench.relay.out", batch, relay.pid, quorum)
+                        )
+                    )
+                    print(
+                        f"round {turn + 1}: hub {hub_runs[-1]['rate']:.0f} msg/s, "
+                        f"bare {bare_runs[-1]['rate']:.0f} msg/s, "
+                        f"ratio {hub_runs[-1]['rate'] / bare_runs[-1]['rate']:.2f}, "
+                        f"hub cpu {hub_runs[-1]['cpu_ms']:.2f} ms/msg",
+                        flush=True,
+                    )
             finally:
-                relay.terminate()
-                relay.wait(30)
+                for process in (hub, relay):
+                    process.terminate()
+                    process.wait(30)
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", host], capture_output=True)
+    hub_result, bare = median_run(hub_runs), median_run(bare_runs)
+    ratio = statistics.median(
+        h["rate"] / b["rate"] for h, b in zip(hub_runs, bare_runs, strict=True)
+    )
     print(
-        f"\nmessages: {args.n} x {size / 1024:.1f} KB, hub workers: {args.workers}, "
-        f"cores: {os.cpu_count()}"
+        f"\nmessages: {args.n} x {size / 1024:.1f} KB per round, {args.rounds} rounds (medians), "
+        f"hub workers: {args.workers}, cores: {os.cpu_count()}"
     )
     for name, r in (("hub", hub_result), ("bare relay", bare)):
         print(
@@ -263,7 +276,12 @@ def main() -> None:
         f"{hub_result['cpu_ms'] - hub_result['main_cpu_ms']:.2f} ms"
     )
     print(f"hub cpu per message: {hub_result['cpu_ms']:.2f} ms")
-    print(f"ratio: {hub_result['rate'] / bare['rate']:.2f}")
+    print(f"ratio: {ratio:.2f}")
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
 if __name__ == "__main__":
