@@ -188,15 +188,26 @@ def new_participant(
 
 def participant_ids(cert: x509.Certificate) -> list[str]:
     """The participant ids a certificate is bound to (its SAN URIs)."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [
-        uri.removeprefix(PARTICIPANT_URI_PREFIX)
-        for uri in san.get_values_for_type(x509.UniformResourceIdentifier)
-        if uri.startswith(PARTICIPANT_URI_PREFIX)
-    ]
+    ids = _PARTICIPANT_IDS.get(cert)
+    if ids is None:
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            ids = ()
+        else:
+            ids = tuple(
+                uri.removeprefix(PARTICIPANT_URI_PREFIX)
+                for uri in san.get_values_for_type(x509.UniformResourceIdentifier)
+                if uri.startswith(PARTICIPANT_URI_PREFIX)
+            )
+        if len(_PARTICIPANT_IDS) > 4096:  # bounded: certificates come from outside
+            _PARTICIPANT_IDS.clear()
+        _PARTICIPANT_IDS[cert] = ids
+    return list(ids)
+
+
+# The same few certificates sign most envelopes: their SANs are read once.
+_PARTICIPANT_IDS: dict[x509.Certificate, tuple[str, ...]] = {}
 
 
 def describe(cert: x509.Certificate) -> str:
@@ -209,7 +220,8 @@ class TrustStore:
     """The CAs we accept participant certificates from; never the system or certifi store."""
 
     authorities: list[x509.Certificate]
-    _issuer_of: dict[bytes, x509.Certificate] = field(default_factory=dict, repr=False)
+    # keyed by the certificate itself (hashed and compared by its DER): cheaper than a fingerprint
+    _issuer_of: dict[x509.Certificate, x509.Certificate] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_pem_files(cls, paths: Iterable[str | Path]) -> TrustStore:
@@ -221,8 +233,7 @@ class TrustStore:
     def check(self, cert: x509.Certificate, at: dt.datetime | None = None) -> None:
         """Raise unless cert was issued by one of our CAs, is valid at ``at`` and may sign."""
         at = at or _now()
-        fingerprint = cert.fingerprint(hashes.SHA256())
-        verified = self._issuer_of.get(fingerprint)
+        verified = self._issuer_of.get(cert)
         if verified is not None:  # chain, CA constraints and key usage were checked before
             self._check_validity(verified, cert, at)
             return
@@ -249,7 +260,7 @@ class TrustStore:
             raise KeyUsageError(f"{describe(cert)}: key usage does not allow digital signatures")
         if len(self._issuer_of) > 4096:  # bounded: certificates come from outside
             self._issuer_of.clear()
-        self._issuer_of[fingerprint] = verified
+        self._issuer_of[cert] = verified
 
     @staticmethod
     def _check_validity(ca: x509.Certificate, cert: x509.Certificate, at: dt.datetime) -> None:
