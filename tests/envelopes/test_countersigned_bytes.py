@@ -6,14 +6,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
+from signxml import SignatureConfiguration, XMLVerifier  # type: ignore[attr-defined]
 
 from envelopes.codec import ROUTING_ID, q, to_bytes
 from envelopes.parsing import parse_xml
 from envelopes.pki import TrustStore
 from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, verify_hub, verify_sender
-from tests.conftest import HUB, SENDER
+from tests.conftest import HUB, SENDER, Pki
 from tests.envelopes.helpers import c14n, make_envelope, sample_attachment
 
 RECEIVED = dt.datetime(2026, 11, 25, 10, 0, 5, 250000, tzinfo=dt.UTC)
@@ -141,3 +143,19 @@ def test_fan_out_gives_each_destination_its_own_route(
         assert verified.routing is not None
         addresses.append(verified.routing.find(q("Route")).get("Address"))  # type: ignore[union-attr]
     assert addresses == ["dept.a", "dept.b"]
+
+
+def test_signxml_verifies_a_spliced_countersignature(
+    signer: Signer, hub_signer: Signer, pki: Pki
+) -> None:
+    body = sender_bytes(signer)
+    out = hub_signer.countersigned(body, parse_xml(body), **ROUTE)  # type: ignore[arg-type]
+    pem = pki[HUB].cert.public_bytes(serialization.Encoding.PEM).decode()
+    results = XMLVerifier().verify(
+        etree.fromstring(out),
+        x509_cert=pem,
+        id_attribute="Id",
+        expect_config=SignatureConfiguration(location=f"./{q('HubSignature')}/"),
+        expect_references=2,
+    )
+    assert sorted(r.signed_xml.get("Id") for r in results) == ["content", ROUTING_ID]
