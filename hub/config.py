@@ -83,8 +83,8 @@ class HubConfig(BaseSettings):
     data_dir: Path = Path("data")
     # crypto worker processes; the default leaves one core to the event loop (and the broker)
     workers: int = Field(default_factory=lambda: default_workers(), ge=0, le=64)
-    batch_size: int = Field(default=64, ge=1, le=1000)
-    prefetch: int = Field(default=256, ge=1, le=10000)
+    batch_size: int = Field(default=128, ge=1, le=1000)
+    prefetch: int = Field(default=512, ge=1, le=10000)
     log_level: str = "INFO"
     log_json: bool = False
     departments: list[str] = Field(default_factory=list)
