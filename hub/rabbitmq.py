@@ -302,15 +302,21 @@ class RabbitTransport(Transport):
         )
         channel = self._underlay
         if channel is None or channel.is_closed:  # first use, or the connection came back
-            channel = self._underlay = await self._publish_channel.get_underlay_channel()
-        confirmation = await channel.basic_publish(
-            body,
-            exchange=exchange,
-            routing_key=queue,
-            properties=properties,
-            mandatory=True,
-            timeout=self.publish_timeout,
-        )
+            # bounded too: while the robust connection reconnects, this waits for it
+            channel = self._underlay = await asyncio.wait_for(
+                self._publish_channel.get_underlay_channel(), self.publish_timeout
+            )
+        try:
+            confirmation = await channel.basic_publish(
+                body,
+                exchange=exchange,
+                routing_key=queue,
+                properties=properties,
+                mandatory=True,
+                timeout=self.publish_timeout,
+            )
+        except aiormq.exceptions.ChannelInvalidStateError as exc:  # a RuntimeError in aiormq
+            raise ConnectionError(f"publish to {queue}: the channel closed ({exc})") from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise ConnectionError(f"publish to {queue} not confirmed by the broker: {confirmation}")
 

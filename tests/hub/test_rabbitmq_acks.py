@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import aiormq
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -182,3 +183,36 @@ async def test_broker_sees_every_ack_when_they_come_out_of_order(broker: str) ->
     await asyncio.sleep(0.3)
     await transport.close()
     assert await redelivered(broker, queue) == []
+
+
+@pytest.mark.rabbitmq
+async def test_a_publish_while_the_broker_is_away_fails_within_its_bound(broker: str) -> None:
+    from ..support.tcp_proxy import TcpProxy
+
+    proxy = TcpProxy("127.0.0.1", 5672)
+    await proxy.start()
+    url = broker.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
+    transport = RabbitTransport(url, publish_timeout=1.0)
+    await transport.start()
+    try:
+        await transport.declare_queue("test.bounded")
+        await transport.publish("test.bounded", b"before")
+        cut = asyncio.create_task(proxy.cut(4))
+        await asyncio.sleep(0.2)
+        for _ in range(2):  # the first sees the channel close; the second waits for a reconnect
+            started = asyncio.get_running_loop().time()
+            with pytest.raises((TimeoutError, ConnectionError, aiormq.exceptions.AMQPError)):
+                await transport.publish("test.bounded", b"during")
+            assert asyncio.get_running_loop().time() - started < 1.8
+        await cut
+        for _ in range(100):  # the robust connection comes back by itself
+            try:
+                await transport.publish("test.bounded", b"after")
+                break
+            except (TimeoutError, ConnectionError, aiormq.exceptions.AMQPError):
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("publishing did not recover after the broker came back")
+    finally:
+        await transport.close()
+        await proxy.stop()
