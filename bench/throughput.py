@@ -1,6 +1,6 @@
 """Hub throughput on RabbitMQ against a bare aio-pika one-hop relay, in one run.
 
-    .venv/bin/python bench/throughput.py [-n 3000] [--workers 1] [--rounds 3]
+    .venv/bin/python bench/throughput.py [-n 3000] [--workers 1] [--rounds 3] [--rate 0]
 
 Pushes N signed ~5 KB envelopes from dept.finance to dept.culture through a running ``hub serve``
 (its own process tree, in a fresh vhost), then the same bytes through a bare relay process
@@ -8,6 +8,7 @@ Pushes N signed ~5 KB envelopes from dept.finance to dept.culture through a runn
 the two take turns for a few rounds, so that both see the same moods of a shared machine.
 Prints messages/s, p50/p99 latency, the hub's CPU per message (hub process and its crypto
 workers, read from /proc), the broker's, and the ratio hub ÷ bare: medians over the rounds.
+With ``--rate`` the load is paced instead of all queued at once, for latency below saturation.
 Needs RabbitMQ on 127.0.0.1 and rabbitmqctl.
 """
 
@@ -118,8 +119,10 @@ async def pump(
     bodies: list[bytes],
     cpu_pid: int | None,
     declare_dst: dict[str, object],
+    rate: float = 0.0,
 ) -> dict[str, float]:
-    """Publish bodies to src, wait until all arrive on dst; latency from publish to arrival."""
+    """Publish bodies to src (``rate`` per second, or as fast as the window allows), wait until
+    all arrive on dst; latency from publish to arrival."""
     conn = await aio_pika.connect_robust(url)
     async with conn:
         pub = await conn.channel(publisher_confirms=True)
@@ -148,8 +151,10 @@ async def pump(
         start = time.perf_counter()
         window = asyncio.Semaphore(200)
 
-        async def send(body: bytes) -> None:
+        async def send(index: int, body: bytes) -> None:
             key = body.split(b"<hub:MessageId>", 1)[1].split(b"<", 1)[0].decode()
+            if rate:
+                await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
             async with window:
                 sent_at[key] = time.perf_counter()
                 await pub.default_exchange.publish(
@@ -163,7 +168,7 @@ async def pump(
                     timeout=30,
                 )
 
-        await asyncio.gather(*(send(b) for b in bodies))
+        await asyncio.gather(*(send(i, b) for i, b in enumerate(bodies)))
         await asyncio.wait_for(done.wait(), 600)
         elapsed = time.perf_counter() - start
         cpu = (cpu_seconds(cpu_pid) - cpu0) if cpu_pid else 0.0
@@ -202,10 +207,16 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="hub and bare relay take turns; medians are printed"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offer this many messages per second (latency below saturation); 0: all at once",
+    )
     args = parser.parse_args()
     host = vhost()
     url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
-    quorum = {"x-queue-type": "quorum"}  # as the hub declares inboxes (hub/rabbitmq.py)
+    quorum: dict[str, object] = {"x-queue-type": "quorum"}  # as the hub declares inboxes
     hub_runs: list[dict[str, float]] = []
     bare_runs: list[dict[str, float]] = []
     try:
@@ -237,12 +248,28 @@ def main() -> None:
                     batch = bodies[turn * args.n : (turn + 1) * args.n]
                     hub_runs.append(
                         asyncio.run(
-                            pump(url, "hub.inbound", "inbox.dept.culture", batch, hub.pid, quorum)
+                            pump(
+                                url,
+                                "hub.inbound",
+                                "inbox.dept.culture",
+                                batch,
+                                hub.pid,
+                                quorum,
+                                args.rate,
+                            )
                         )
                     )
                     bare_runs.append(
                         asyncio.run(
-                            pump(url, "bench.relay.in", "bench.relay.out", batch, relay.pid, quorum)
+                            pump(
+                                url,
+                                "bench.relay.in",
+                                "bench.relay.out",
+                                batch,
+                                relay.pid,
+                                quorum,
+                                args.rate,
+                            )
                         )
                     )
                     print(
@@ -276,6 +303,8 @@ def main() -> None:
         f"{hub_result['cpu_ms'] - hub_result['main_cpu_ms']:.2f} ms"
     )
     print(f"hub cpu per message: {hub_result['cpu_ms']:.2f} ms")
+    if args.rate:
+        print(f"(paced at {args.rate:g} msg/s: the rates are the offered load, not capacity)")
     print(f"ratio: {ratio:.2f}")
 
 
