@@ -230,5 +230,19 @@ class Adapter(abc.ABC):
         """Whether the destination side is reachable (for ``/readyz``)."""
         return True
 
+    async def refused(  # noqa: B027 - optional hook
+        self,
+        message_id: str,
+        state: str,
+        reasons: list[tuple[str, str]],
+        headers: Mapping[str, str],
+    ) -> None:
+        """The hub refused (``rejected``) or let expire a document this adapter submitted:
+        tell its sender this adapter's way (SMEV's RequestRejected, a mail), where there is one.
+
+        Called once per refusal, after it is stored; ``headers`` are those the adapter submitted
+        with it. Best effort: a failure is logged and noted on the timeline, not retried.
+        """
+
 
 AdapterFactory = Callable[[Mapping[str, Any]], Adapter]

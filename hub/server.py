@@ -292,6 +292,7 @@ class _Context(AdapterContext):
     async def submit(self, message: InboundMessage) -> str:
         headers = dict(message.headers)
         headers["source"] = message.source
+        headers["adapter"] = self._adapter  # whom to tell if the hub refuses it
         await self._hub.transport.publish(INBOUND_QUEUE, message.body, headers)
         return headers.get("message-id", "")
 
@@ -538,6 +539,9 @@ class Hub:
         await asyncio.gather(
             *(self._tell_sender(o, m[0]) for o, m in zip(outcomes, marks, strict=True))
         )
+        await asyncio.gather(
+            *(self._tell_adapter(d, o) for (d, _), o in zip(items, outcomes, strict=True))
+        )
         await asyncio.gather(*(d.ack() for d, _ in items))
 
     async def _dispatch(
@@ -626,6 +630,32 @@ class Hub:
                 )
             else:
                 await self._publish_receipt(p.sender, p.receipt, p.receipt_state)
+
+    async def _tell_adapter(self, delivery: Delivery, outcome: IngestOutcome) -> None:
+        """A refused document an adapter brought in: the adapter answers its sender."""
+        p = outcome.processed
+        if outcome.status != "new" or p.state not in (State.REJECTED, State.EXPIRED):
+            return
+        name = delivery.headers.get("adapter", "")
+        adapter = self.adapters.get(name)
+        if adapter is None:
+            return
+        reasons = [(p.code or str(p.state), reason) for reason in p.reasons]
+        try:
+            await adapter.refused(p.message_id, str(p.state), reasons, dict(delivery.headers))
+        except Exception as exc:  # best effort: the refusal itself is stored and on record
+            log.warning(
+                "%s could not tell the sender of %s that it was %s: %r",
+                name,
+                p.message_id,
+                p.state,
+                exc,
+                extra={"message_id": p.message_id},
+            )
+            detail = f"{name}: the sender could not be told ({exc!r})"[:1000]
+            await self.store.write(
+                lambda c: _record(c, p.message_id, State.NOTE, detail, now_iso())
+            )
 
     @staticmethod
     def _mark_delivered(

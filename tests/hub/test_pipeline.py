@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 
 from envelopes.codec import envelope_from_tree
@@ -10,6 +11,7 @@ from envelopes.parsing import parse_xml
 from envelopes.pki import TrustStore
 from envelopes.signatures import content_digest, verify_hub, verify_sender
 from hub import client
+from hub.abc import Adapter, AdapterContext, InboundMessage, OutboundMessage, Outcome
 from hub.receipts import RECEIPT_TYPE, read_receipt
 from hub.server import Hub
 
@@ -210,3 +212,62 @@ async def test_a_refused_envelope_may_come_back_corrected_under_the_same_id(
         for r in receipts
     )
     assert states == ["delivered", "rejected"]
+
+
+class _Answering(Adapter):
+    """An adapter that brings documents in and answers their senders when they are refused."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.refusals: list[tuple[str, str, list[tuple[str, str]], dict[str, str]]] = []
+        self.context: AdapterContext | None = None
+
+    async def start(self, context: AdapterContext) -> None:
+        self.context = context
+
+    async def deliver(self, message: OutboundMessage) -> Outcome:
+        return Outcome.delivered("not used here")
+
+    async def refused(
+        self,
+        message_id: str,
+        state: str,
+        reasons: list[tuple[str, str]],
+        headers: Mapping[str, str],
+    ) -> None:
+        self.refusals.append((message_id, state, reasons, dict(headers)))
+        if self.fail:
+            raise ConnectionError("the agency's side is down")
+
+
+async def test_the_adapter_that_brought_a_refused_document_in_is_told(
+    deployment: Deployment,
+) -> None:
+    answering, broken = _Answering(), _Answering(fail=True)
+    async with running_hub(deployment, {"agencies": answering, "broken": broken}) as hub:
+        refused_id, bad = deployment.envelope(sign_as="dept.culture")  # not the Sender's key
+        accepted_id, good = deployment.envelope("dept.finance", "dept.culture")
+        assert answering.context is not None and broken.context is not None
+        await answering.context.submit(InboundMessage(bad, "test", {"message-id": refused_id}))
+        await answering.context.submit(InboundMessage(good, "test", {"message-id": accepted_id}))
+        await wait_for_state(hub.store, refused_id, {"rejected"})
+        await wait_for_state(hub.store, accepted_id, {"delivered", "acknowledged"})
+        # the same refusal again (a redelivery) is a duplicate: nobody is told twice
+        await answering.context.submit(InboundMessage(bad, "test", {"message-id": refused_id}))
+        failing_id, worse = deployment.envelope(sign_as="dept.culture")
+        await broken.context.submit(InboundMessage(worse, "test", {"message-id": failing_id}))
+        await wait_for_state(hub.store, failing_id, {"rejected"})
+        for _ in range(100):
+            notes = [e.detail for e in await hub.store.timeline(failing_id) if e.state == "note"]
+            if notes:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    ((message_id, state, reasons, headers),) = answering.refusals
+    assert (message_id, state) == (refused_id, "rejected")
+    assert reasons and reasons[0][0] == "certificate_sender_mismatch"
+    assert headers["adapter"] == "agencies" and headers["message-id"] == refused_id
+    assert [r[0] for r in broken.refusals] == [failing_id]
+    assert notes == [
+        'broken: the sender could not be told (ConnectionError("the agency\'s side is down"))'
+    ]
