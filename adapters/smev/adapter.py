@@ -114,6 +114,20 @@ def _reason_code(text: str) -> str:
     return "smev-" + cleaned
 
 
+_REJECTION_CODES = {
+    "access_denied": "ACCESS_DENIED",
+    "route_rejected": "ACCESS_DENIED",
+    "certificate_not_registered": "ACCESS_DENIED",
+    "no_route": "UNKNOWN_REQUEST_DESCRIPTION",
+    "unknown_message_type": "UNKNOWN_REQUEST_DESCRIPTION",
+}
+
+
+def _rejection_code(reasons: list[tuple[str, str]]) -> str:
+    """SMEV's RejectionReasonCode for the hub's first reason (FAILURE unless one fits)."""
+    return _REJECTION_CODES.get(reasons[0][0], "FAILURE") if reasons else "FAILURE"
+
+
 def _load_data(data: str) -> dict[str, Any]:
     try:
         value = json.loads(data) if data else {}
@@ -780,6 +794,39 @@ class SmevAdapter(Adapter):
         )
         await context.submit(InboundMessage(body, f"smev:{self.name}", {"message-id": hub_id}))
         await self._done(incoming.ack_id, hub_id)
+
+    async def refused(
+        self,
+        message_id: str,
+        state: str,
+        reasons: list[tuple[str, str]],
+        headers: Mapping[str, str],
+    ) -> None:
+        """An agency's request the hub refused (invalid, no route, access denied, expired):
+        answer it with RequestRejected, so the requester is not left waiting for nothing.
+        A refused response has no way back in SMEV; it stays on the hub's record only."""
+        context = self.context
+        for reference, data in await context.recall_by_message(message_id):
+            if not reference.startswith("recv:"):
+                continue
+            reply_to = _load_data(data).get("reply_to")
+            if not reply_to:
+                continue
+            code = _rejection_code(reasons)
+            text = "; ".join(f"{c}: {t}" for c, t in reasons) or f"the hub's verdict: {state}"
+            document = sm.send_response(
+                sm.new_message_id(), str(reply_to), rejections=[(code, text)]
+            )
+            try:
+                await self._call("SendResponse", document)
+            except SmevFault as fault:
+                await context.record(
+                    message_id, State.NOTE, f"SMEV: RequestRejected refused: {fault.summary}"
+                )
+                return
+            await context.record(
+                message_id, State.NOTE, f"SMEV: RequestRejected {code} sent to the requester"
+            )
 
     async def _reject_request(self, incoming: sm.IncomingRequest, code: str, text: str) -> None:
         """Answer with RequestRejected (if SMEV gave a ReplyTo), then Ack."""

@@ -465,6 +465,42 @@ async def test_a_department_error_becomes_request_rejected(
     assert rejected.findtext(f".//{{{T}}}RejectionReasonCode") == "FAILURE"
 
 
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("access_denied", "ACCESS_DENIED"),
+        ("no_route", "UNKNOWN_REQUEST_DESCRIPTION"),
+        ("payload_invalid", "FAILURE"),
+    ],
+)
+async def test_a_request_the_hub_refuses_is_answered_with_request_rejected(
+    make_adapter: MakeAdapter, fake_smev: FakeSmev, code: str, expected: str
+) -> None:
+    adapter, context = await make_adapter()
+    fake_smev.script("GetRequest", _request(_payload()))
+    assert await adapter.poll_requests()
+    submitted = context.submitted[0]
+    hub_id = submitted.headers["message-id"]
+    await adapter.refused(hub_id, "rejected", [(code, "why it was refused")], submitted.headers)
+    (rejected,) = fake_smev.calls("SendResponse")
+    assert rejected.findtext(f".//{{{T}}}RejectionReasonCode") == expected
+    assert rejected.findtext(f".//{{{T}}}To") == "reply-7"
+    assert "why it was refused" in (
+        rejected.findtext(f".//{{{T}}}RejectionReasonDescription") or ""
+    )
+    assert (hub_id, "note", f"SMEV: RequestRejected {expected} sent to the requester") in (
+        context.events
+    )
+
+
+async def test_a_refused_document_the_adapter_did_not_receive_sends_nothing(
+    make_adapter: MakeAdapter, fake_smev: FakeSmev
+) -> None:
+    adapter, _ = await make_adapter()
+    await adapter.refused(str(uuid.uuid4()), "rejected", [("no_route", "x")], {})
+    assert fake_smev.calls("SendResponse") == []
+
+
 # ----------------------------------------------------------------------------- polling
 async def test_poll_interval_backs_off_and_drops_after_a_send(
     make_adapter: MakeAdapter, fake_smev: FakeSmev

@@ -291,6 +291,41 @@ async def test_agency_request_to_department_and_the_answer_back(
         await wait_for_state(loop.hub.store, request.message_id, {State.ANSWERED}, timeout=5)
 
 
+async def test_an_agency_request_the_hub_refuses_gets_request_rejected(
+    tmp_path: Path, gost_pki: GostPki
+) -> None:
+    settings = (
+        "[adapters.smev.requests]\n"
+        '"{urn:interagency-hub:payload:rosreestr-extract:1.0}ExtractRequest" = "dept.land"\n'
+    )
+    payload = _xml("extract-request.xml")
+    missing = payload.find("{urn:interagency-hub:payload:rosreestr-extract:1.0}CadastralNumber")
+    assert missing is not None
+    payload.remove(missing)  # the payload schema requires it: the hub refuses the request
+    async with smev_hub(tmp_path / "deploy", gost_pki, responder=None, settings=settings) as loop:
+        smev_id = loop.sim.inject_request(payload, sender_mnemonic="SIMAGENCY")
+        sent = []
+        for _ in range(200):
+            sent = loop.sim.responses_for(smev_id)
+            if sent:
+                break
+            await asyncio.sleep(0.05)
+        assert len(sent) == 1
+        assert sent[0].kind == "rejected"
+        assert sent[0].to == loop.sim.reply_to_for(smev_id)
+        assert (smev_id, True) in loop.sim.acks  # taken in by the hub, then answered
+        refused = [m for m, state in await _states(loop) if state == State.REJECTED]
+        assert len(refused) == 1
+        notes = [d for _, d in await loop.events(refused[0])]
+        assert "SMEV: RequestRejected FAILURE sent to the requester" in notes
+        assert any(d.startswith("payload_invalid") for d in notes)
+
+
+async def _states(loop: Any) -> list[tuple[str, str]]:
+    rows = await loop.hub.store._fetchall("SELECT message_id, state FROM messages")
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
 @pytest.fixture
 def rabbit_url() -> Iterator[str]:
     require_broker()
