@@ -26,8 +26,15 @@ from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
+from pydantic import ValidationError
 
-from adapters.email.compose import ComposeError, document_mail, explanation_mail, reply_address
+from adapters.email.compose import (
+    ComposeError,
+    document_mail,
+    explanation_mail,
+    refusal_mail,
+    reply_address,
+)
 from adapters.email.imap import CLAIMED, DONE, IMAP_TROUBLE, REJECTED, Mailbox, MailInfo
 from adapters.email.inbound import (
     Bounce,
@@ -43,6 +50,8 @@ from adapters.email.inbound import (
     sender_address,
 )
 from adapters.email.settings import EmailSettings, load_settings
+from envelopes.codec import to_bytes
+from envelopes.errors import EnvelopeError
 from envelopes.parsing import ParseLimits
 from hub.abc import (
     Adapter,
@@ -52,6 +61,7 @@ from hub.abc import (
     Outcome,
     State,
 )
+from hub.receipts import receipt_envelope
 
 log = logging.getLogger("hub.email")
 
@@ -472,6 +482,41 @@ class EmailAdapter(Adapter):
                     f"{where}: mail delivery {bounce.action}: {bounce.reason}",
                 )
         return ids
+
+    async def refused(
+        self,
+        message_id: str,
+        state: str,
+        reasons: list[tuple[str, str]],
+        headers: Mapping[str, str],
+    ) -> None:
+        """A document from a mail that the hub refused: answer the mail's sender, threaded under
+        it, with the hub's signed receipt (unless ``explain_rejects`` is off)."""
+        to = headers.get("mail-from", "")
+        if not self.settings.explain_rejects or not to:
+            return
+        receipt = None
+        sender = headers.get("sender", "")
+        if sender:
+            try:
+                unsigned = receipt_envelope(
+                    self.context.hub_id, sender, message_id, state, reasons=reasons
+                )
+                receipt = self.context.sign_envelope(to_bytes(unsigned))
+            except (ValidationError, ValueError, EnvelopeError) as exc:  # e.g. a bad Sender
+                log.info("email %s: no receipt for %s: %s", self.name, message_id, exc)
+        answer = refusal_mail(
+            to,
+            headers.get("mail-message-id") or None,
+            message_id,
+            state,
+            reasons,
+            self.settings,
+            self.context.hub_id,
+            receipt=receipt,
+        )
+        await self.send(answer, [to])
+        await self.context.record(message_id, State.NOTE, f"email: the refusal was mailed to {to}")
 
     async def _reject(self, mail: EmailMessage, raw: bytes, reasons: list[str]) -> Verdict:
         """Refuse the mail: answer its sender (unless that would loop) and set it aside."""

@@ -275,3 +275,50 @@ def reply_address(original: EmailMessage) -> str | None:
             if address and "@" in address:
                 return address
     return None
+
+
+def refusal_mail(
+    to: str,
+    in_reply_to: str | None,
+    message_id: str,
+    state: str,
+    reasons: Sequence[tuple[str, str]],
+    settings: EmailSettings,
+    hub_id: str,
+    *,
+    receipt: bytes | None = None,
+    now: dt.datetime | None = None,
+) -> EmailMessage:
+    """The answer to a document the hub took from a mail and then refused (rejected or expired):
+    why, threaded under the agency's mail, with the hub's signed receipt when there is one."""
+    mail = EmailMessage()
+    mail["From"] = formataddr((settings.from_name, settings.from_address))
+    mail["To"] = to
+    mail["Subject"] = f"Not accepted: document {message_id}"
+    mail["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
+    # one answer per refusal, whatever the retries: the same Message-ID each time
+    mail["Message-ID"] = f"<hub-refused-{message_id}@{settings.domain}>"
+    if in_reply_to:
+        mail["In-Reply-To"] = in_reply_to
+        mail["References"] = in_reply_to
+    mail["Auto-Submitted"] = "auto-replied"
+    mail["X-Hub-Id"] = hub_id
+    # not X-Hub-Message-Id: a bounce of this answer must not mark the refused document failed
+    mail["X-Hub-Refused-Id"] = message_id
+    verdict = "expired before it could be delivered" if state == "expired" else "was refused"
+    lines = [
+        f"The document {message_id} that your mail carried {verdict} by the interagency",
+        f"exchange hub {hub_id}:",
+        "",
+        *[f"  - {code}: {text}" for code, text in reasons],
+        "",
+        "It will not be delivered. Correct it and send it again (a corrected document may keep",
+        "its MessageId).",
+    ]
+    if receipt is not None:
+        lines += ["", "The hub's signed receipt is attached (receipt.xml)."]
+    lines += ["", "This is an automatic answer."]
+    mail.set_content("\n".join(lines) + "\n")
+    if receipt is not None:
+        mail.add_attachment(receipt, maintype="application", subtype="xml", filename="receipt.xml")
+    return mail

@@ -19,9 +19,12 @@ from adapters.internal import InternalAdapter
 from envelopes.codec import q
 from envelopes.model import Kind
 from envelopes.parsing import parse_xml
+from envelopes.pki import TrustStore
+from envelopes.signatures import verify_sender
 from hub import client
 from hub.abc import Adapter
 from hub.config import HubConfig
+from hub.receipts import read_receipt
 from hub.server import INBOUND_QUEUE, Hub
 
 from .conftest import Dovecot, ImapHelper, Received, SmtpServer, wait_until
@@ -248,3 +251,40 @@ async def test_a_restart_between_submit_and_mark_loses_nothing_and_duplicates_no
     taken = await inbox(config, tmp_path)
     assert [t.message_id for t in taken if t.sender == AGENCY] == [document_id]
     assert smtp.recorder.received == []
+
+
+async def test_a_document_the_hub_refuses_is_answered_by_mail_with_a_signed_receipt(
+    tmp_path: Path, smtp: SmtpServer, dovecot: Dovecot, imap: ImapHelper
+) -> None:
+    config = make_deployment(tmp_path / "hub", email_settings(smtp, dovecot, imap.user))
+    pki = tmp_path / "hub" / "pki"
+    async with running(config):
+        # signed by the agency, but the memo lacks its Subject: the payload schema refuses it
+        message_id, body = envelope(pki, AGENCY, DEPARTMENT, example("memo-invalid.xml"))
+        incoming = mail(xml=body, subject="Memo without a subject")
+        await imap.append(incoming)
+        await wait_until(lambda: state_is(config, message_id, "rejected"), what="rejected")
+        await wait_until(
+            lambda: _refusal_mailed(smtp, message_id), what="the refusal mailed to the agency"
+        )
+        (answer,) = [
+            r for r in smtp.recorder.received if r.message["X-Hub-Refused-Id"] == message_id
+        ]
+        assert answer.rcpt_tos == [AGENCY_ADDRESS]
+        assert answer.message["In-Reply-To"] == incoming["Message-ID"]
+        text = answer.message.get_body(("plain",))
+        assert text is not None and "payload_invalid" in text.get_content()
+        (attachment,) = list(answer.message.iter_attachments())
+        receipt = parse_xml(attachment.get_content())
+        trust = TrustStore.from_pem_files(config.path(p) for p in config.pki.trust)
+        verified = verify_sender(receipt, trust)
+        assert verified.signer_id == config.id
+        assert verified.envelope.header.recipient == AGENCY
+        facts = read_receipt(verified.envelope.payload)
+        assert (facts["message_id"], facts["state"]) == (message_id, "rejected")
+        notes = events(await trace(config, message_id), "note")
+        assert f"email: the refusal was mailed to {AGENCY_ADDRESS}" in notes
+
+
+async def _refusal_mailed(smtp: SmtpServer, message_id: str) -> bool:
+    return any(r.message["X-Hub-Refused-Id"] == message_id for r in smtp.recorder.received)
