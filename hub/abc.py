@@ -69,6 +69,12 @@ class Delivery(abc.ABC):
 Handler = Callable[[Delivery], Awaitable[None]]
 
 
+def header_priority(headers: Mapping[str, str] | None) -> int | None:
+    """The delivery priority (0-9, higher first) a message's ``priority`` header asks for."""
+    value = (headers or {}).get("priority", "")
+    return int(value) if value.isdigit() and int(value) <= 9 else None
+
+
 class Transport(abc.ABC):
     """Durable queues. Every publish returns only once the message is safe (confirmed)."""
 

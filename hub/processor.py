@@ -63,6 +63,7 @@ class Processed:
     correlation_id: str | None = None
     conversation_id: str | None = None
     expires_at: str | None = None
+    priority: int | None = None  # the sender's Header/Priority
     digest: str | None = None
     rule: str | None = None
     rules_version: str | None = None
@@ -200,6 +201,7 @@ class Processor:
             correlation_id=str(header.correlation_id) if header.correlation_id else None,
             conversation_id=str(header.conversation_id) if header.conversation_id else None,
             expires_at=header.expires_at.isoformat() if header.expires_at else None,
+            priority=header.priority,
             digest=(digest or content_digest(content)).hex(),
             rules_version=rules.version,
         )

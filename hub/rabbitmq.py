@@ -27,7 +27,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from hub.abc import Delivery, Handler, Transport
+from hub.abc import Delivery, Handler, Transport, header_priority
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +299,8 @@ class RabbitTransport(Transport):
             delivery_mode=2,  # persistent
             content_type="application/xml",
             message_id=(headers or {}).get("message-id"),
+            # RabbitMQ 3.x quorum queues ignore it; RabbitMQ 4 ones deliver 5-9 before 0-4
+            priority=header_priority(headers),
         )
         channel = self._underlay
         if channel is None or channel.is_closed:  # first use, or the connection came back

@@ -686,6 +686,12 @@ class Hub:
                 if key in ("max_attempts", "base_delay", "max_delay", "max_age")
             }
         )
+        # the route's priority, else the sender's Header/Priority: the queues hand out higher first
+        priority = out.settings.get("priority") or (
+            str(p.priority) if p.priority is not None else ""
+        )
+        if priority:
+            extra["priority"] = priority
         return OutboundMessage(
             message_id=p.message_id,
             sender=p.sender or "",
@@ -718,7 +724,13 @@ class Hub:
 
     @staticmethod
     def _from_headers(body: bytes, headers: dict[str, str]) -> OutboundMessage:
-        extra_keys = ("digest", "expires-at", "first-attempt-at", *ROUTE_SETTING_HEADERS)
+        extra_keys = (
+            "digest",
+            "expires-at",
+            "first-attempt-at",
+            "priority",
+            *ROUTE_SETTING_HEADERS,
+        )
         return OutboundMessage(
             message_id=headers.get("message-id", ""),
             sender=headers.get("sender", ""),

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from hub.abc import State
+from hub.abc import State, header_priority
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,11 @@ MIGRATIONS: list[str] = [
     INSERT INTO envelopes (message_id, body)
         SELECT message_id, envelope FROM messages WHERE envelope IS NOT NULL;
     UPDATE messages SET envelope = NULL WHERE envelope IS NOT NULL;
+    """,
+    # 6: priorities in the embedded queues (a message's `priority` header, 0-9, higher first)
+    """
+    ALTER TABLE queue ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX queue_by_priority ON queue(queue, priority DESC, id);
     """,
 ]
 
@@ -481,11 +486,13 @@ class Store:
     ) -> int:
         available = time.time() + delay
         payload = json.dumps(headers)
+        priority = header_priority(headers) or 0
 
         def run(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
-                "INSERT INTO queue (queue, body, headers, available_at) VALUES (?, ?, ?, ?)",
-                (queue, body, payload, available),
+                "INSERT INTO queue (queue, body, headers, available_at, priority) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (queue, body, payload, available, priority),
             )
             return int(cursor.lastrowid or 0)
 
@@ -498,7 +505,8 @@ class Store:
         def run(conn: sqlite3.Connection) -> list[QueuedRow]:
             rows = conn.execute(
                 "SELECT id, queue, body, headers, deliveries FROM queue "
-                "WHERE queue = ? AND available_at <= ? AND locked_until <= ? ORDER BY id LIMIT ?",
+                "WHERE queue = ? AND available_at <= ? AND locked_until <= ? "
+                "ORDER BY priority DESC, id LIMIT ?",
                 (queue, now, now, limit),
             ).fetchall()
             if rows:

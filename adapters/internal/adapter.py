@@ -39,6 +39,8 @@ class InternalAdapter(Adapter):
             "kind": message.kind,
             "message-type": message.message_type,
         }
+        if "priority" in message.extra:
+            headers["priority"] = message.extra["priority"]
         try:
             await self._transport.publish(
                 inbox_queue(message.destination.address), message.body, headers

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from envelopes.codec import envelope_from_tree
+from envelopes.codec import envelope_from_tree, new_envelope, to_bytes
 from envelopes.parsing import parse_xml
 from envelopes.pki import TrustStore
 from envelopes.signatures import content_digest, verify_hub, verify_sender
@@ -15,7 +15,7 @@ from hub.abc import Adapter, AdapterContext, InboundMessage, OutboundMessage, Ou
 from hub.receipts import RECEIPT_TYPE, read_receipt
 from hub.server import Hub
 
-from .harness import Deployment, running_hub, submit, wait_for_state
+from .harness import MEMO, Deployment, running_hub, submit, wait_for_state
 
 
 def trust(deployment: Deployment) -> TrustStore:
@@ -271,3 +271,23 @@ async def test_the_adapter_that_brought_a_refused_document_in_is_told(
     assert notes == [
         'broken: the sender could not be told (ConnectionError("the agency\'s side is down"))'
     ]
+
+
+async def test_the_senders_priority_travels_to_the_inbox(deployment: Deployment) -> None:
+    header, root = new_envelope(
+        "dept.finance", "dept.culture", parse_xml(MEMO.read_bytes()), priority=7
+    )
+    deployment.signer("dept.finance").sign(root)
+    async with running_hub(deployment) as hub:
+        await submit(hub, to_bytes(root))
+        await wait_for_state(hub.store, str(header.message_id), {"delivered"})
+        delivery = None
+        for _ in range(50):
+            delivery = await hub.transport.get("inbox.dept.culture")
+            if delivery is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert delivery is not None
+        await delivery.ack()
+    assert delivery.headers["message-id"] == str(header.message_id)
+    assert delivery.headers["priority"] == "7"

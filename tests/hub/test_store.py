@@ -47,6 +47,27 @@ async def test_envelopes_of_a_schema_4_database_move_to_their_own_table(tmp_path
         conn.close()
 
 
+async def test_queued_rows_of_a_schema_5_database_get_the_default_priority(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.sqlite"
+    old_database(path, 5)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "INSERT INTO queue (queue, body, headers, available_at) VALUES ('q', x'00', '{}', 0)"
+    )
+    conn.close()
+    store = await Store.open(path)
+    try:
+        (row,) = await store.claim("q", 10, 5.0)
+        assert row.body == b"\x00"
+        await store.enqueue("q", b"urgent", {"priority": "9"})
+        await store.settle(row.id, requeue=True)
+        assert [r.body for r in await store.claim("q", 10, 5.0)] == [b"urgent", b"\x00"]
+    finally:
+        await store.close()
+
+
 async def test_a_fresh_store_keeps_envelopes_apart_from_message_rows(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "hub.sqlite")
     try:

@@ -7,7 +7,9 @@ import time
 import uuid
 
 from hub.abc import Delivery, Transport
+from hub.embedded import EmbeddedTransport
 from hub.rabbitmq import delay_bucket
+from hub.store import Store
 
 
 def qname() -> str:
@@ -116,3 +118,34 @@ def test_delay_buckets_round_up_and_cap() -> None:
     assert delay_bucket(3) == 5
     assert delay_bucket(10) == 10
     assert delay_bucket(10**9) == 21600
+
+
+async def test_a_priority_header_travels_with_the_message(transport: Transport) -> None:
+    q = qname()
+    await transport.declare_queue(q)
+    await transport.publish(q, b"<urgent/>", {"priority": "7"})
+    got = []
+    for _ in range(50):
+        got = await drain(transport, q)
+        if got:
+            break
+        await asyncio.sleep(0.05)
+    assert [(d.body, d.headers.get("priority")) for d in got] == [(b"<urgent/>", "7")]
+    for delivery in got:
+        await delivery.ack()
+
+
+async def test_embedded_queues_hand_out_higher_priority_first(store: Store) -> None:
+    """RabbitMQ 3.x quorum queues stay FIFO whatever the priority (the property is still set:
+    tests/hub/test_rabbitmq_transport.py); the embedded queues honour it."""
+    transport = EmbeddedTransport(store, poll_interval=0.01, lease=2.0)
+    await transport.start()
+    q = qname()
+    await transport.declare_queue(q)
+    for body, priority in ((b"low", "0"), (b"none", None), (b"top", "9"), (b"mid", "5")):
+        await transport.publish(q, body, {"priority": priority} if priority else {})
+    got = await drain(transport, q)
+    assert [d.body for d in got] == [b"top", b"mid", b"low", b"none"]
+    for delivery in got:
+        await delivery.ack()
+    await transport.close()

@@ -1,4 +1,4 @@
-"""Coalesced acks: a settled run goes in one frame, and nothing still in hand is ever acked."""
+"""The RabbitMQ transport beyond the contract: coalesced acks, bounded publishes, priorities."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import aio_pika
 import aiormq
 import pytest
 from aio_pika.abc import AbstractIncomingMessage
@@ -216,3 +217,31 @@ async def test_a_publish_while_the_broker_is_away_fails_within_its_bound(broker:
     finally:
         await transport.close()
         await proxy.stop()
+
+
+@pytest.mark.rabbitmq
+async def test_a_priority_header_becomes_the_amqp_priority(broker: str) -> None:
+    transport = RabbitTransport(broker)
+    await transport.start()
+    try:
+        await transport.declare_queue("test.priority")
+        await transport.publish("test.priority", b"<urgent/>", {"priority": "8"})
+        await transport.publish("test.priority", b"<odd/>", {"priority": "high"})
+    finally:
+        await transport.close()
+    connection = await aio_pika.connect(broker)
+    try:
+        channel = await connection.channel()
+        queue = await channel.get_queue("test.priority")
+        got = []
+        for _ in range(50):
+            message = await queue.get(fail=False, no_ack=True)
+            if message is not None:
+                got.append((message.body, message.priority or 0))
+                if len(got) == 2:
+                    break
+            else:
+                await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+    assert got == [(b"<urgent/>", 8), (b"<odd/>", 0)]  # not a digit: no priority
