@@ -278,7 +278,7 @@ def serve_command(config_path: str) -> None:
     config = _config(config_path)
     setup_logging(config.log_level, config.log_json)
     with contextlib.suppress(KeyboardInterrupt):
-        run_loop(serve(config))
+        run_loop(serve(config), config.event_loop)
 
 
 @main.command("send")

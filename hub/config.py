@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -85,6 +85,8 @@ class HubConfig(BaseSettings):
     workers: int = Field(default_factory=lambda: default_workers(), ge=0, le=64)
     batch_size: int = Field(default=128, ge=1, le=1000)
     prefetch: int = Field(default=512, ge=1, le=10000)
+    # uvloop where installed; "asyncio" keeps the standard loop (to rule uvloop out)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     log_level: str = "INFO"
     log_json: bool = False
     departments: list[str] = Field(default_factory=list)

@@ -16,14 +16,14 @@ from hub.server import Hub
 log = logging.getLogger("hub")
 
 
-def run_loop(main: Coroutine[Any, Any, None]) -> None:
+def run_loop(main: Coroutine[Any, Any, None], event_loop: str = "uvloop") -> None:
     """Run the hub on uvloop where it is installed (Linux, macOS), else on asyncio's own loop.
 
     uvloop's transports and callbacks are in C: the hub's event loop spends most of its time
     in AMQP framing and socket writes, and uvloop cut that by about a tenth in bench/throughput.py.
-    ``HUB_EVENT_LOOP=asyncio`` keeps the standard loop (to rule uvloop out when debugging).
+    ``event_loop = "asyncio"`` keeps the standard loop (to rule uvloop out when debugging).
     """
-    if os.environ.get("HUB_EVENT_LOOP", "uvloop") != "asyncio":
+    if event_loop != "asyncio":
         try:
             import uvloop
         except ImportError:
