@@ -51,6 +51,22 @@ def _discriminator(
     return ""
 
 
+def _ids(
+    message_id: str,
+    state: str,
+    destinations: Sequence[Destination],
+    reasons: Sequence[tuple[str, str]],
+    digest: bytes | None,
+    correlates: bool,
+) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """The receipt's own MessageId, and its CorrelationId (the envelope's id, if it is one)."""
+    receipt = receipt_id(message_id, state, _discriminator(state, destinations, reasons, digest))
+    try:
+        return receipt, uuid.UUID(message_id) if correlates else None
+    except ValueError:
+        return receipt, None
+
+
 def receipt_payload(
     message_id: str,
     state: str,
@@ -89,14 +105,9 @@ def receipt_envelope(
 ) -> etree._Element:
     """An unsigned receipt envelope from the hub to ``recipient`` about ``message_id``."""
     at = at or dt.datetime.now(dt.UTC)
-    try:
-        correlation = uuid.UUID(message_id) if correlates else None
-    except ValueError:
-        correlation = None
+    receipt, correlation = _ids(message_id, state, destinations, reasons, digest, correlates)
     header = Header(
-        message_id=receipt_id(
-            message_id, state, _discriminator(state, destinations, reasons, digest)
-        ),
+        message_id=receipt,
         sender=hub_id,
         recipient=recipient,
         message_type=RECEIPT_TYPE,
@@ -129,11 +140,7 @@ def receipt_content(
     wraps and signs it.
     """
     at = at or dt.datetime.now(dt.UTC)
-    try:
-        correlation = str(uuid.UUID(message_id)) if correlates else None
-    except ValueError:
-        correlation = None
-    receipt = receipt_id(message_id, state, _discriminator(state, destinations, reasons, digest))
+    receipt, correlation = _ids(message_id, state, destinations, reasons, digest, correlates)
     stamp = at.isoformat()
     head = [
         ("MessageId", str(receipt)),
@@ -144,7 +151,7 @@ def receipt_content(
         ("Created", stamp),
     ]
     if correlation is not None:
-        head.append(("CorrelationId", correlation))
+        head.append(("CorrelationId", str(correlation)))
     parts = [f'<hub:Content xmlns:hub="{ENVELOPE_NS}" Id="{CONTENT_ID}"><hub:Header>']
     parts += [f"<hub:{name}>{_text(value)}</hub:{name}>" for name, value in head]
     parts.append(
