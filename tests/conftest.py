@@ -10,7 +10,10 @@ Layout of the session's PKI folder (as ``hub keys new`` would write it):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,3 +124,18 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     )
     pki.no_sign = _issue_odd(pki, "no-sign", SENDER, sender, key_usage_sign=False)
     return pki
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loop the async tests run on: uvloop, as `hub serve` runs (``event_loop``), unless
+    ``HUB_TEST_EVENT_LOOP=asyncio`` asks for the standard one (or uvloop is not installed)."""
+    if os.environ.get("HUB_TEST_EVENT_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return {"uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
