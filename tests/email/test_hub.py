@@ -282,8 +282,12 @@ async def test_a_document_the_hub_refuses_is_answered_by_mail_with_a_signed_rece
         assert verified.envelope.header.recipient == AGENCY
         facts = read_receipt(verified.envelope.payload)
         assert (facts["message_id"], facts["state"]) == (message_id, "rejected")
-        notes = events(await trace(config, message_id), "note")
-        assert f"email: the refusal was mailed to {AGENCY_ADDRESS}" in notes
+        note = f"email: the refusal was mailed to {AGENCY_ADDRESS}"
+
+        async def noted() -> bool:  # recorded just after the SMTP transaction ends
+            return note in events(await trace(config, message_id), "note")
+
+        await wait_until(noted, what="the note on the timeline")
 
 
 async def _refusal_mailed(smtp: SmtpServer, message_id: str) -> bool:

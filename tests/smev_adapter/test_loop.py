@@ -316,8 +316,14 @@ async def test_an_agency_request_the_hub_refuses_gets_request_rejected(
         assert (smev_id, True) in loop.sim.acks  # taken in by the hub, then answered
         refused = [m for m, state in await _states(loop) if state == State.REJECTED]
         assert len(refused) == 1
-        notes = [d for _, d in await loop.events(refused[0])]
-        assert "SMEV: RequestRejected FAILURE sent to the requester" in notes
+        note = "SMEV: RequestRejected FAILURE sent to the requester"
+        notes: list[str] = []
+        for _ in range(200):  # recorded once SMEV has answered the SendResponse
+            notes = [d for _, d in await loop.events(refused[0])]
+            if note in notes:
+                break
+            await asyncio.sleep(0.05)
+        assert note in notes
         assert any(d.startswith("payload_invalid") for d in notes)
 
 
