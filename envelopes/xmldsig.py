@@ -152,21 +152,9 @@ def signature_xml(
     return (
         f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>{inner}</ds:SignedInfo>'
         f"<ds:SignatureValue>{base64.b64encode(value).decode()}</ds:SignatureValue>"
-        f"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{_cert_b64(cert_der)}"
+        f"<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{base64.b64encode(cert_der).decode()}"
         "</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>"
     ).encode()
-
-
-_CERT_TEXT: dict[bytes, str] = {}
-
-
-def _cert_b64(cert_der: bytes) -> str:
-    text = _CERT_TEXT.get(cert_der)
-    if text is None:
-        if len(_CERT_TEXT) > 64:
-            _CERT_TEXT.clear()
-        text = _CERT_TEXT[cert_der] = base64.b64encode(cert_der).decode()
-    return text
 
 
 def sign(
