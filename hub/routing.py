@@ -26,7 +26,6 @@ import fnmatch
 import hashlib
 import pickle
 import re
-import sqlite3
 import string
 import threading
 from collections.abc import Callable, Iterable
@@ -75,9 +74,9 @@ __all__ = [
     "content_digest",
     "diff_summary",
     "load_rules",
-    "record_rules_version",
     "rule_files",
     "rules_json_schema",
+    "version_summary",
 ]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -1553,28 +1552,11 @@ def diff_summary(old: RuleSet | None, new: RuleSet) -> str:
     return "; ".join(parts) or "no change in rules, participants or access (layout only)"
 
 
-def record_rules_version(
-    conn: sqlite3.Connection, rules: RuleSet, old: RuleSet | None, at: str | None = None
-) -> str:
-    """Record an applied version in the store's rules_versions table; returns the summary.
+def version_summary(rules: RuleSet, old: RuleSet | None) -> str:
+    """What the store's rules_versions table says of a version coming into force.
 
-    The table keeps one row per version: applying a version again by a reload (a revert) updates
-    its time and summary, so the row says when it last came into force and what it replaced; a
-    restart with an already recorded version keeps the row as it is.
+    ``loaded at start: ...`` when the hub starts with it (old is None), ``replaced OLD: ...``
+    when a reload applies it; the rest is :func:`diff_summary`.
     """
-    at = at or dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
     summary = diff_summary(old, rules)
-    if old is None:
-        conn.execute(
-            "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?)",
-            (rules.version, at, f"loaded at start: {summary}"),
-        )
-        return summary
-    summary = f"replaced {old.version}: {summary}"
-    conn.execute(
-        "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
-        "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "
-        "summary = excluded.summary",
-        (rules.version, at, summary),
-    )
-    return summary
+    return f"loaded at start: {summary}" if old is None else f"replaced {old.version}: {summary}"

@@ -45,7 +45,7 @@ from hub.config import HubConfig
 from hub.embedded import EmbeddedTransport
 from hub.pool import CryptoPool
 from hub.processor import Outgoing, Processed
-from hub.routing import RulesError, RuleSet, load_rules, record_rules_version
+from hub.routing import RulesError, RuleSet, load_rules, version_summary
 from hub.store import Store, _record, now_iso
 from monitoring.metrics import Metrics
 
@@ -454,7 +454,26 @@ class Hub:
             )
 
     async def _record_rules_version(self, rules: RuleSet, old: RuleSet | None) -> None:
-        await self.store.write(lambda c: record_rules_version(c, rules, old))
+        """One row per version: applying a version again by a reload (a revert) updates its time
+        and summary; a restart with an already recorded version keeps the row as it is."""
+
+        def record(conn: sqlite3.Connection) -> None:
+            row = (rules.version, now_iso(), version_summary(rules, old))
+            if old is None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) "
+                    "VALUES (?, ?, ?)",
+                    row,
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
+                    "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "
+                    "summary = excluded.summary",
+                    row,
+                )
+
+        await self.store.write(record)
 
     # ------------------------------------------------------------------ ingest
     async def _on_inbound(self, delivery: Delivery) -> None:

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 
 from hub import rules_watch
 from hub.routes_cli import routes
-from hub.routing import diff_summary, load_rules, record_rules_version
+from hub.routing import diff_summary, load_rules
 from hub.rules_watch import RESPONSE_FILE, RulesWatcher, read_response, request_reload
 from hub.server import INBOUND_QUEUE, Hub
 from hub.store import Store
 
-from .conftest import Deployment, write
+from .conftest import Deployment, record_rules_version, write
 
 RULE = "rules: [{name: %s, deliver: [{adapter: internal, address: '{recipient}'}]}]\n"
 
