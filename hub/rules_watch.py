@@ -30,12 +30,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hub.routing import RulesError, content_digest, load_rules, rule_files
-
-if TYPE_CHECKING:
-    from hub.server import Hub
 
 log = logging.getLogger("hub.rules")
 
@@ -209,20 +206,3 @@ class RulesWatcher:
                 log.exception("routing rules watch failed; trying again")
             await asyncio.sleep(self.interval)
 
-
-def watcher_for(hub: Hub, interval: float | None = None) -> RulesWatcher:
-    config = hub.config
-    return RulesWatcher(
-        config.path(config.paths.routing_rules),
-        hub.reload_rules,
-        lambda: hub.rules.version,
-        lambda: hub.rules.sources,
-        lambda: hub.rules.source_digest,
-        data_dir=config.path(config.data_dir),
-        interval=interval,
-    )
-
-
-async def watch_rules(hub: Hub, interval: float | None = None) -> None:
-    """Run until cancelled: what ``Hub.start`` launches (Hub.stop cancels it)."""
-    await watcher_for(hub, interval).run()
