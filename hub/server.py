@@ -46,7 +46,7 @@ from hub.embedded import EmbeddedTransport
 from hub.pool import CryptoPool
 from hub.processor import Outgoing, Processed
 from hub.routing import RulesError, RuleSet, load_rules, version_summary
-from hub.rules_watch import RulesWatcher
+from hub.routing.watch import RulesWatcher
 from hub.store import Store, _record, now_iso
 from monitoring.metrics import Metrics
 

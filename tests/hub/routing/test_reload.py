@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hub import rules_watch
 from hub.routes_cli import routes
 from hub.routing import diff_summary, load_rules
-from hub.rules_watch import RESPONSE_FILE, RulesWatcher, read_response, request_reload
+from hub.routing import watch as rules_watch
+from hub.routing.watch import RESPONSE_FILE, RulesWatcher, read_response, request_reload
 from hub.server import INBOUND_QUEUE, Hub
 from hub.store import Store
 

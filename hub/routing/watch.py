@@ -3,10 +3,11 @@
 The watcher polls the rules folder about once a second. When the content hash of the rule files
 (and of the certificate files they name) differs from what the rules in force were built from
 and from what it last acted on, and stays the same for a short settling time (an editor may
-write a file in several steps), it calls ``Hub.reload_rules``, which loads the new set, swaps it
-in atomically if it is valid, or refuses it (logged, counted in
-``hub_rules_reloads_total{result="refused"}``) and keeps the rules in force. A refused state is
-not tried again until the files change again.
+write a file in several steps), it calls the reload callback it was given: the hub's
+``reload_rules``, which loads the new set, swaps it in atomically if it is valid, or refuses it
+(logged, counted in ``hub_rules_reloads_total{result="refused"}``) and keeps the rules in force.
+A refused state is not tried again until the files change again. The hub builds its watcher
+when it starts; this module knows nothing of the hub but those callbacks.
 
 ``hub routes reload`` asks a running hub to reload now, through two files in the data folder
 (the hub and the CLI share it, as they share the SQLite store):
@@ -32,7 +33,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from hub.routing import RulesError, content_digest, load_rules, rule_files
+from hub.routing.language import RulesError
+from hub.routing.loader import content_digest, load_rules, rule_files
 
 log = logging.getLogger("hub.rules")
 
@@ -205,4 +207,3 @@ class RulesWatcher:
             except Exception:
                 log.exception("routing rules watch failed; trying again")
             await asyncio.sleep(self.interval)
-
