@@ -25,6 +25,8 @@ MEMO_NS = "urn:interagency-hub:payload:memo:1.0"
 MEMO_TYPE = "{" + MEMO_NS + "}Memo"
 NOTICE_TYPE = "{urn:interagency-hub:payload:notification:1.0}StatusNotification"
 DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
+# one rule file, RULE % name: a rule that delivers to the recipient's inbox
+RULE = "rules: [{name: %s, deliver: [{adapter: internal, address: '{recipient}'}]}]\n"
 
 
 def memo() -> etree._Element:
