@@ -326,7 +326,7 @@ def reload_command(config_path: str, wait: float) -> None:
     The rules are checked here first; invalid rules are not even offered to the hub (it would
     refuse them and keep the rules in force). The hub answers through its data folder.
     """
-    from hub.rules_watch import cancel_request, request_reload, wait_for_response
+    from hub.routing.watch import cancel_request, request_reload, wait_for_response
 
     config = _config(config_path)
     folder = config.path(config.paths.routing_rules)

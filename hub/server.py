@@ -45,7 +45,8 @@ from hub.config import HubConfig
 from hub.embedded import EmbeddedTransport
 from hub.pool import CryptoPool
 from hub.processor import Outgoing, Processed
-from hub.routing import RulesError, RuleSet, load_rules, record_rules_version
+from hub.routing import RulesError, RuleSet, load_rules, version_summary
+from hub.routing.watch import RulesWatcher
 from hub.store import Store, _record, now_iso
 from monitoring.metrics import Metrics
 
@@ -366,9 +367,15 @@ class Hub:
         await self._record_rules_version(self.rules, None)
         self.metrics.up.labels(self.transport.name).set(1)
         self._tasks.add(asyncio.create_task(self._batch_loop(), name="ingest-batches"))
-        from hub.rules_watch import watch_rules
-
-        self._tasks.add(asyncio.create_task(watch_rules(self), name="rules-watch"))
+        watcher = RulesWatcher(
+            self.config.path(self.config.paths.routing_rules),
+            self.reload_rules,
+            lambda: self.rules.version,
+            lambda: self.rules.sources,
+            lambda: self.rules.source_digest,
+            data_dir=self.config.path(self.config.data_dir),
+        )
+        self._tasks.add(asyncio.create_task(watcher.run(), name="rules-watch"))
         await self.transport.consume(INBOUND_QUEUE, self._on_inbound, prefetch=self.config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), self._on_outbound, prefetch=16)
@@ -454,7 +461,26 @@ class Hub:
             )
 
     async def _record_rules_version(self, rules: RuleSet, old: RuleSet | None) -> None:
-        await self.store.write(lambda c: record_rules_version(c, rules, old))
+        """One row per version: applying a version again by a reload (a revert) updates its time
+        and summary; a restart with an already recorded version keeps the row as it is."""
+
+        def record(conn: sqlite3.Connection) -> None:
+            row = (rules.version, now_iso(), version_summary(rules, old))
+            if old is None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) "
+                    "VALUES (?, ?, ?)",
+                    row,
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
+                    "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "
+                    "summary = excluded.summary",
+                    row,
+                )
+
+        await self.store.write(record)
 
     # ------------------------------------------------------------------ ingest
     async def _on_inbound(self, delivery: Delivery) -> None:

@@ -1,4 +1,4 @@
-"""Hot reload: the file watch, reload requests, version records, and reloads under traffic."""
+"""Hot reload: the file watch, reload requests, and reloads under traffic."""
 
 from __future__ import annotations
 
@@ -13,16 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hub import rules_watch
 from hub.routes_cli import routes
-from hub.routing import diff_summary, load_rules, record_rules_version
-from hub.rules_watch import RESPONSE_FILE, RulesWatcher, read_response, request_reload
+from hub.routing import load_rules
+from hub.routing import watch as rules_watch
+from hub.routing.watch import RESPONSE_FILE, RulesWatcher, read_response, request_reload
 from hub.server import INBOUND_QUEUE, Hub
-from hub.store import Store
 
-from .conftest import Deployment, write
-
-RULE = "rules: [{name: %s, deliver: [{adapter: internal, address: '{recipient}'}]}]\n"
+from .conftest import RULE, Deployment, write
 
 
 class FakeHub:
@@ -128,48 +125,6 @@ async def test_watcher_follows_certificate_files(rules_dir: Path, tmp_path: Path
     _, cert_path = new_participant("dept.finance", tmp_path / "pki")  # a renewed certificate
     shutil.copy(cert_path, pem)
     assert await watch.poll() == "applied" and hub.rules.version != first
-
-
-# ---------------------------------------------------------------------- version records
-def test_diff_summary(rules_dir: Path, tmp_path: Path) -> None:
-    write(rules_dir, "r.yaml", (RULE % "keep") + "participants: {dept.a: {}}\n")
-    write(rules_dir, "s.yaml", "rules: [{name: gone, reject: old}, {name: edit, reject: v1}]")
-    old = load_rules(rules_dir)
-    assert diff_summary(None, old) == "3 rules, 1 participants, 0 groups, 0 access rights"
-    write(rules_dir, "s.yaml", "rules: [{name: edit, reject: v2}, {name: new, reject: x}]")
-    write(rules_dir, "a.yaml", "access: {rights: [{name: r, senders: x.y, recipients: y.z}]}")
-    new = load_rules(rules_dir)
-    assert diff_summary(old, new) == (
-        "rules added: new; rules removed: gone; rules changed: edit; "
-        "access rights added: r; access default: none → deny"
-    )
-    write(tmp_path / "same", "r.yaml", (RULE % "keep") + "participants: {dept.a: {}}\n# note\n")
-    write(
-        tmp_path / "same", "s.yaml", "rules: [{name: gone, reject: old}, {name: edit, reject: v1}]"
-    )
-    assert "layout only" in diff_summary(old, load_rules(tmp_path / "same"))
-
-
-async def test_record_rules_version(rules_dir: Path, tmp_path: Path) -> None:
-    write(rules_dir, "r.yaml", RULE % "one")
-    one = load_rules(rules_dir)
-    write(rules_dir, "r.yaml", RULE % "two")
-    two = load_rules(rules_dir)
-    store = await Store.open(tmp_path / "hub.sqlite")
-    try:
-        await store.write(lambda c: record_rules_version(c, one, None, "t1"))
-        await store.write(lambda c: record_rules_version(c, one, None, "t1b"))  # a restart
-        await store.write(lambda c: record_rules_version(c, two, one, "t2"))
-        await store.write(lambda c: record_rules_version(c, one, two, "t3"))  # a revert
-        rows = await store._fetchall(
-            "SELECT version, applied_at, summary FROM rules_versions ORDER BY applied_at"
-        )
-    finally:
-        await store.close()
-    assert [tuple(r) for r in rows] == [
-        (two.version, "t2", f"replaced {one.version}: rules added: two; rules removed: one"),
-        (one.version, "t3", f"replaced {two.version}: rules added: one; rules removed: two"),
-    ]
 
 
 # ---------------------------------------------------------------------- a running hub

@@ -3,10 +3,11 @@
 The watcher polls the rules folder about once a second. When the content hash of the rule files
 (and of the certificate files they name) differs from what the rules in force were built from
 and from what it last acted on, and stays the same for a short settling time (an editor may
-write a file in several steps), it calls ``Hub.reload_rules``, which loads the new set, swaps it
-in atomically if it is valid, or refuses it (logged, counted in
-``hub_rules_reloads_total{result="refused"}``) and keeps the rules in force. A refused state is
-not tried again until the files change again.
+write a file in several steps), it calls the reload callback it was given: the hub's
+``reload_rules``, which loads the new set, swaps it in atomically if it is valid, or refuses it
+(logged, counted in ``hub_rules_reloads_total{result="refused"}``) and keeps the rules in force.
+A refused state is not tried again until the files change again. The hub builds its watcher
+when it starts; this module knows nothing of the hub but those callbacks.
 
 ``hub routes reload`` asks a running hub to reload now, through two files in the data folder
 (the hub and the CLI share it, as they share the SQLite store):
@@ -30,12 +31,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hub.routing import RulesError, content_digest, load_rules, rule_files
-
-if TYPE_CHECKING:
-    from hub.server import Hub
+from hub.routing.language import RulesError
+from hub.routing.loader import content_digest, load_rules, rule_files
 
 log = logging.getLogger("hub.rules")
 
@@ -208,21 +207,3 @@ class RulesWatcher:
             except Exception:
                 log.exception("routing rules watch failed; trying again")
             await asyncio.sleep(self.interval)
-
-
-def watcher_for(hub: Hub, interval: float | None = None) -> RulesWatcher:
-    config = hub.config
-    return RulesWatcher(
-        config.path(config.paths.routing_rules),
-        hub.reload_rules,
-        lambda: hub.rules.version,
-        lambda: hub.rules.sources,
-        lambda: hub.rules.source_digest,
-        data_dir=config.path(config.data_dir),
-        interval=interval,
-    )
-
-
-async def watch_rules(hub: Hub, interval: float | None = None) -> None:
-    """Run until cancelled: what ``Hub.start`` launches (Hub.stop cancels it)."""
-    await watcher_for(hub, interval).run()

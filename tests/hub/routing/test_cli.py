@@ -224,8 +224,10 @@ def test_reload_without_a_running_hub(deployment: Deployment) -> None:
 
 # ----------------------------------------------------------------------- versions, schema
 async def test_versions(deployment: Deployment) -> None:
-    from hub.routing import load_rules, record_rules_version
+    from hub.routing import load_rules
     from hub.store import Store
+
+    from .conftest import record_rules_version
 
     store = await Store.open(deployment.config.database)
     first = load_rules(deployment.rules)

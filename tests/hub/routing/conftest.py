@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import textwrap
 import uuid
 from dataclasses import dataclass
@@ -17,13 +18,15 @@ from envelopes.model import Header, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
 from hub.config import HubConfig, load_config
-from hub.routing import RuleSet, load_rules
+from hub.routing import RuleSet, load_rules, version_summary
 from hub.scaffold import init_deployment, shipped
 
 MEMO_NS = "urn:interagency-hub:payload:memo:1.0"
 MEMO_TYPE = "{" + MEMO_NS + "}Memo"
 NOTICE_TYPE = "{urn:interagency-hub:payload:notification:1.0}StatusNotification"
 DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
+# one rule file, RULE % name: a rule that delivers to the recipient's inbox
+RULE = "rules: [{name: %s, deliver: [{adapter: internal, address: '{recipient}'}]}]\n"
 
 
 def memo() -> etree._Element:
@@ -68,6 +71,25 @@ def load(folder: Path, **files: str) -> RuleSet:
     for name, text in files.items():
         write(folder, name.replace("_yaml", ".yaml"), text)
     return load_rules(folder)
+
+
+def record_rules_version(
+    conn: sqlite3.Connection, rules: RuleSet, old: RuleSet | None, at: str
+) -> None:
+    """Record a version in rules_versions as the hub does (its SQL is on its way to the store)."""
+    summary = version_summary(rules, old)
+    if old is None:  # a start: a version recorded before keeps its row
+        conn.execute(
+            "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?)",
+            (rules.version, at, summary),
+        )
+    else:  # a reload: the row says when the version last came into force
+        conn.execute(
+            "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
+            "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "
+            "summary = excluded.summary",
+            (rules.version, at, summary),
+        )
 
 
 @dataclass

@@ -120,7 +120,7 @@ def test_namespaces_without_xpath(rules_dir: Path) -> None:
 
 
 def test_compiled_once_per_thread(rules_dir: Path) -> None:
-    from hub import routing
+    from hub.routing import compiled as routing
 
     rules = load(rules_dir, r_yaml=URGENT.replace(" = $nothing", ""))
     payload = memo()
