@@ -163,6 +163,21 @@ def header_from_content(content: etree._Element) -> Header:
         raise SchemaValidationError(problems[0], problems) from None
 
 
+def claimed_header(root: etree._Element) -> dict[str, str]:
+    """The header fields an envelope claims, read leniently (not validated, not verified): for
+    naming an envelope that is refused. Element name → stripped text; empty ones left out."""
+    head = root.find(f"{q('Content')}/{q('Header')}")
+    if head is None:
+        return {}
+    claimed: dict[str, str] = {}
+    for child in head:
+        if isinstance(child.tag, str) and child.tag.startswith(_N):
+            text = (child.text or "").strip()
+            if text:
+                claimed.setdefault(child.tag[len(_N) :], text)
+    return claimed
+
+
 def payload_of(content: etree._Element) -> etree._Element:
     """The single business element inside Content/Payload."""
     holder = content.find(q("Payload"))

@@ -12,8 +12,8 @@ from uuid import UUID
 from lxml import etree
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-PARTICIPANT_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
-MESSAGE_TYPE_PATTERN = r"^\{[^{}\s]+\}[A-Za-z_][\w.-]*$"
+from envelopes.ids import MESSAGE_TYPE_PATTERN as MESSAGE_TYPE_PATTERN
+from envelopes.ids import PARTICIPANT_PATTERN as PARTICIPANT_PATTERN
 
 ParticipantId = Annotated[str, StringConstraints(pattern=PARTICIPANT_PATTERN, max_length=128)]
 MessageType = Annotated[str, StringConstraints(pattern=MESSAGE_TYPE_PATTERN, max_length=512)]

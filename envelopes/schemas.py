@@ -60,27 +60,39 @@ def _localname(tag: str) -> str:
 
 
 class SchemaRegistry:
-    """Schemas by target namespace, loaded once at start."""
+    """Schemas by target namespace, loaded once at start.
 
-    def __init__(self, directory: str | Path) -> None:
+    Several directories may be given: a namespace is taken from the first one that has it
+    (so ``SchemaRegistry(payloads_dir, shipped_hub_dir)`` adds the envelope's own schema to a
+    folder of payload schemas, and a folder with its own copy keeps it).
+    """
+
+    def __init__(self, directory: str | Path, *more: str | Path) -> None:
         self.directory = Path(directory)
+        self.directories = [self.directory, *(Path(d) for d in more)]
         self._entries: dict[str, _Entry] = {}
-        self._load()
+        for folder in self.directories:
+            self._load(folder)
+        if ENVELOPE_NS not in self._entries:
+            raise EnvelopeError(
+                f"schema directory {self.directory} has no envelope schema ({ENVELOPE_NS})"
+            )
 
-    def _parser(self) -> etree.XMLParser:
+    @staticmethod
+    def _parser(directory: Path) -> etree.XMLParser:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        parser.resolvers.add(_LocalOnlyResolver(self.directory))
+        parser.resolvers.add(_LocalOnlyResolver(directory))
         return parser
 
-    def _load(self) -> None:
-        if not self.directory.is_dir():
-            raise EnvelopeError(f"schema directory {self.directory} does not exist")
+    def _load(self, directory: Path) -> None:
+        if not directory.is_dir():
+            raise EnvelopeError(f"schema directory {directory} does not exist")
         by_namespace: dict[str, list[Path]] = {}
         included: set[Path] = set()
         docs: dict[Path, etree._ElementTree] = {}
-        for path in sorted(self.directory.rglob("*.xsd")):
+        for path in sorted(directory.rglob("*.xsd")):
             try:
-                doc = etree.parse(str(path), self._parser())
+                doc = etree.parse(str(path), self._parser(directory))
             except etree.XMLSyntaxError as exc:
                 raise EnvelopeError(f"schema {path}: not well-formed: {exc.msg}") from None
             docs[path] = doc
@@ -92,6 +104,8 @@ class SchemaRegistry:
                 if location:
                     included.add((path.parent / location).resolve())
         for namespace, paths in by_namespace.items():
+            if namespace in self._entries:  # an earlier directory has it: that one wins
+                continue
             mains = [p for p in paths if p.resolve() not in included]
             if len(mains) != 1:
                 raise EnvelopeError(
@@ -107,10 +121,6 @@ class SchemaRegistry:
                 el.get("name", "") for el in docs[path].getroot().iterfind(f"{{{XSD_NS}}}element")
             )
             self._entries[namespace] = _Entry(namespace, path, schema, roots=roots)
-        if ENVELOPE_NS not in self._entries:
-            raise EnvelopeError(
-                f"schema directory {self.directory} has no envelope schema ({ENVELOPE_NS})"
-            )
 
     @property
     def namespaces(self) -> list[str]:
