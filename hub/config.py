@@ -15,11 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from envelopes.model import PARTICIPANT_PATTERN
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says which key and why."""
+from envelopes.ids import PARTICIPANT_PATTERN
+from hub.errors import ConfigError as ConfigError  # where callers of load_config look
 
 
 class _Section(BaseModel):
@@ -170,7 +167,7 @@ def load_config(path: str | Path) -> HubConfig:
         for error in exc.errors():
             key = ".".join(str(p) for p in error["loc"])
             lines.append(f"{file}: {key}: {error['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(lines) from None
 
 
 def default_config_path() -> Path:

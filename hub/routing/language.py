@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from envelopes.model import PARTICIPANT_PATTERN, Header, Kind, ParticipantId
+from hub.errors import RulesError as RulesError  # rooted in HubError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 GROUP_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
@@ -51,14 +52,6 @@ _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 Loc = tuple[str | int, ...]  # a place in a rule file: the YAML path of a key, as in pydantic errors
 Locate = Callable[[str, Loc], str]  # (file name, Loc) → 'path:line', for messages
-
-
-class RulesError(Exception):
-    """A rule file cannot be used; each line names the file, the line and the problem."""
-
-    def __init__(self, problems: str | list[str]) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 class _Strict(BaseModel):

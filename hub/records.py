@@ -1,0 +1,259 @@
+"""The plain data that passes between the pipeline, the store and the operations.
+
+No behaviour beyond the rules every store shares: how a message's state moves on an event
+(``next_state``) and what a newly stored decision puts on its timeline (``first_events``). Each
+store implementation (hub/store/) keeps them the same way, so both pass the same contract tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from hub.abc import Destination, State
+
+
+def now_iso() -> str:
+    """The store's time stamps: UTC, ISO 8601 with microseconds (they sort as text)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+# ------------------------------------------------------------------------- what the store keeps
+@dataclass
+class Event:
+    """One line of a message's timeline."""
+
+    state: str
+    at: str
+    detail: str
+
+
+@dataclass
+class MessageRow:
+    """A message as the store knows it (``envelope`` only where asked for)."""
+
+    message_id: str
+    digest: str | None
+    sender: str | None
+    recipient: str | None
+    message_type: str | None
+    kind: str | None
+    correlation_id: str | None
+    conversation_id: str | None
+    expires_at: str | None
+    state: str
+    reason: str | None
+    rules_version: str | None
+    received_at: str
+    updated_at: str
+    envelope: bytes | None
+
+
+class DeliveryRow(NamedTuple):
+    """One destination of a message and how far its delivery got."""
+
+    adapter: str
+    address: str
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+class Submission(NamedTuple):
+    """The hub's decision on one submission (``hub send`` waits for it)."""
+
+    message_id: str
+    outcome: str  # a state, or "duplicate" / "conflict"
+    reason: str | None
+
+
+@dataclass
+class QueuedRow:
+    """A message claimed from an embedded queue."""
+
+    id: int
+    queue: str
+    body: bytes
+    headers: dict[str, str]
+    deliveries: int
+
+
+@dataclass
+class DeadLetter:
+    """A message the hub gave up delivering to one destination."""
+
+    message_id: str
+    adapter: str
+    address: str
+    error: str
+    at: str
+    headers: dict[str, str]
+    size: int
+
+    @property
+    def destination(self) -> str:
+        return f"{self.adapter}:{self.address}"
+
+
+@dataclass
+class BreakerRow:
+    """A circuit breaker as the hub last saw it (for ``hub status``)."""
+
+    adapter: str
+    address: str
+    state: str
+    failures: int
+    last_error: str
+    updated_at: str
+
+
+@dataclass
+class RulesVersion:
+    """A routing rules version the hub applied, with what it changed."""
+
+    version: str
+    applied_at: str
+    summary: str
+
+
+@dataclass
+class Acknowledgement:
+    """A recipient took a message from its inbox; ``delivered_before``/``after`` are the times
+    of the nearest ``delivered`` events on either side (for the ack latency metric)."""
+
+    event_id: int
+    message_id: str
+    at: str
+    delivered_before: str | None
+    delivered_after: str | None
+
+
+# ----------------------------------------------------------------------- what the pipeline decided
+@dataclass
+class Outgoing:
+    """A countersigned copy of the envelope for one destination."""
+
+    adapter: str
+    address: str
+    body: bytes
+    recipient: str | None = None  # as rewritten by the rules (None: the header's)
+    settings: dict[str, str] = field(default_factory=dict)  # the route's overrides
+
+
+@dataclass
+class Processed:
+    """What the pipeline decided about one raw envelope."""
+
+    message_id: str
+    state: str  # accepted | rejected | expired
+    envelope: bytes
+    code: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    sender: str | None = None
+    recipient: str | None = None
+    message_type: str | None = None
+    kind: str | None = None
+    correlation_id: str | None = None
+    conversation_id: str | None = None
+    expires_at: str | None = None
+    priority: int | None = None  # the sender's Header/Priority
+    digest: str | None = None
+    rule: str | None = None
+    rules_version: str | None = None
+    outgoing: list[Outgoing] = field(default_factory=list)
+    receipt: bytes | None = None
+    receipt_state: str | None = None
+    signer: str | None = None  # who signed: the sender, or the hub when it wrapped a document
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def destinations(self) -> list[Destination]:
+        return [Destination(o.adapter, o.address) for o in self.outgoing]
+
+
+@dataclass
+class Ingested:
+    """What storing one decision came to."""
+
+    processed: Processed
+    status: str  # new | duplicate | conflict
+    pending: list[tuple[str, str]] = field(default_factory=list)  # (adapter, address) to deliver
+    answered: str | None = None  # the request this response answers
+    existing_state: str | None = None
+
+
+@dataclass
+class DeliveryMark:
+    """A batch's inline deliveries for one message: what to mark delivered, and the events to
+    record (message id, state, detail, at). ``at`` is when the message was handed over, not
+    when this is written: the recipient may act on it in between, and its timeline must still
+    read in causal order."""
+
+    message_id: str
+    delivered: list[Destination]
+    events: list[tuple[str, State | str, str, str]]
+
+
+# ------------------------------------------------------------------------ rules every store keeps
+# How far along the main line a state is: a message's state only moves forward along it.
+_RANK: dict[str, int] = {
+    State.RECEIVED: 0,
+    State.ACCEPTED: 1,
+    State.ROUTED: 2,
+    State.DELIVERING: 3,
+    State.RETRY_SCHEDULED: 3,
+    State.DELIVERED: 5,
+    State.ACKNOWLEDGED: 6,
+    State.ANSWERED: 7,
+    State.REJECTED: 8,
+    State.FAILED: 4,
+    State.DEAD_LETTERED: 4,
+    State.EXPIRED: 4,
+    State.DISCARDED: 9,
+    State.REPLAYED: 10,  # an operator's replay starts the delivery over
+}
+TIMELINE_ONLY = frozenset({State.NOTE.value})
+# states whose event detail becomes the message's reason
+REASON_STATES = frozenset({"rejected", "failed", "dead_lettered", "expired", "discarded"})
+
+
+def next_state(current: str, event: str) -> str | None:
+    """The message's state after an event, or None when the event leaves it as it is."""
+    if event in TIMELINE_ONLY:
+        return None
+    if event == State.REPLAYED:
+        return State.DELIVERING.value
+    if _RANK.get(event, 0) >= _RANK.get(current, 0) or current in (
+        State.REPLAYED,
+        State.RETRY_SCHEDULED,
+    ):
+        return event
+    return None
+
+
+def first_events(p: Processed) -> tuple[str, str | None, list[tuple[str, str]]]:
+    """A new message's state, reason and first timeline events (state, detail)."""
+    events = [(State.RECEIVED.value, f"{len(p.envelope)} bytes")]
+    if p.state == State.ACCEPTED:
+        signed = (
+            f"signed by {p.sender}"
+            if p.signer in (None, p.sender)
+            else f"unsigned by {p.sender}: wrapped and signed by {p.signer}"
+        )
+        targets = ", ".join(str(d) for d in p.destinations)
+        routed = f"rule {p.rule!r} (rules {p.rules_version}) → {targets}"
+        events += [(State.ACCEPTED.value, signed), (State.ROUTED.value, routed)]
+        return State.ROUTED.value, None, events
+    reason = f"{p.code}: {'; '.join(p.reasons)}"
+    events.append((str(p.state), reason))
+    return str(p.state), reason, events
+
+
+def submission_outcome(p: Processed, status: str) -> tuple[str, str | None]:
+    """What a submission's sender is told: (outcome, reason)."""
+    outcome = {"new": p.state, "duplicate": "duplicate", "conflict": "conflict"}[status]
+    reason = "; ".join(p.reasons) if status == "new" else None
+    if status == "conflict":
+        reason = "conflict: this MessageId was already submitted with other content"
+    return str(outcome), reason
