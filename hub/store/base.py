@@ -1,0 +1,242 @@
+"""The ``Store`` interface: the hub's durable record, in methods that say what they are for.
+
+Every write returns only once it is durable. Implementations (``hub.store.sqlite`` today) keep
+the shared rules of ``hub.records`` (how a state moves, what a new decision puts on its
+timeline) and pass the same contract tests (tests/hub/store/).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+
+from hub.abc import Destination, State
+from hub.records import (
+    Acknowledgement,
+    BreakerRow,
+    DeadLetter,
+    DeliveryMark,
+    DeliveryRow,
+    Event,
+    Ingested,
+    MessageRow,
+    Processed,
+    QueuedRow,
+    RulesVersion,
+    Submission,
+)
+
+
+class Store(abc.ABC):
+    """Messages, their timelines and deliveries, dead letters, breakers, rules versions,
+    adapters' references, inbox bookkeeping and the embedded queues."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and let go of the database."""
+
+    # ---------------------------------------------------------------------------- ingest
+    @abc.abstractmethod
+    async def record_ingest(
+        self,
+        decisions: Sequence[Processed],
+        submissions: Sequence[str | None],
+        hints: Sequence[str | None],
+    ) -> list[Ingested]:
+        """Store a batch of decisions in one transaction, idempotently by MessageId + digest.
+
+        A new message is written in its final ingest state with its first events and pending
+        deliveries; the same MessageId with the same digest is a duplicate (its pending
+        deliveries come back), with another digest a conflict — unless the earlier one was
+        rejected: then the corrected resubmission replaces it. A response marks its request
+        ``answered``; ``hints`` are correlations an adapter found outside the signed envelope
+        (a mail's In-Reply-To), honoured only for the request's own addressee. Each submission
+        id gets the decision ``submission`` reports.
+        """
+
+    @abc.abstractmethod
+    async def submission(self, submission_id: str) -> Submission | None:
+        """The hub's decision on a submission, once there is one."""
+
+    # ---------------------------------------------------------------------------- timelines
+    @abc.abstractmethod
+    async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
+        """Put an event on a message's timeline (and move its state, where the event does)."""
+
+    @abc.abstractmethod
+    async def record_many(self, events: Iterable[tuple[str, State | str, str]]) -> None:
+        """Several events (message id, state, detail) in one write."""
+
+    @abc.abstractmethod
+    async def get_message(self, message_id: str) -> MessageRow | None:
+        """A message with its envelope as received."""
+
+    @abc.abstractmethod
+    async def states(self, message_ids: Iterable[str]) -> dict[str, str]:
+        """The current state of each known message among ``message_ids``."""
+
+    @abc.abstractmethod
+    async def timeline(self, message_id: str) -> list[Event]:
+        """A message's events in the order they were written."""
+
+    @abc.abstractmethod
+    async def answers(self, message_id: str) -> list[str]:
+        """The messages that answer ``message_id`` (CorrelationId), oldest first."""
+
+    @abc.abstractmethod
+    async def deliveries(self, message_id: str) -> list[DeliveryRow]:
+        """A message's destinations and how far each got."""
+
+    @abc.abstractmethod
+    async def recent_messages(self, limit: int = 50) -> list[MessageRow]:
+        """The latest messages received, newest first (without envelopes)."""
+
+    # ---------------------------------------------------------------------------- deliveries
+    @abc.abstractmethod
+    async def mark_delivered(self, marks: Sequence[DeliveryMark]) -> None:
+        """A batch's inline deliveries and their events, in one transaction."""
+
+    @abc.abstractmethod
+    async def settle_delivery(
+        self, message_id: str, destination: Destination, state: str, detail: str
+    ) -> None:
+        """A queued delivery came to an end (``delivered`` or ``expired``), on the timeline."""
+
+    @abc.abstractmethod
+    async def note_retry(self, message_id: str, destination: Destination, detail: str) -> None:
+        """An attempt failed and another is scheduled (``retry_scheduled`` on the timeline)."""
+
+    @abc.abstractmethod
+    async def mark_failed_after_delivery(self, message_id: str, adapter: str, detail: str) -> None:
+        """News after delivery (a mail bounce): the delivery and the message failed after all."""
+
+    # ---------------------------------------------------------------------------- dead letters
+    @abc.abstractmethod
+    async def dead_letter(
+        self,
+        message_id: str,
+        destination: Destination,
+        reason: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        """Park a message the hub will not deliver (``failed`` and ``dead_lettered`` on record)."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, ids: Sequence[str] | None = None) -> list[DeadLetter]:
+        """Dead letters, oldest first (only those of ``ids`` if given)."""
+
+    @abc.abstractmethod
+    async def dead_letter_body(self, letter: DeadLetter) -> bytes | None:
+        """The parked message itself."""
+
+    @abc.abstractmethod
+    async def count_dead_letters(self) -> int:
+        """How many dead letters there are now."""
+
+    @abc.abstractmethod
+    async def mark_replayed(self, letter: DeadLetter, detail: str) -> None:
+        """On record that a dead letter is sent again (it stays listed until ``unlist``)."""
+
+    @abc.abstractmethod
+    async def unlist_dead_letter(self, letter: DeadLetter) -> None:
+        """Take a replayed dead letter off the list."""
+
+    @abc.abstractmethod
+    async def discard_dead_letter(self, letter: DeadLetter, detail: str) -> None:
+        """Give up on a dead letter for good, on record."""
+
+    # ---------------------------------------------------------------------------- breakers
+    @abc.abstractmethod
+    async def save_breaker(
+        self, destination: Destination, state: str, failures: int, last_error: str
+    ) -> None:
+        """A circuit breaker's state as the hub sees it now."""
+
+    @abc.abstractmethod
+    async def breakers(self) -> list[BreakerRow]:
+        """Circuit breakers as last saved."""
+
+    # ---------------------------------------------------------------------------- rules
+    @abc.abstractmethod
+    async def record_rules_version(
+        self, version: str, summary: str, *, at_start: bool, at: str | None = None
+    ) -> None:
+        """A rules version came into force. At start, a version already on record keeps its row
+        (a restart); by a reload, the row says when it last came into force and what it
+        replaced (a revert updates it). ``at`` defaults to now."""
+
+    @abc.abstractmethod
+    async def rules_versions(self) -> list[RulesVersion]:
+        """Every rules version applied, oldest first."""
+
+    # ---------------------------------------------------------------------------- adapters
+    @abc.abstractmethod
+    async def remember(self, adapter: str, reference: str, message_id: str, data: str) -> None:
+        """Map an adapter's own reference (SMEV MessageID, a mail's Message-ID…) to a message."""
+
+    @abc.abstractmethod
+    async def recall(self, adapter: str, reference: str) -> tuple[str, str] | None:
+        """(message id, data) remembered for an adapter's reference."""
+
+    @abc.abstractmethod
+    async def recall_by_message(self, adapter: str, message_id: str) -> list[tuple[str, str]]:
+        """[(reference, data)] an adapter remembered for a message, oldest first."""
+
+    # ---------------------------------------------------------------------------- inboxes
+    @abc.abstractmethod
+    async def mark_seen(self, participant: str, message_id: str) -> bool:
+        """Remember that a participant took a message from its inbox; False if it already had."""
+
+    # ---------------------------------------------------------------------------- state of things
+    @abc.abstractmethod
+    async def count_by_state(self) -> dict[str, int]:
+        """How many messages are in each state."""
+
+    @abc.abstractmethod
+    async def oldest_undelivered_age(self) -> float:
+        """Seconds since the oldest pending delivery last moved (0 if none)."""
+
+    @abc.abstractmethod
+    async def last_event_id(self) -> int:
+        """The newest timeline event's position (where an acknowledgement scan starts)."""
+
+    @abc.abstractmethod
+    async def acknowledgements_since(self, event_id: int, limit: int) -> list[Acknowledgement]:
+        """``acknowledged`` events after ``event_id``, with their nearest ``delivered`` events."""
+
+    @abc.abstractmethod
+    async def delivered_at(self, message_id: str) -> str | None:
+        """When the message was last delivered, if it was."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """Whether the store answers a query now (for ``/readyz``)."""
+
+    @abc.abstractmethod
+    async def size_bytes(self) -> int:
+        """The store's size on disk."""
+
+    # ---------------------------------------------------------------------------- embedded queues
+    @abc.abstractmethod
+    async def enqueue(
+        self, queue: str, body: bytes, headers: dict[str, str], delay: float = 0
+    ) -> int:
+        """Put a message on an embedded queue (after ``delay`` seconds); its row id."""
+
+    @abc.abstractmethod
+    async def claim(self, queue: str, limit: int, lease: float) -> list[QueuedRow]:
+        """Lock up to ``limit`` ready messages of ``queue`` for ``lease`` seconds, higher
+        priority first; each claim counts as a delivery."""
+
+    @abc.abstractmethod
+    async def settle(self, row_id: int, *, requeue: bool, delay: float = 0) -> None:
+        """Ack (delete) or give back a claimed message."""
+
+    @abc.abstractmethod
+    async def release_locks(self, queue: str) -> int:
+        """Give back every claimed message of ``queue`` (its only consumer starts afresh)."""
+
+    @abc.abstractmethod
+    async def queue_depth(self, queue: str) -> int:
+        """How many messages of ``queue`` are ready now."""

@@ -1,0 +1,792 @@
+"""The store on SQLite: one file, nothing to install (the embedded default).
+
+One writer connection takes every write through one queue and commits whatever has piled up in
+one transaction (WAL, ``synchronous=FULL``): a write's awaitable returns only once it is on disk.
+Readers use a connection of their own, so ``hub trace`` or the metrics never wait on the writer.
+Other processes (the CLI next to ``hub serve``) open the same file: SQLite serialises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from hub.abc import Destination, State
+from hub.errors import StoreError
+from hub.queues import header_priority
+from hub.records import (
+    REASON_STATES,
+    TIMELINE_ONLY,
+    Acknowledgement,
+    BreakerRow,
+    DeadLetter,
+    DeliveryMark,
+    DeliveryRow,
+    Event,
+    Ingested,
+    MessageRow,
+    Processed,
+    QueuedRow,
+    RulesVersion,
+    Submission,
+    first_events,
+    next_state,
+    now_iso,
+    submission_outcome,
+)
+from hub.store.base import Store
+from hub.store.schema import MIGRATIONS
+
+log = logging.getLogger("hub.store")
+
+T = TypeVar("T")
+WriteFn = Callable[[sqlite3.Connection], Any]
+
+_MESSAGE_COLUMNS = (
+    "message_id, digest, sender, recipient, message_type, kind, correlation_id, "
+    "conversation_id, expires_at, state, reason, rules_version, received_at, updated_at"
+)
+
+_INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+
+
+def _record(conn: sqlite3.Connection, message_id: str, state: str, detail: str, at: str) -> None:
+    """An event on the timeline, and the message's state moved where the event moves it."""
+    conn.execute(
+        "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
+        (message_id, state, at, detail),
+    )
+    if state in TIMELINE_ONLY:
+        return
+    row = conn.execute("SELECT state FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+    if row is None:
+        return
+    new = next_state(row[0], state)
+    if new is None:
+        return
+    conn.execute(
+        "UPDATE messages SET state = ?, updated_at = ?, reason = CASE WHEN ? THEN ? ELSE reason "
+        "END WHERE message_id = ?",
+        (new, at, new in REASON_STATES, detail, message_id),
+    )
+
+
+class SqliteStore(Store):
+    """The hub's SQLite database, written by one batching writer."""
+
+    def __init__(self, path: Path, *, batch_limit: int = 512) -> None:
+        self.path = path
+        self.batch_limit = batch_limit
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[tuple[WriteFn, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.writes = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        store = cls(path)
+        await store._open()
+        return store
+
+    async def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._writer.execute("PRAGMA synchronous=FULL")
+            await self._writer.execute("PRAGMA busy_timeout=30000")
+            await self._writer.execute("PRAGMA foreign_keys=ON")
+            await self._migrate()
+        except sqlite3.DatabaseError as exc:
+            await self._writer.close()
+            self._writer = None
+            raise StoreError(f"{self.path}: not a store the hub can use ({exc})") from exc
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        await self._reader.execute("PRAGMA busy_timeout=30000")
+        self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def _migrate(self) -> None:
+        assert self._writer is not None
+        await self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            await self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            cursor = await self._writer.execute("SELECT MAX(version) FROM schema_version")
+            row = await cursor.fetchone()
+            current = (row[0] if row else None) or 0
+            for number, script in enumerate(MIGRATIONS, start=1):
+                if number <= current:
+                    continue
+                for statement in script.split(";"):
+                    if statement.strip():
+                        await self._writer.execute(statement)
+                await self._writer.execute("INSERT INTO schema_version VALUES (?)", (number,))
+                log.info("store migrated to schema version %d", number)
+            await self._writer.execute("COMMIT")
+        except BaseException:
+            await self._writer.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    # ------------------------------------------------------------------ the writer
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn inside the next batched transaction; returns once it is committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((fn, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self.batch_limit and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                results = await self._writer._execute(  # type: ignore[no-untyped-call]
+                    _run_batch, self._writer._conn, batch
+                )
+            except Exception as exc:  # the commit itself failed: every write in it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.writes += len(batch)
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        assert self._reader is not None
+        cursor = await self._reader.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)
+
+    # ------------------------------------------------------------------ ingest
+    async def record_ingest(
+        self,
+        decisions: Sequence[Processed],
+        submissions: Sequence[str | None],
+        hints: Sequence[str | None],
+    ) -> list[Ingested]:
+        at = now_iso()
+        items = list(zip(decisions, submissions, hints, strict=True))
+
+        def run(conn: sqlite3.Connection) -> list[Ingested]:
+            outcomes: list[Ingested] = []
+            for p, submission, hint in items:
+                outcome = _ingest_one(conn, p, at, hint)
+                outcomes.append(outcome)
+                if submission:
+                    result, reason = submission_outcome(p, outcome.status)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO submissions (submission_id, message_id, outcome, "
+                        "reason, at) VALUES (?, ?, ?, ?, ?)",
+                        (submission, p.message_id, result, reason, at),
+                    )
+            return outcomes
+
+        return await self._write(run)
+
+    async def submission(self, submission_id: str) -> Submission | None:
+        rows = await self._fetchall(
+            "SELECT message_id, outcome, reason FROM submissions WHERE submission_id = ?",
+            (submission_id,),
+        )
+        return Submission(rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    # ------------------------------------------------------------------ timelines
+    async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
+        at = now_iso()
+        await self._write(lambda c: _record(c, message_id, str(state), detail, at))
+
+    async def record_many(self, events: Iterable[tuple[str, State | str, str]]) -> None:
+        items = [(m, str(s), d) for m, s, d in events]
+        at = now_iso()
+
+        def run(conn: sqlite3.Connection) -> None:
+            for message_id, state, detail in items:
+                _record(conn, message_id, state, detail, at)
+
+        await self._write(run)
+
+    async def get_message(self, message_id: str) -> MessageRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_MESSAGE_COLUMNS}, "
+            "(SELECT body FROM envelopes e WHERE e.message_id = m.message_id) "
+            "FROM messages m WHERE message_id = ?",
+            (message_id,),
+        )
+        return MessageRow(*rows[0]) if rows else None
+
+    async def states(self, message_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(message_ids)
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit is 999
+            chunk = ids[start : start + 500]
+            rows = await self._fetchall(
+                "SELECT message_id, state FROM messages "
+                f"WHERE message_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update({r[0]: r[1] for r in rows})
+        return found
+
+    async def timeline(self, message_id: str) -> list[Event]:
+        rows = await self._fetchall(
+            # by time (then by position): an event may be written after what it caused, e.g. a
+            # delivery mark after the recipient's answer (see DeliveryMark)
+            "SELECT state, at, detail FROM events WHERE message_id = ? ORDER BY at, id",
+            (message_id,),
+        )
+        return [Event(*r) for r in rows]
+
+    async def answers(self, message_id: str) -> list[str]:
+        rows = await self._fetchall(
+            "SELECT message_id FROM messages WHERE correlation_id = ? ORDER BY received_at",
+            (message_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def deliveries(self, message_id: str) -> list[DeliveryRow]:
+        rows = await self._fetchall(
+            "SELECT adapter, address, state, attempts, last_error FROM deliveries "
+            "WHERE message_id = ? ORDER BY adapter, address",
+            (message_id,),
+        )
+        return [DeliveryRow(*r) for r in rows]
+
+    async def recent_messages(self, limit: int = 50) -> list[MessageRow]:
+        rows = await self._fetchall(
+            f"SELECT {_MESSAGE_COLUMNS}, NULL FROM messages ORDER BY received_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [MessageRow(*r) for r in rows]
+
+    # ------------------------------------------------------------------ deliveries
+    async def mark_delivered(self, marks: Sequence[DeliveryMark]) -> None:
+        at = now_iso()
+        items = list(marks)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, "
+                "updated_at = ? WHERE message_id = ? AND adapter = ? AND address = ?",
+                [(at, m.message_id, d.adapter, d.address) for m in items for d in m.delivered],
+            )
+            for mark in items:
+                for event_id, state, detail, handed_at in mark.events:
+                    _record(conn, event_id, str(state), detail, handed_at)
+
+        await self._write(run)
+
+    async def settle_delivery(
+        self, message_id: str, destination: Destination, state: str, detail: str
+    ) -> None:
+        at = now_iso()
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, updated_at = ?, "
+                "last_error = CASE WHEN ? = 'delivered' THEN last_error ELSE ? END "
+                "WHERE message_id = ? AND adapter = ? AND address = ?",
+                (state, at, state, detail, message_id, destination.adapter, destination.address),
+            )
+            _record(conn, message_id, state, detail, at)
+
+        await self._write(run)
+
+    async def note_retry(self, message_id: str, destination: Destination, detail: str) -> None:
+        at = now_iso()
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, "
+                "state = 'pending', updated_at = updated_at "
+                "WHERE message_id = ? AND adapter = ? AND address = ?",
+                (detail, message_id, destination.adapter, destination.address),
+            )
+            _record(conn, message_id, State.RETRY_SCHEDULED, f"{destination}: {detail}", at)
+
+        await self._write(run)
+
+    async def mark_failed_after_delivery(self, message_id: str, adapter: str, detail: str) -> None:
+        at = now_iso()
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE deliveries SET state = 'failed', last_error = ?, updated_at = ? "
+                "WHERE message_id = ? AND adapter = ? AND state = 'delivered'",
+                (detail, at, message_id, adapter),
+            )
+            conn.execute(
+                "UPDATE messages SET state = 'failed', reason = ?, updated_at = ? "
+                "WHERE message_id = ? AND state IN ('delivering', 'delivered', "
+                "'retry_scheduled', 'routed')",
+                (detail, at, message_id),
+            )
+
+        await self._write(run)
+
+    # ------------------------------------------------------------------ dead letters
+    async def dead_letter(
+        self,
+        message_id: str,
+        destination: Destination,
+        reason: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        d = destination
+        encoded = json.dumps(headers)
+
+        def run(conn: sqlite3.Connection) -> None:
+            at = now_iso()
+            conn.execute(
+                "INSERT OR REPLACE INTO dead_letters (message_id, adapter, address, error, at, "
+                "body, headers) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (message_id, d.adapter, d.address, reason, at, body, encoded),
+            )
+            conn.execute(
+                "UPDATE deliveries SET state = 'dead_lettered', last_error = ?, updated_at = ? "
+                "WHERE message_id = ? AND adapter = ? AND address = ?",
+                (reason, at, message_id, d.adapter, d.address),
+            )
+            _record(conn, message_id, State.FAILED, f"{d}: {reason}", at)
+            _record(conn, message_id, State.DEAD_LETTERED, f"{d}: {reason}", at)
+
+        await self._write(run)
+
+    async def dead_letters(self, ids: Sequence[str] | None = None) -> list[DeadLetter]:
+        sql = (
+            "SELECT message_id, adapter, address, error, at, headers, length(body) "
+            "FROM dead_letters"
+        )
+        params: list[Any] = []
+        if ids:
+            sql += f" WHERE message_id IN ({','.join('?' * len(ids))})"
+            params = list(ids)
+        rows = await self._fetchall(sql + " ORDER BY at", params)
+        return [
+            DeadLetter(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"), int(r[6] or 0))
+            for r in rows
+        ]
+
+    async def dead_letter_body(self, letter: DeadLetter) -> bytes | None:
+        rows = await self._fetchall(
+            "SELECT body FROM dead_letters WHERE message_id = ? AND adapter = ? AND address = ?",
+            (letter.message_id, letter.adapter, letter.address),
+        )
+        return bytes(rows[0][0]) if rows else None
+
+    async def count_dead_letters(self) -> int:
+        rows = await self._fetchall("SELECT COUNT(*) FROM dead_letters")
+        return int(rows[0][0])
+
+    async def mark_replayed(self, letter: DeadLetter, detail: str) -> None:
+        await self._write(lambda c: _settle_letter(c, letter, State.REPLAYED, detail, False))
+
+    async def unlist_dead_letter(self, letter: DeadLetter) -> None:
+        await self._write(lambda c: _remove_letter(c, letter))
+
+    async def discard_dead_letter(self, letter: DeadLetter, detail: str) -> None:
+        await self._write(lambda c: _settle_letter(c, letter, State.DISCARDED, detail, True))
+
+    # ------------------------------------------------------------------ breakers
+    async def save_breaker(
+        self, destination: Destination, state: str, failures: int, last_error: str
+    ) -> None:
+        at = now_iso()
+        await self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO breakers (adapter, address, state, failures, "
+                "last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (destination.adapter, destination.address, state, failures, last_error, at),
+            )
+        )
+
+    async def breakers(self) -> list[BreakerRow]:
+        rows = await self._fetchall(
+            "SELECT adapter, address, state, failures, last_error, updated_at FROM breakers "
+            "ORDER BY adapter, address"
+        )
+        return [BreakerRow(*r) for r in rows]
+
+    # ------------------------------------------------------------------ rules versions
+    async def record_rules_version(
+        self, version: str, summary: str, *, at_start: bool, at: str | None = None
+    ) -> None:
+        at = at or now_iso()
+
+        def run(conn: sqlite3.Connection) -> None:
+            if at_start:
+                conn.execute(
+                    "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) "
+                    "VALUES (?, ?, ?)",
+                    (version, at, summary),
+                )
+                return
+            conn.execute(
+                "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
+                "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "
+                "summary = excluded.summary",
+                (version, at, summary),
+            )
+
+        await self._write(run)
+
+    async def rules_versions(self) -> list[RulesVersion]:
+        rows = await self._fetchall(
+            "SELECT version, applied_at, summary FROM rules_versions ORDER BY applied_at"
+        )
+        return [RulesVersion(*r) for r in rows]
+
+    # ------------------------------------------------------------------ adapters' references
+    async def remember(self, adapter: str, reference: str, message_id: str, data: str) -> None:
+        at = now_iso()
+        await self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO adapter_refs (adapter, reference, message_id, data, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (adapter, reference, message_id, data, at),
+            )
+        )
+
+    async def recall(self, adapter: str, reference: str) -> tuple[str, str] | None:
+        rows = await self._fetchall(
+            "SELECT message_id, data FROM adapter_refs WHERE adapter = ? AND reference = ?",
+            (adapter, reference),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def recall_by_message(self, adapter: str, message_id: str) -> list[tuple[str, str]]:
+        rows = await self._fetchall(
+            "SELECT reference, data FROM adapter_refs WHERE adapter = ? AND message_id = ? "
+            "ORDER BY at",
+            (adapter, message_id),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    # ------------------------------------------------------------------ inboxes
+    async def mark_seen(self, participant: str, message_id: str) -> bool:
+        at = now_iso()
+
+        def run(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO inbox_seen (participant, message_id, at) VALUES (?, ?, ?)",
+                (participant, message_id, at),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(run)
+
+    # ------------------------------------------------------------------ state of things
+    async def count_by_state(self) -> dict[str, int]:
+        rows = await self._fetchall("SELECT state, COUNT(*) FROM messages GROUP BY state")
+        return {r[0]: r[1] for r in rows}
+
+    async def oldest_undelivered_age(self) -> float:
+        rows = await self._fetchall(
+            "SELECT MIN(updated_at) FROM deliveries WHERE state IN ('pending', 'retry_scheduled')"
+        )
+        if not rows or rows[0][0] is None:
+            return 0.0
+        oldest = dt.datetime.fromisoformat(rows[0][0])
+        return max(0.0, (dt.datetime.now(dt.UTC) - oldest).total_seconds())
+
+    async def last_event_id(self) -> int:
+        rows = await self._fetchall("SELECT COALESCE(MAX(id), 0) FROM events")
+        return int(rows[0][0])
+
+    async def acknowledgements_since(self, event_id: int, limit: int) -> list[Acknowledgement]:
+        rows = await self._fetchall(
+            """
+            SELECT a.id, a.message_id, a.at,
+                (SELECT d.at FROM events d WHERE d.message_id = a.message_id
+                    AND d.state = 'delivered' AND d.id < a.id ORDER BY d.id DESC LIMIT 1),
+                (SELECT d.at FROM events d WHERE d.message_id = a.message_id
+                    AND d.state = 'delivered' AND d.id > a.id ORDER BY d.id LIMIT 1)
+            FROM events a
+            WHERE a.state = 'acknowledged' AND a.id > ?
+            ORDER BY a.id
+            LIMIT ?
+            """,
+            (event_id, limit),
+        )
+        return [Acknowledgement(int(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    async def delivered_at(self, message_id: str) -> str | None:
+        rows = await self._fetchall(
+            "SELECT at FROM events WHERE message_id = ? AND state = 'delivered' "
+            "ORDER BY id DESC LIMIT 1",
+            (message_id,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def ping(self) -> bool:
+        rows = await self._fetchall("SELECT 1")
+        return bool(rows) and rows[0][0] == 1
+
+    async def size_bytes(self) -> int:
+        def measure() -> int:
+            total = 0
+            for suffix in ("", "-wal"):
+                with contextlib.suppress(OSError):
+                    total += Path(str(self.path) + suffix).stat().st_size
+            return total
+
+        return await asyncio.to_thread(measure)
+
+    # ------------------------------------------------------------------ embedded queues
+    async def enqueue(
+        self, queue: str, body: bytes, headers: dict[str, str], delay: float = 0
+    ) -> int:
+        available = time.time() + delay
+        payload = json.dumps(headers)
+        priority = header_priority(headers) or 0
+
+        def run(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "INSERT INTO queue (queue, body, headers, available_at, priority) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (queue, body, payload, available, priority),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self._write(run)
+
+    async def claim(self, queue: str, limit: int, lease: float) -> list[QueuedRow]:
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> list[QueuedRow]:
+            rows = conn.execute(
+                "SELECT id, queue, body, headers, deliveries FROM queue "
+                "WHERE queue = ? AND available_at <= ? AND locked_until <= ? "
+                "ORDER BY priority DESC, id LIMIT ?",
+                (queue, now, now, limit),
+            ).fetchall()
+            if rows:
+                conn.executemany(
+                    "UPDATE queue SET locked_until = ?, deliveries = deliveries + 1 WHERE id = ?",
+                    [(now + lease, r[0]) for r in rows],
+                )
+            return [QueuedRow(r[0], r[1], r[2], json.loads(r[3]), r[4] + 1) for r in rows]
+
+        return await self._write(run)
+
+    async def settle(self, row_id: int, *, requeue: bool, delay: float = 0) -> None:
+        if requeue:
+            available = time.time() + delay
+            await self._write(
+                lambda c: c.execute(
+                    "UPDATE queue SET locked_until = 0, available_at = ? WHERE id = ?",
+                    (available, row_id),
+                )
+            )
+        else:
+            await self._write(lambda c: c.execute("DELETE FROM queue WHERE id = ?", (row_id,)))
+
+    async def release_locks(self, queue: str) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE queue SET locked_until = 0 WHERE queue = ? AND locked_until > 0", (queue,)
+            )
+            return cursor.rowcount
+
+        return await self._write(run)
+
+    async def queue_depth(self, queue: str) -> int:
+        now = time.time()
+        rows = await self._fetchall(
+            "SELECT COUNT(*) FROM queue WHERE queue = ? AND locked_until <= ? "
+            "AND available_at <= ?",
+            (queue, now, now),
+        )
+        return int(rows[0][0])
+
+
+# ---------------------------------------------------------------------------- in the transaction
+def _ingest_one(conn: sqlite3.Connection, p: Processed, at: str, hint: str | None) -> Ingested:
+    row = conn.execute(
+        "SELECT digest, state FROM messages WHERE message_id = ?", (p.message_id,)
+    ).fetchone()
+    if row is not None and row[1] == State.REJECTED and row[0] != p.digest:
+        # a corrected resubmission of something we refused: nothing of it was delivered, so
+        # it gets a fresh decision (the old timeline stays, with a note)
+        _record(
+            conn, p.message_id, State.NOTE, "resubmitted with other content after rejection", at
+        )
+        conn.execute("DELETE FROM messages WHERE message_id = ?", (p.message_id,))
+        conn.execute("DELETE FROM envelopes WHERE message_id = ?", (p.message_id,))
+        row = None
+    if row is not None:
+        digest, state = row
+        if digest == p.digest:
+            pending = conn.execute(
+                "SELECT adapter, address FROM deliveries WHERE message_id = ? AND state = "
+                "'pending'",
+                (p.message_id,),
+            ).fetchall()
+            _record(conn, p.message_id, State.NOTE, "resubmitted: same content, ignored", at)
+            return Ingested(p, "duplicate", [tuple(r) for r in pending], existing_state=state)
+        _record(
+            conn,
+            p.message_id,
+            State.NOTE,
+            "rejected a resubmission: same MessageId with other content (conflict)",
+            at,
+        )
+        return Ingested(p, "conflict", existing_state=state)
+    # A new message is written in its final ingest state at once, with its first events
+    # (the same rows _record would leave, in three statements instead of eleven).
+    state, reason, events = first_events(p)
+    conn.execute(
+        _INSERT_MESSAGE,
+        (
+            p.message_id,
+            p.digest,
+            p.sender,
+            p.recipient,
+            p.message_type,
+            p.kind,
+            p.correlation_id,
+            p.conversation_id,
+            p.expires_at,
+            state,
+            reason,
+            p.rules_version,
+            at,
+            at,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO envelopes (message_id, body) VALUES (?, ?)", (p.message_id, p.envelope)
+    )
+    conn.executemany(
+        "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
+        [(p.message_id, s, at, d) for s, d in events],
+    )
+    outcome = Ingested(p, "new")
+    if p.state != State.ACCEPTED:
+        return outcome
+    conn.executemany(
+        "INSERT INTO deliveries (message_id, adapter, address, state, updated_at) "
+        "VALUES (?, ?, ?, 'pending', ?)",
+        [(p.message_id, o.adapter, o.address, at) for o in p.outgoing],
+    )
+    outcome.pending = [(o.adapter, o.address) for o in p.outgoing]
+    if p.correlation_id:
+        found = conn.execute(
+            "SELECT 1 FROM messages WHERE message_id = ?", (p.correlation_id,)
+        ).fetchone()
+        if found:
+            _record(
+                conn,
+                p.correlation_id,
+                State.ANSWERED,
+                f"answered by {p.message_id} ({p.kind} from {p.sender})",
+                at,
+            )
+            outcome.answered = p.correlation_id
+    elif hint:
+        found = conn.execute(
+            "SELECT recipient FROM messages WHERE message_id = ?", (hint,)
+        ).fetchone()
+        if found is not None and found[0] == p.sender:  # only the addressee may answer it
+            _record(
+                conn,
+                hint,
+                State.ANSWERED,
+                f"answered by {p.message_id} ({p.kind} from {p.sender}; matched by the "
+                "transport's reply reference)",
+                at,
+            )
+            outcome.answered = hint
+    return outcome
+
+
+def _remove_letter(conn: sqlite3.Connection, letter: DeadLetter) -> None:
+    conn.execute(
+        "DELETE FROM dead_letters WHERE message_id = ? AND adapter = ? AND address = ?",
+        (letter.message_id, letter.adapter, letter.address),
+    )
+
+
+def _settle_letter(
+    conn: sqlite3.Connection, letter: DeadLetter, state: State, detail: str, remove: bool
+) -> None:
+    at = now_iso()
+    if remove:
+        _remove_letter(conn, letter)
+    conn.execute(
+        "UPDATE deliveries SET state = ?, updated_at = ? WHERE message_id = ? AND adapter = ? "
+        "AND address = ?",
+        (
+            "pending" if state == State.REPLAYED else "discarded",
+            at,
+            letter.message_id,
+            letter.adapter,
+            letter.address,
+        ),
+    )
+    _record(conn, letter.message_id, state, detail, at)
+
+
+def _run_batch(
+    conn: sqlite3.Connection, batch: list[tuple[WriteFn, asyncio.Future[Any]]]
+) -> list[tuple[bool, Any]]:
+    """One transaction for the whole batch; a failing write rolls back only itself."""
+    results: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for fn, _ in batch:
+            conn.execute("SAVEPOINT w")
+            try:
+                results.append((True, fn(conn)))
+                conn.execute("RELEASE w")
+            except Exception as exc:
+                conn.execute("ROLLBACK TO w")
+                conn.execute("RELEASE w")
+                results.append((False, exc))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
