@@ -14,12 +14,11 @@ import logging
 from collections.abc import Mapping
 
 from hub.abc import Delivery, Handler, Transport
-from hub.store import QueuedRow, Store
+from hub.queues import DEAD_QUEUE, DELIVERY_LIMIT, has_delivery_limit
+from hub.records import QueuedRow
+from hub.store import Store
 
 log = logging.getLogger(__name__)
-
-DEAD_QUEUE = "hub.dead"
-DELIVERY_LIMIT = 10  # as x-delivery-limit on the RabbitMQ quorum queues
 
 
 class EmbeddedDelivery(Delivery):
@@ -109,11 +108,7 @@ class EmbeddedTransport(Transport):
             rows = await self.store.claim(queue, room, self.lease) if room > 0 else []
             for row in rows:
                 delivery = EmbeddedDelivery(self.store, row, settled)
-                if (
-                    row.deliveries > DELIVERY_LIMIT
-                    and queue != DEAD_QUEUE
-                    and not (queue.startswith("inbox."))
-                ):
+                if row.deliveries > DELIVERY_LIMIT and has_delivery_limit(queue):
                     # handed out again and again without an answer: a poison message
                     await delivery.nack(requeue=False)
                     continue

@@ -27,18 +27,21 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from hub.abc import Delivery, Handler, Transport, header_priority
+from hub.abc import Delivery, Handler, Transport
+from hub.queues import (
+    DEAD_QUEUE,
+    DELIVERY_LIMIT,
+    INBOUND_QUEUE,
+    has_delivery_limit,
+    header_priority,
+)
 
 log = logging.getLogger(__name__)
 
 SUBMIT_EXCHANGE = "hub.submit"
-INBOUND_QUEUE = "hub.inbound"
-DEAD_EXCHANGE = "hub.dead"
-DEAD_QUEUE = "hub.dead"
+DEAD_EXCHANGE = DEAD_QUEUE  # a fanout exchange of the same name feeds the queue
 REDELIVER_EXCHANGE = "hub.redeliver"
 DELAY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600)
-DELIVERY_LIMIT = 10
-INBOX_PREFIX = "inbox."
 PUBLISH_TIMEOUT = 15.0
 CLOSE_TIMEOUT = 5.0
 
@@ -46,7 +49,7 @@ CLOSE_TIMEOUT = 5.0
 def work_queue_arguments(queue: str = "") -> dict[str, Any]:
     """Arguments of a hub queue: quorum, and (but for hub.dead itself) a delivery limit whose
     overrun dead-letters to hub.dead."""
-    if queue == DEAD_QUEUE or queue.startswith(INBOX_PREFIX):
+    if not has_delivery_limit(queue):
         # hub.dead is the end of the line; an inbox belongs to its department, whose client
         # may take its time: nothing there is the hub's to dead-letter
         return {"x-queue-type": "quorum"}
