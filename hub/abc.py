@@ -1,19 +1,26 @@
-"""Every interface of the hub in one place (as aio-pika's ``abc`` module does).
+"""Every interface of the hub in one place (as aio-pika's ``abc`` module does), and the few
+value types they speak in.
 
 - ``Transport``: durable queues with confirmed publish, manual ack/nack and delayed redelivery.
   RabbitMQ and the embedded SQLite transport both implement it and pass the same contract tests.
 - ``Adapter``: delivers a countersigned envelope to a destination (shaped like httpx's transport:
-  ``deliver`` + ``aclose``), optionally receives envelopes from outside (``inbound``).
+  ``deliver`` + ``aclose``); adapters that receive from outside run their loops from ``start``
+  and hand what they receive to ``AdapterContext.submit``.
+- ``AdapterContext``: everything an adapter may ask of the hub. Adapters import this module
+  (and ``envelopes``), nothing else of the hub.
 - ``Outcome``: what a delivery attempt came to; adapters classify failures, the hub decides.
+- ``Observer``: hears what the hub does (metrics hook in here; the core never imports them).
+- ``Extension``: something ``hub serve`` runs beside the hub, found by an entry point.
+
+The ``Store`` interface lives with its implementations in ``hub.store``.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 
 class State(enum.StrEnum):
@@ -67,12 +74,6 @@ class Delivery(abc.ABC):
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
-
-
-def header_priority(headers: Mapping[str, str] | None) -> int | None:
-    """The delivery priority (0-9, higher first) a message's ``priority`` header asks for."""
-    value = (headers or {}).get("priority", "")
-    return int(value) if value.isdigit() and int(value) <= 9 else None
 
 
 class Transport(abc.ABC):
@@ -207,6 +208,17 @@ class AdapterContext(abc.ABC):
         """Record ``state`` on the message's timeline and send its sender a signed receipt
         (e.g. a bounce that arrives after delivery, or SMEV's RequestRejected)."""
 
+    @abc.abstractmethod
+    def signed_receipt(
+        self, recipient: str, message_id: str, state: str, reasons: list[tuple[str, str]]
+    ) -> bytes:
+        """A receipt envelope the hub signed, about ``message_id``, for ``recipient`` (e.g. to
+        attach to a mail that answers a refused document); ValueError if it cannot be made."""
+
+    @abc.abstractmethod
+    def inbox_queue(self, participant: str) -> str:
+        """The transport queue that is ``participant``'s inbox."""
+
 
 class Adapter(abc.ABC):
     """Delivers envelopes to one kind of destination.
@@ -228,10 +240,6 @@ class Adapter(abc.ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
-    def inbound(self) -> AsyncIterator[InboundMessage] | None:
-        """Adapters that receive (SMEV polling, IMAP) run their loops in ``start``; none here."""
-        return None
-
     async def ping(self) -> bool:
         """Whether the destination side is reachable (for ``/readyz``)."""
         return True
@@ -251,4 +259,69 @@ class Adapter(abc.ABC):
         """
 
 
-AdapterFactory = Callable[[Mapping[str, Any]], Adapter]
+# ------------------------------------------------------------------------------------ observers
+class Observer:
+    """Hears what the hub does, as dramatiq's middleware does: metrics, audit, tracing.
+
+    Every hook is optional (a no-op here) and is called on the event loop, synchronously, on
+    the hot path: keep it cheap and never raise. ``Hub(observers=[...])`` takes them.
+    """
+
+    def message_received(self, source: str) -> None:
+        """An envelope was taken from the inbound queue (``source``: cli, amqp, smev:…)."""
+
+    def stage_timed(self, stage: str, seconds: float) -> None:
+        """A pipeline stage (parse, validate, verify, route, sign, store, deliver) took so long."""
+
+    def message_decided(self, outcome: str, label: str) -> None:
+        """accepted (label: the message type), rejected (label: the reason code) or duplicate
+        (an identical resubmission; label empty). Expiry has a hook of its own."""
+
+    def delivery_attempted(self, destination: Destination, outcome: str) -> None:
+        """One delivery attempt came to ``outcome`` (delivered, transient, permanent)."""
+
+    def delivered(self, destination: Destination, seconds: float) -> None:
+        """A message reached ``destination``, ``seconds`` after the hub took it."""
+
+    def retry_scheduled(self, destination: Destination) -> None:
+        """A delivery was put back for a later attempt."""
+
+    def dead_lettered(self, destination: Destination, code: str) -> None:
+        """A message was moved to the dead-letter store (code: permanent, poison, …)."""
+
+    def expired(self) -> None:
+        """A message's ExpiresAt passed before it could be delivered (at ingest or later)."""
+
+    def receipt_sent(self, state: str) -> None:
+        """A signed receipt went to a sender's inbox."""
+
+    def breaker_changed(self, destination: Destination, state: int) -> None:
+        """A circuit breaker changed state (0 closed, 1 half-open, 2 open)."""
+
+    def rules_applied(self, version: str, previous: str | None) -> None:
+        """A routing rules version came into force (``previous`` None: at start)."""
+
+    def rules_refused(self) -> None:
+        """A rules reload was refused; the rules in force stay."""
+
+    def hub_started(self, transport: str) -> None:
+        """The hub serves on ``transport`` (rabbitmq, embedded)."""
+
+    def hub_stopped(self, transport: str) -> None:
+        """The hub stopped."""
+
+
+class Extension(abc.ABC):
+    """Something ``hub serve`` runs beside the hub (the metrics endpoint, …).
+
+    Found by the entry point group ``hub.extensions``: each entry point names a callable that
+    takes the started hub and returns an Extension (or None to stay out, e.g. when disabled).
+    """
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Begin (the hub is started)."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """End (before the hub stops)."""

@@ -9,73 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import time
-from dataclasses import dataclass, field
 
 from lxml import etree
 
-from envelopes.codec import q, to_bytes
+from envelopes.codec import claimed_header, q, to_bytes
 from envelopes.errors import EnvelopeError
-from envelopes.model import PARTICIPANT_PATTERN, Envelope, Kind
+from envelopes.ids import is_message_id, is_participant
+from envelopes.model import Envelope, Kind
 from envelopes.parsing import ParseLimits, parse_xml
 from envelopes.pki import TrustStore
 from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, content_digest, verify_sender
 from hub.abc import Destination, State
 from hub.config import HubConfig
-from hub.receipts import receipt_content
+from hub.pipeline.receipts import receipt_content
+from hub.queues import unparsed_id
+from hub.records import Outgoing, Processed
 from hub.routing import RuleSet
-
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_PARTICIPANT = re.compile(PARTICIPANT_PATTERN)
-
-
-def unparsed_id(body: bytes) -> str:
-    """The id under which an envelope without a readable MessageId is recorded."""
-    return "unparsed-" + hashlib.sha256(body).hexdigest()[:24]
-
-
-@dataclass
-class Outgoing:
-    """A countersigned copy of the envelope for one destination."""
-
-    adapter: str
-    address: str
-    body: bytes
-    recipient: str | None = None  # as rewritten by the rules (None: the header's)
-    settings: dict[str, str] = field(default_factory=dict)  # the route's overrides
-
-
-@dataclass
-class Processed:
-    """What the pipeline decided about one raw envelope."""
-
-    message_id: str
-    state: str  # accepted | rejected | expired
-    envelope: bytes
-    code: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    sender: str | None = None
-    recipient: str | None = None
-    message_type: str | None = None
-    kind: str | None = None
-    correlation_id: str | None = None
-    conversation_id: str | None = None
-    expires_at: str | None = None
-    priority: int | None = None  # the sender's Header/Priority
-    digest: str | None = None
-    rule: str | None = None
-    rules_version: str | None = None
-    outgoing: list[Outgoing] = field(default_factory=list)
-    receipt: bytes | None = None
-    receipt_state: str | None = None
-    signer: str | None = None  # who signed: the sender, or the hub when it wrapped a document
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def destinations(self) -> list[Destination]:
-        return [Destination(o.adapter, o.address) for o in self.outgoing]
 
 
 class Processor:
@@ -95,7 +46,7 @@ class Processor:
 
     def receipt_goes_to(self, participant: str | None) -> bool:
         """Receipts go to senders that have an inbox here (the configured departments)."""
-        if not participant or not _PARTICIPANT.match(participant):
+        if not is_participant(participant):
             return False
         return not self.departments or participant in self.departments
 
@@ -215,17 +166,15 @@ class Processor:
         rules: RuleSet,
     ) -> Processed:
         """Best-effort facts from an envelope we refuse: its claimed id and sender, if readable."""
-        message_id = sender = recipient = message_type = kind = None
-        if root is not None:
-            head = f"{q('Content')}/{q('Header')}/"
-            message_id = (root.findtext(head + q("MessageId")) or "").strip() or None
-            sender = (root.findtext(head + q("Sender")) or "").strip() or None
-            recipient = (root.findtext(head + q("Recipient")) or "").strip() or None
-            message_type = (root.findtext(head + q("MessageType")) or "").strip() or None
-            kind = (root.findtext(head + q("Kind")) or "").strip() or None
-        if not message_id or not _UUID.match(message_id):
+        claimed = claimed_header(root) if root is not None else {}
+        message_id = claimed.get("MessageId", "")
+        sender = claimed.get("Sender")
+        recipient = claimed.get("Recipient")
+        message_type = claimed.get("MessageType")
+        kind = claimed.get("Kind")
+        if not is_message_id(message_id):
             message_id = unparsed_id(body)
-        if sender and not _PARTICIPANT.match(sender):
+        if not is_participant(sender):
             sender = None
         result = Processed(
             message_id=message_id,

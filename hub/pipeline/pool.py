@@ -12,10 +12,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from hub import processor as proc
 from hub.abc import Destination
 from hub.config import HubConfig
-from hub.processor import Processed
+from hub.pipeline import processor as proc
+from hub.records import Processed
 from hub.routing import RuleSet
 
 

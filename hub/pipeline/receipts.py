@@ -4,6 +4,9 @@ A receipt is an ordinary envelope (Kind ``receipt``, from the hub, CorrelationId
 it is about) whose payload names the state, the reasons and the digest of the acknowledged
 envelope's signed content. Its MessageId is derived from the original id and the state, so a
 receipt sent twice (after a crash) is the same receipt.
+
+The builders are pure (the worker processes sign receipts with them); ``ReceiptSender`` puts a
+signed receipt into the sender's inbox.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ import base64
 import datetime as dt
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from lxml import etree
 
 from envelopes import xmldsig
 from envelopes.codec import CONTENT_ID, ENVELOPE_NS, build_envelope
 from envelopes.model import Header, Kind
-from hub.abc import Destination
+from hub.abc import Destination, Observer, Transport
+from hub.queues import inbox_queue
 
 RECEIPT_NS = "urn:interagency-hub:receipt:1.0"
 RECEIPT_TYPE = "{" + RECEIPT_NS + "}Receipt"
@@ -195,3 +199,50 @@ def read_receipt(payload: etree._Element) -> dict[str, object]:
             (d.get("Adapter"), d.get("Address")) for d in payload.iterfind(_R + "Destination")
         ],
     }
+
+
+SignReceipt = Callable[
+    [str, str, str, "str | None", list[Destination], list[tuple[str, str]]],
+    Awaitable["bytes | None"],
+]
+
+
+class ReceiptSender:
+    """Signs (through ``sign``, in the worker pool) and publishes receipts to senders' inboxes."""
+
+    def __init__(
+        self, hub_id: str, transport: Transport, sign: SignReceipt, observer: Observer
+    ) -> None:
+        self.hub_id = hub_id
+        self.transport = transport
+        self._sign = sign
+        self._observer = observer
+
+    async def send(
+        self,
+        recipient: str,
+        message_id: str,
+        state: str,
+        digest: str | None,
+        destinations: list[Destination],
+        reasons: list[tuple[str, str]],
+    ) -> None:
+        """Sign and send a receipt (nothing if the recipient has no inbox here)."""
+        body = await self._sign(recipient, message_id, str(state), digest, destinations, reasons)
+        if body is not None:
+            await self.publish(recipient, body, str(state))
+
+    async def publish(self, recipient: str, body: bytes, state: str) -> None:
+        """Send a receipt the workers signed already."""
+        receipt = body.split(b"<hub:MessageId>", 1)[-1].split(b"<", 1)[0].decode()
+        await self.transport.publish(
+            inbox_queue(recipient),
+            body,
+            {
+                "message-id": receipt,
+                "sender": self.hub_id,
+                "kind": "receipt",
+                "receipt-state": state,
+            },
+        )
+        self._observer.receipt_sent(state)

@@ -1,0 +1,236 @@
+"""One hub process: store, transport, worker pool, adapters and the pipeline between them.
+
+``Hub.start`` opens the store and the transport, loads the rules and the adapters, starts the
+workers, then consumes ``hub.inbound`` (ingest), ``hub.out.<adapter>`` (dispatch) and
+``hub.dead`` (dead letters). ``Hub.stop`` undoes it in reverse. Observers hear what happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+from hub.abc import Adapter, Destination, Observer, Transport
+from hub.config import HubConfig
+from hub.pipeline.breakers import Breaker, Breakers, BreakerState
+from hub.pipeline.context import HubAdapterContext, HubSigner
+from hub.pipeline.dead_letters import DeadLetters
+from hub.pipeline.dispatch import Dispatcher
+from hub.pipeline.ingest import Ingest
+from hub.pipeline.observers import Observers
+from hub.pipeline.pool import CryptoPool
+from hub.pipeline.receipts import ReceiptSender
+from hub.pipeline.retry import RetryPolicy
+from hub.plugins import create_adapter
+from hub.queues import DEAD_QUEUE, INBOUND_QUEUE, inbox_queue, out_queue
+from hub.routing import RulesError, RuleSet, load_rules, version_summary
+from hub.routing.watch import RulesWatcher
+from hub.store import Store, open_store
+from hub.transports import open_transport
+
+log = logging.getLogger("hub")
+
+
+class Hub:
+    """The running hub. ``transport`` and ``adapters`` may be given (tests); by default they
+    come from the configuration."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        *,
+        transport: Transport | None = None,
+        adapters: dict[str, Adapter] | None = None,
+        observers: Iterable[Observer] = (),
+    ) -> None:
+        self.config = config
+        self.observers = Observers(observers)
+        self._given_transport = transport
+        self._given_adapters = adapters
+        self.store: Store
+        self.transport: Transport
+        self.adapters: dict[str, Adapter] = {}
+        self.pool: CryptoPool | None = None
+        self.rules: RuleSet = RuleSet()
+        self.signer = HubSigner(config)
+        self.retry = RetryPolicy(config.retry)
+        self.breakers = Breakers(
+            config.breaker.failure_threshold,
+            config.breaker.probe_interval,
+            on_change=self._breaker_changed,
+        )
+        self.started = asyncio.Event()
+        self._ingest: Ingest | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reload_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        config = self.config
+        self.rules = load_rules(config.path(config.paths.routing_rules))
+        self.store = await open_store(config)
+        self.transport = self._given_transport or open_transport(config, self.store)
+        await self.transport.start()
+        if self._given_adapters is not None:
+            self.adapters = dict(self._given_adapters)
+        else:
+            self.adapters = {
+                name: create_adapter(name, settings, str(config.base_dir))
+                for name, settings in config.adapters.items()
+            }
+        self._check_adapters(self.rules)
+        inline = frozenset(n for n, a in self.adapters.items() if a.inline)
+        self.pool = pool = CryptoPool(config, inline)
+        await pool.warm_up()
+        receipts = ReceiptSender(config.id, self.transport, pool.sign_receipt, self.observers)
+        dead_letters = DeadLetters(self.store, receipts, self.observers)
+        dispatcher = Dispatcher(
+            self.store,
+            self.transport,
+            self.adapters,
+            self.breakers,
+            self.retry,
+            receipts,
+            dead_letters,
+            self.observers,
+        )
+        self._ingest = ingest = Ingest(
+            config,
+            self.store,
+            self.transport,
+            pool,
+            lambda: self.rules,
+            dispatcher,
+            receipts,
+            self.adapters,
+            self.observers,
+        )
+        for name, adapter in self.adapters.items():
+            await adapter.start(
+                HubAdapterContext(
+                    name, config.id, self.store, self.transport, receipts, self.signer
+                )
+            )
+        for department in config.departments:
+            await self.transport.declare_queue(inbox_queue(department))
+        self.observers.rules_applied(self.rules.version, None)
+        await self.store.record_rules_version(
+            self.rules.version, version_summary(self.rules, None), at_start=True
+        )
+        self.observers.hub_started(self.transport.name)
+        self._spawn(ingest.run(), "ingest-batches")
+        self._spawn(self._watch_rules(), "rules-watch")
+        await self.transport.consume(INBOUND_QUEUE, ingest.on_inbound, prefetch=config.prefetch)
+        for name in self.adapters:
+            await self.transport.consume(out_queue(name), dispatcher.on_outbound, prefetch=16)
+        await self.transport.consume(DEAD_QUEUE, dead_letters.on_dead, prefetch=16)
+        self.started.set()
+        log.info(
+            "hub %s serving on %s transport, rules %s",
+            config.id,
+            self.transport.name,
+            self.rules.version,
+        )
+
+    async def stop(self) -> None:
+        if self._ingest is not None:
+            self._ingest.stopping = True
+        with contextlib.suppress(Exception):
+            await self.transport.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._ingest is not None:
+            await self._ingest.stop()
+        for adapter in self.adapters.values():
+            with contextlib.suppress(Exception):
+                await adapter.aclose()
+        if self.pool is not None:
+            self.pool.close()
+        await self.store.close()
+        self.observers.hub_stopped(self.transport.name)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def sign_envelope(self, xml: bytes) -> bytes:
+        """Sign, as the hub, an envelope the hub composed itself (wrapping an unsigned document)."""
+        return self.signer.sign_envelope(xml)
+
+    # ------------------------------------------------------------------ routing rules
+    async def reload_rules(self) -> bool:
+        """Load the rule files again; swap atomically if valid, keep the old set if not."""
+        async with self._reload_lock:  # SIGHUP, the file watch and `hub routes reload` may race
+            return await self._reload_rules()
+
+    async def _reload_rules(self) -> bool:
+        directory = self.config.path(self.config.paths.routing_rules)
+        try:
+            rules = await asyncio.to_thread(load_rules, directory)
+            self._check_adapters(rules)
+        except Exception as exc:
+            self.observers.rules_refused()
+            log.error("routing rules reload refused, keeping %s: %s", self.rules.version, exc)
+            return False
+        if rules.version == self.rules.version:
+            return True
+        old = self.rules
+        self.rules = rules  # batches read self.rules once, so none sees a half-loaded set
+        self.observers.rules_applied(rules.version, old.version)
+        await self.store.record_rules_version(
+            rules.version, version_summary(rules, old), at_start=False
+        )
+        log.info("routing rules %s applied (was %s)", rules.version, old.version)
+        return True
+
+    def _check_adapters(self, rules: RuleSet) -> None:
+        """Rules must only name configured adapters: else their messages would wait forever."""
+        missing = sorted(rules.adapters() - set(self.adapters))
+        if missing:
+            raise RulesError(
+                f"routing rules deliver through {', '.join(missing)}, which hub.toml does not "
+                f"configure (configured: {', '.join(sorted(self.adapters))})"
+            )
+
+    def rules_watcher(self, interval: float | None = None) -> RulesWatcher:
+        """The watch on the rules folder and on ``hub routes reload`` requests."""
+        config = self.config
+        return RulesWatcher(
+            config.path(config.paths.routing_rules),
+            self.reload_rules,
+            lambda: self.rules.version,
+            lambda: self.rules.sources,
+            lambda: self.rules.source_digest,
+            data_dir=config.path(config.data_dir),
+            interval=interval,
+        )
+
+    async def _watch_rules(self) -> None:
+        await self.rules_watcher().run()
+
+    # ------------------------------------------------------------------ circuit breakers
+    def _breaker_changed(self, destination: Destination, breaker: Breaker) -> None:
+        self.observers.breaker_changed(destination, int(breaker.state))
+        log.log(
+            logging.INFO if breaker.state == BreakerState.HALF_OPEN else logging.WARNING,
+            "circuit breaker for %s is %s (%s)",
+            destination,
+            breaker.state.name.lower(),
+            breaker.last_error or "ok",
+            extra={"destination": str(destination)},
+        )
+        self._spawn(
+            self.store.save_breaker(
+                destination, breaker.state.name.lower(), breaker.failures, breaker.last_error
+            ),
+            "save-breaker",
+        )

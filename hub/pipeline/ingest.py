@@ -1,0 +1,235 @@
+"""Ingest: envelopes from ``hub.inbound``, in batches, decided, stored, dispatched, answered.
+
+A batch is one pool call (the workers decide), one store transaction (the decisions), the
+deliveries, one more transaction (the inline delivery marks), the receipts, and only then the
+inbound acks. A crash anywhere before the acks replays the batch; replay is idempotent (same
+MessageId and content: no second acceptance; pending deliveries are redone, same MessageId).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from hub.abc import Adapter, Delivery, Destination, Observer, State, Transport
+from hub.config import HubConfig
+from hub.pipeline.dispatch import Dispatcher
+from hub.pipeline.pool import CryptoPool
+from hub.pipeline.receipts import ReceiptSender
+from hub.records import DeliveryMark, Ingested
+from hub.routing import RuleSet
+from hub.store import Store
+
+log = logging.getLogger("hub")
+
+Item = tuple[Delivery, asyncio.Future[None]]
+
+
+class Ingest:
+    """Batches inbound deliveries and takes each batch through the pipeline."""
+
+    def __init__(
+        self,
+        config: HubConfig,
+        store: Store,
+        transport: Transport,
+        pool: CryptoPool,
+        rules: Callable[[], RuleSet],
+        dispatcher: Dispatcher,
+        receipts: ReceiptSender,
+        adapters: dict[str, Adapter],
+        observer: Observer,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.transport = transport
+        self.pool = pool
+        self.rules = rules  # read once per batch: a reload never shows half a rule set
+        self.dispatcher = dispatcher
+        self.receipts = receipts
+        self.adapters = adapters
+        self.observer = observer
+        self._batch: list[Item] = []
+        self._batch_ready = asyncio.Event()
+        self._batch_slots = asyncio.Semaphore(max(1, config.workers) + 1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.stopping = False
+
+    # ------------------------------------------------------------------ batching
+    async def on_inbound(self, delivery: Delivery) -> None:
+        """The inbound queue's consumer: returns once the delivery is settled."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.append((delivery, future))
+        self._batch_ready.set()
+        await future
+
+    async def run(self) -> None:
+        """Form batches until stopped (``batch_size`` at most, a couple of ms to fill up)."""
+        while not self.stopping:
+            await self._batch_ready.wait()
+            if len(self._batch) < self.config.batch_size:
+                await asyncio.sleep(0.002)  # let a few more arrive: one pool call, one commit
+            await self._batch_slots.acquire()
+            items = self._batch[: self.config.batch_size]
+            del self._batch[: self.config.batch_size]
+            if not self._batch:
+                self._batch_ready.clear()
+            if not items:
+                self._batch_slots.release()
+                continue
+            task = asyncio.create_task(self._run_batch(items))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Stop forming batches; batches in flight are cancelled (their messages come back)."""
+        self.stopping = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for _, future in self._batch:
+            if not future.done():
+                future.cancel()
+
+    async def _run_batch(self, items: list[Item]) -> None:
+        try:
+            await self._ingest_isolated(items)
+        finally:
+            self._batch_slots.release()
+
+    async def _ingest_isolated(self, items: list[Item]) -> None:
+        """Ingest a batch; if it fails, one message at a time, so a poison message fails alone.
+
+        A failed message goes back to the inbound queue; the transport's delivery limit moves
+        one that keeps failing to ``hub.dead`` (and from there to the dead-letter store).
+        """
+        try:
+            await self._ingest(items)
+        except Exception as exc:
+            if len(items) > 1 and not self.stopping and await self.transport.ping():
+                log.warning("ingest batch of %d failed (%s); retrying one by one", len(items), exc)
+                for item in items:
+                    await self._ingest_isolated([item])
+                return
+            log.exception("ingest failed; the message goes back to the inbound queue")
+            for delivery, future in items:
+                with contextlib.suppress(Exception):
+                    await delivery.nack(requeue=True)
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            for _, future in items:
+                if not future.done():
+                    future.set_result(None)
+
+    # ------------------------------------------------------------------ one batch
+    async def _ingest(self, items: list[Item]) -> None:
+        started = time.perf_counter()
+        bodies = [d.body for d, _ in items]
+        for d, _ in items:
+            self.observer.message_received(d.headers.get("source", "amqp"))
+        results = await self.pool.process(bodies, self.rules())
+        for p in results:
+            for stage, seconds in p.timings.items():
+                self.observer.stage_timed(stage, seconds)
+        t_store = time.perf_counter()
+        outcomes = await self.store.record_ingest(
+            results,
+            [d.headers.get("submission-id") for d, _ in items],
+            [d.headers.get("correlation-hint") for d, _ in items],
+        )
+        self.observer.stage_timed("store", (time.perf_counter() - t_store) / max(1, len(results)))
+        for outcome in outcomes:
+            self._observe(outcome)
+        marks = await asyncio.gather(*(self.dispatcher.dispatch(o, started) for o in outcomes))
+        if any(delivered or events for delivered, events in marks):
+            # one transaction for the batch: a delivery row and its event never disagree
+            await self.store.mark_delivered(
+                [
+                    DeliveryMark(o.processed.message_id, delivered, events)
+                    for o, (delivered, events) in zip(outcomes, marks, strict=True)
+                ]
+            )
+        await asyncio.gather(
+            *(self._tell_sender(o, m[0]) for o, m in zip(outcomes, marks, strict=True))
+        )
+        await asyncio.gather(
+            *(self._tell_adapter(d, o) for (d, _), o in zip(items, outcomes, strict=True))
+        )
+        await asyncio.gather(*(d.ack() for d, _ in items))
+
+    def _observe(self, outcome: Ingested) -> None:
+        p = outcome.processed
+        if outcome.status == "conflict":
+            self.observer.message_decided("rejected", "conflict")
+        elif outcome.status == "duplicate":
+            self.observer.message_decided("duplicate", "")
+        elif p.state == State.REJECTED:
+            self.observer.message_decided("rejected", p.code or "invalid")
+        elif p.state == State.EXPIRED:
+            self.observer.expired()
+        else:
+            self.observer.message_decided("accepted", p.message_type or "")
+
+    async def _tell_sender(self, outcome: Ingested, delivered: list[Destination]) -> None:
+        """The receipt for a stored (and, where inline, delivered) decision."""
+        p = outcome.processed
+        if outcome.status == "conflict":
+            if p.sender:
+                await self.receipts.send(
+                    p.sender,
+                    p.message_id,
+                    State.REJECTED,
+                    p.digest,
+                    [],
+                    [
+                        (
+                            "conflict",
+                            f"MessageId {p.message_id} was already submitted with other content",
+                        )
+                    ],
+                )
+            return
+        if p.receipt is None or not p.sender or not p.receipt_state:
+            return
+        if outcome.status == "duplicate":
+            # the first try may have died before telling the sender: tell again (a receipt's
+            # MessageId is derived from what it says, so the inbox shows it once)
+            await self.receipts.publish(p.sender, p.receipt, p.receipt_state)
+        elif p.receipt_state == State.DELIVERED and len(delivered) != len(p.outgoing):
+            # some destination is not there yet: say "accepted" now, "delivered" later
+            await self.receipts.send(
+                p.sender, p.message_id, State.ACCEPTED, p.digest, p.destinations, []
+            )
+        else:
+            await self.receipts.publish(p.sender, p.receipt, p.receipt_state)
+
+    async def _tell_adapter(self, delivery: Delivery, outcome: Ingested) -> None:
+        """A refused document an adapter brought in: the adapter answers its sender."""
+        p = outcome.processed
+        if outcome.status != "new" or p.state not in (State.REJECTED, State.EXPIRED):
+            return
+        name = delivery.headers.get("adapter", "")
+        adapter = self.adapters.get(name)
+        if adapter is None:
+            return
+        reasons = [(p.code or str(p.state), reason) for reason in p.reasons]
+        try:
+            await adapter.refused(p.message_id, str(p.state), reasons, dict(delivery.headers))
+        except Exception as exc:  # best effort: the refusal itself is stored and on record
+            log.warning(
+                "%s could not tell the sender of %s that it was %s: %r",
+                name,
+                p.message_id,
+                p.state,
+                exc,
+                extra={"message_id": p.message_id},
+            )
+            detail = f"{name}: the sender could not be told ({exc!r})"[:1000]
+            await self.store.record(p.message_id, State.NOTE, detail)
