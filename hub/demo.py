@@ -1,7 +1,8 @@
 """``hub demo``: an embedded hub, three departments and sample traffic, shown as a table.
 
 Everything runs in one process on a temporary deployment (``hub init``'s layout), so it needs
-nothing but Python: it is the README's first command.
+nothing but Python: it is the README's first command. It is a composition of the whole product
+(the core, the SMEV adapter and its simulator), the one module of ``hub`` that names an adapter.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from envelopes.codec import new_envelope, to_bytes
 from envelopes.model import Attachment, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
-from hub import client
 from hub.config import load_config
+from hub.ops.inbox import inbox
+from hub.ops.trace import format_trace, trace
+from hub.pipeline.hub import Hub
+from hub.queues import INBOUND_QUEUE
 from hub.scaffold import init_deployment, shipped
-from hub.server import INBOUND_QUEUE, Hub
 
 DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
 
@@ -170,9 +173,7 @@ async def _run(directory: Path) -> int:
             await asyncio.sleep(0.05)
         inboxes = {}
         for department in DEPARTMENTS:
-            items = await client.inbox(
-                config, department, directory / "inbox" / department, None, 0.3
-            )
+            items = await inbox(config, department, directory / "inbox" / department, None, 0.3)
             inboxes[department] = items
         print(f"Embedded hub {config.id} in {directory}\n")
         print(f"{'document':<32} {'message id':<10} {'from':<13} {'to':<17} state")
@@ -195,10 +196,10 @@ async def _run(directory: Path) -> int:
             print(f"  {department:<13} {summary}")
         print("\nTraces (`hub trace ID`):")
         for sample in samples:
-            data = await client.trace(config, sample.message_id)
+            data = await trace(config, sample.message_id)
             if data is not None:
                 print(f"\n# {sample.title}")
-                print(client.format_trace(data))
+                print(format_trace(data))
         expected = {"delivered", "acknowledged", "answered"}
         ok = (
             states.get(samples[0].message_id) == "answered"

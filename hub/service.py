@@ -1,4 +1,9 @@
-"""``hub serve``: the hub plus its HTTP endpoints, until a signal stops it."""
+"""``hub serve``: the hub and its extensions (the metrics endpoint, …) until a signal stops it.
+
+Extensions are found by the ``hub.extensions`` entry point group (hub/plugins.py): the core
+never imports them. Each factory gets the hub before it starts (to add its observers) and
+returns an Extension to start once the hub runs, or None to stay out.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
+from hub.abc import Extension
 from hub.config import HubConfig
-from hub.server import Hub
+from hub.ops.status import pid_file
+from hub.pipeline.hub import Hub
+from hub.plugins import EXTENSIONS, found, load
 
 log = logging.getLogger("hub")
 
@@ -51,33 +59,29 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     hub = Hub(config)
+    extensions: list[Extension] = []
+    for name in sorted(found(EXTENSIONS)):
+        extension = load(EXTENSIONS, name)(hub)
+        if extension is not None:
+            extensions.append(extension)
     await hub.start()
-    from hub.operations import pid_file
-
     pid = pid_file(config)
     pid.write_text(f"{os.getpid()}\n")
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(hub.reload_rules()))
         loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
-    http = None
-    collector = None
+    started: list[Extension] = []
     try:
-        if config.metrics.enabled:
-            from monitoring.collector import Collector
-            from monitoring.http import bound_address, start_http
-
-            collector = Collector(hub)
-            await collector.start()
-            host, port = config.metrics_host_port
-            http = await start_http(hub, host, port, collector)
-            host, port = bound_address(http)
-            log.info("metrics at http://%s:%d/metrics", host, port)
+        for extension in extensions:
+            await extension.start()
+            started.append(extension)
         await stop.wait()
     finally:
-        if collector is not None:
-            await collector.stop()
-        if http is not None:
-            await http.cleanup()
+        for extension in reversed(started):
+            try:
+                await extension.stop()
+            except Exception:
+                log.exception("extension %r did not stop cleanly", extension)
         await hub.stop()
         with contextlib.suppress(OSError):
             if pid.read_text().strip() == str(os.getpid()):

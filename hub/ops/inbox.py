@@ -1,0 +1,73 @@
+"""Take what waits in a participant's inbox: envelopes and receipts, each item once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.abc import State, Transport
+from hub.config import HubConfig
+from hub.ops.connection import connect
+from hub.queues import header_facts, inbox_queue
+from hub.store import Store
+
+
+@dataclass
+class InboxItem:
+    message_id: str
+    sender: str
+    kind: str
+    path: Path
+
+
+async def inbox(
+    config: HubConfig,
+    participant: str,
+    out_dir: Path,
+    max_items: int | None,
+    wait: float,
+    skipped: list[str] | None = None,
+) -> list[InboxItem]:
+    """Take envelopes and receipts from a participant's inbox (see ``take``)."""
+    async with connect(config) as (store, transport):
+        return await take(store, transport, participant, out_dir, max_items, wait, skipped)
+
+
+async def take(
+    store: Store,
+    transport: Transport,
+    participant: str,
+    out_dir: Path,
+    max_items: int | None,
+    wait: float,
+    skipped: list[str] | None = None,
+) -> list[InboxItem]:
+    """Write each item to ``out_dir/<message-id>.xml``, record ``acknowledged`` (not for
+    receipts), then acknowledge it; a redelivery of something taken already is dropped."""
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    taken: list[InboxItem] = []
+    queue = inbox_queue(participant)
+    await transport.declare_queue(queue)
+    deadline = time.monotonic() + wait
+    while max_items is None or len(taken) < max_items:
+        delivery = await transport.get(queue)
+        if delivery is None:
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+            continue
+        message_id, sender, kind = header_facts(delivery.body)
+        if not await store.mark_seen(participant, message_id):
+            await delivery.ack()  # a redelivery of something already taken: same MessageId
+            if skipped is not None:
+                skipped.append(message_id)
+            continue
+        path = out_dir / f"{message_id}.xml"
+        path.write_bytes(delivery.body)
+        if kind != "receipt":
+            await store.record(message_id, State.ACKNOWLEDGED, f"taken by {participant}")
+        await delivery.ack()
+        taken.append(InboxItem(message_id, sender, kind, path))
+    return taken

@@ -1,0 +1,86 @@
+"""``hub status``: messages by state, queues, dead letters, breakers, rules, the running hub."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hub.config import HubConfig
+from hub.ops.connection import connect
+from hub.queues import INBOUND_QUEUE, inbox_queue, out_queue
+
+
+def pid_file(config: HubConfig) -> Path:
+    return config.path(config.data_dir) / "hub.pid"
+
+
+def hub_running(config: HubConfig) -> int | None:
+    """The pid of a running ``hub serve`` for this deployment, if any."""
+    try:
+        pid = int(pid_file(config).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+async def status(config: HubConfig) -> dict[str, Any]:
+    async with connect(config) as (store, transport):
+        queues = [INBOUND_QUEUE, *(out_queue(a) for a in config.adapters)]
+        queues += [inbox_queue(d) for d in config.departments]
+        depths = {q: await transport.depth(q) for q in queues}
+        breakers = await store.breakers()
+        versions = await store.rules_versions()
+        latest = max(versions, key=lambda v: v.applied_at) if versions else None
+        return {
+            "hub": config.id,
+            "mode": "embedded" if config.embedded else "rabbitmq",
+            "running_pid": hub_running(config),
+            "messages_by_state": await store.count_by_state(),
+            "queues": depths,
+            "dead_letters": await store.count_dead_letters(),
+            "oldest_undelivered_seconds": round(await store.oldest_undelivered_age(), 1),
+            "circuit_breakers": [
+                {
+                    "destination": f"{b.adapter}:{b.address}",
+                    "state": b.state,
+                    "failures": b.failures,
+                    "last_error": b.last_error,
+                    "since": b.updated_at,
+                }
+                for b in breakers
+            ],
+            "rules": {"version": latest.version, "applied_at": latest.applied_at}
+            if latest
+            else None,
+            "store_bytes": await store.size_bytes(),
+        }
+
+
+def format_status(data: dict[str, Any]) -> str:
+    running = f"running (pid {data['running_pid']})" if data["running_pid"] else "not running"
+    lines = [f"hub {data['hub']} ({data['mode']}): {running}"]
+    rules = data.get("rules")
+    if rules:
+        lines.append(f"rules {rules['version']} applied {rules['applied_at']}")
+    states = data["messages_by_state"]
+    lines.append(
+        "messages: " + (", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "none")
+    )
+    lines.append(
+        f"dead letters: {data['dead_letters']}; oldest undelivered: "
+        f"{data['oldest_undelivered_seconds']} s; store {data['store_bytes'] // 1024} KB"
+    )
+    lines.append("queues:")
+    lines += [f"  {q:<32} {n}" for q, n in data["queues"].items()]
+    lines.append("circuit breakers:" + ("" if data["circuit_breakers"] else " all closed"))
+    for b in data["circuit_breakers"]:
+        error = f" ({b['last_error']})" if b["last_error"] else ""
+        lines.append(f"  {b['destination']:<32} {b['state']}{error} since {b['since']}")
+    return "\n".join(lines)
