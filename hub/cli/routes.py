@@ -6,9 +6,9 @@ refused (one line per problem on stderr, naming file and line), 2 usage error.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from envelopes.codec import envelope_from_tree
 from envelopes.errors import EnvelopeError
 from envelopes.model import Envelope
 from envelopes.parsing import ParseLimits, parse_xml
-from hub.cli_support import Rejected, config_option, deployment_config
+from hub.cli.support import Rejected, config_option, deployment_config
 from hub.config import HubConfig, default_config_path
 from hub.routing import (
     CheckReport,
@@ -370,19 +370,21 @@ def versions_command(config_path: str, as_json: bool) -> None:
     database = config.database
     if not database.is_file():
         raise Refused([f"{database}: no store yet (has the hub run?)"])
+    from hub.errors import StoreError
+    from hub.ops.rules import rules_versions
+
     try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
-            rows = conn.execute(
-                "SELECT version, applied_at, summary FROM rules_versions ORDER BY applied_at"
-            ).fetchall()
-    except sqlite3.Error as exc:
-        raise Refused([f"{database}: {exc}"]) from None
+        rows = asyncio.run(rules_versions(config))
+    except StoreError as exc:
+        raise Refused(exc.problems) from None
     if as_json:
-        data = [{"version": v, "applied_at": a, "summary": s} for v, a, s in rows]
+        data = [
+            {"version": r.version, "applied_at": r.applied_at, "summary": r.summary} for r in rows
+        ]
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    for version, applied_at, summary in rows:
-        click.echo(f"{applied_at}  {version}  {summary}")
+    for r in rows:
+        click.echo(f"{r.applied_at}  {r.version}  {r.summary}")
 
 
 # ----------------------------------------------------------------------------------- schema

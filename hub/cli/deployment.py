@@ -1,0 +1,71 @@
+"""``hub init``, ``hub serve``, ``hub demo``: a deployment made, run, shown."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from envelopes.ids import is_participant
+from hub.cli.support import Rejected, config_option, deployment_config
+from hub.scaffold import DEFAULT_DEPARTMENTS
+
+
+@click.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option(
+    "--departments",
+    default=",".join(DEFAULT_DEPARTMENTS),
+    show_default=True,
+    help="comma-separated participant ids of the departments",
+)
+@click.option("--broker", "broker_url", default="", help="RabbitMQ URL (default: embedded mode)")
+@click.option("--metrics-address", default="127.0.0.1:9464", show_default=True)
+@click.option("--force", is_flag=True, help="overwrite an existing hub.toml and reissue keys")
+def init_command(
+    directory: str, departments: str, broker_url: str, metrics_address: str, force: bool
+) -> None:
+    """Scaffold a working deployment in DIRECTORY."""
+    from hub.scaffold import init_deployment
+
+    if (Path(directory) / "hub.toml").exists() and not force:
+        raise Rejected(
+            [f"{directory}/hub.toml exists: this is a deployment already (use --force to redo)"]
+        )
+    names = [d.strip() for d in departments.split(",") if d.strip()]
+    bad = [d for d in names if not is_participant(d)]
+    if bad:
+        raise click.BadParameter(
+            f"not participant ids: {', '.join(bad)}", param_hint="--departments"
+        )
+    path = init_deployment(Path(directory), names, broker_url, metrics_address)
+    click.echo(f"wrote {path}; start the hub with: hub serve --config {path}")
+
+
+@click.command("serve")
+@config_option
+def serve_command(config_path: str) -> None:
+    """Run the hub until interrupted (SIGINT/SIGTERM)."""
+    from hub.logs import setup_logging
+    from hub.service import run_loop, serve
+
+    config = deployment_config(config_path)
+    setup_logging(config.log_level, config.log_json)
+    with contextlib.suppress(KeyboardInterrupt):
+        run_loop(serve(config), config.event_loop)
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="keep the demo deployment here (default: a temporary folder)",
+)
+def demo_command(directory: str | None) -> None:
+    """Start an embedded hub with three departments and show sample traffic with traces."""
+    from hub.demo import run_demo
+
+    sys.exit(run_demo(Path(directory) if directory else None))
