@@ -1,6 +1,7 @@
 """Refreshes the gauges that describe state rather than events, and answers ``/readyz``.
 
-Counters and histograms move where things happen (``hub/server.py``); what is a *state* (queue
+Counters and histograms move where things happen (``observer.py`` hears the hub); what is a
+*state* (queue
 depths, the oldest undelivered message, dead letters now, messages by state, the store's size,
 certificate lifetimes, readiness) is read here every ``interval`` seconds and once more, on
 demand, before each ``/metrics`` scrape.
@@ -22,16 +23,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography import x509
 
 from hub.abc import State
-from hub.server import INBOUND_QUEUE, inbox_queue, out_queue
-
-if TYPE_CHECKING:
-    from hub.server import Hub
-    from hub.store import Store
+from hub.pipeline.hub import Hub
+from hub.queues import INBOUND_QUEUE, inbox_queue, out_queue
+from monitoring.metrics import Metrics
 
 log = logging.getLogger("hub.monitoring")
 
@@ -72,34 +71,6 @@ class _PendingAck:
     event_id: int
     message_id: str
     acked_at: dt.datetime
-
-
-# ----------------------------------------------------------------------------- store reads
-async def dead_letters_count(store: Store) -> int:
-    rows = await store._fetchall("SELECT COUNT(*) FROM dead_letters")
-    return int(rows[0][0])
-
-
-async def last_event_id(store: Store) -> int:
-    rows = await store._fetchall("SELECT COALESCE(MAX(id), 0) FROM events")
-    return int(rows[0][0])
-
-
-_ACKS_SQL = """
-SELECT a.id, a.message_id, a.at,
-    (SELECT d.at FROM events d WHERE d.message_id = a.message_id AND d.state = 'delivered'
-        AND d.id < a.id ORDER BY d.id DESC LIMIT 1),
-    (SELECT d.at FROM events d WHERE d.message_id = a.message_id AND d.state = 'delivered'
-        AND d.id > a.id ORDER BY d.id LIMIT 1)
-FROM events a
-WHERE a.state = 'acknowledged' AND a.id > ?
-ORDER BY a.id
-LIMIT ?
-"""
-
-_DELIVERED_SQL = (
-    "SELECT at FROM events WHERE message_id = ? AND state = 'delivered' ORDER BY id DESC LIMIT 1"
-)
 
 
 def _parse_at(value: str) -> dt.datetime:
@@ -151,10 +122,15 @@ class Collector:
     """Keeps the state gauges of one hub fresh; also the one place that decides readiness."""
 
     def __init__(
-        self, hub: Hub, interval: float = DEFAULT_INTERVAL, *, min_interval: float = 0.5
+        self,
+        hub: Hub,
+        metrics: Metrics,
+        interval: float = DEFAULT_INTERVAL,
+        *,
+        min_interval: float = 0.5,
     ) -> None:
         self.hub = hub
-        self.metrics = hub.metrics
+        self.metrics = metrics
         self.interval = interval
         self.min_interval = min_interval  # on-demand refreshes closer together are skipped
         self._lock = asyncio.Lock()
@@ -234,7 +210,7 @@ class Collector:
     async def _store_gauges(self) -> None:
         store = self.hub.store
         self.metrics.oldest_undelivered.set(await store.oldest_undelivered_age())
-        self.metrics.dead_letters_current.set(await dead_letters_count(store))
+        self.metrics.dead_letters_current.set(await store.count_dead_letters())
         counts = await store.count_by_state()
         for state in State:
             if state != State.NOTE:
@@ -246,7 +222,7 @@ class Collector:
     # -------------------------------------------------------------- acknowledgements
     async def _init_ack_cursor(self) -> None:
         if self._ack_cursor is None and self._started():
-            self._ack_cursor = await last_event_id(self.hub.store)
+            self._ack_cursor = await self.hub.store.last_event_id()
 
     async def _acks(self) -> None:
         if self._ack_cursor is None:
@@ -256,23 +232,23 @@ class Collector:
         now = dt.datetime.now(dt.UTC)
         still: list[_PendingAck] = []
         for pending in self._pending_acks:
-            rows = await store._fetchall(_DELIVERED_SQL, (pending.message_id,))
-            if rows:
-                self._observe_ack(pending.acked_at, _parse_at(rows[0][0]))
+            delivered = await store.delivered_at(pending.message_id)
+            if delivered is not None:
+                self._observe_ack(pending.acked_at, _parse_at(delivered))
             elif (now - pending.acked_at).total_seconds() < ACK_PAIRING_GRACE:
                 still.append(pending)
         self._pending_acks = still
-        rows = await store._fetchall(_ACKS_SQL, (self._ack_cursor, ACK_SCAN_LIMIT))
-        for event_id, message_id, at, before, after in rows:
-            self._ack_cursor = max(self._ack_cursor, int(event_id))
-            acked = _parse_at(at)
-            if before is not None:
-                self._observe_ack(acked, _parse_at(before))
-            elif after is not None:
-                # taken from the inbox before the hub wrote "delivered" down: no measurable wait
-                self._observe_ack(acked, acked)
+        for ack in await store.acknowledgements_since(self._ack_cursor, ACK_SCAN_LIMIT):
+            self._ack_cursor = max(self._ack_cursor, ack.event_id)
+            acked = _parse_at(ack.at)
+            if ack.delivered_before is not None:
+                self._observe_ack(acked, _parse_at(ack.delivered_before))
+            elif ack.delivered_after is not None:
+                # taken from the inbox before the hub wrote "delivered" down; the event carries
+                # the time the message was handed over (0 if it says otherwise)
+                self._observe_ack(acked, _parse_at(ack.delivered_after))
             elif (now - acked).total_seconds() < ACK_PAIRING_GRACE:
-                self._pending_acks.append(_PendingAck(int(event_id), str(message_id), acked))
+                self._pending_acks.append(_PendingAck(ack.event_id, ack.message_id, acked))
 
     def _observe_ack(self, acked: dt.datetime, delivered: dt.datetime) -> None:
         self.metrics.ack_latency.observe(max(0.0, (acked - delivered).total_seconds()))
@@ -322,7 +298,7 @@ class Collector:
         else:
             probes: dict[str, Awaitable[bool]] = {
                 "transport": self.hub.transport.ping(),
-                "store": _store_ping(self.hub.store),
+                "store": self.hub.store.ping(),
             }
             for name, adapter in self.hub.adapters.items():
                 probes[f"adapter:{name}"] = adapter.ping()
@@ -337,11 +313,6 @@ class Collector:
                 self.metrics.ready_check.remove(gone)
         self._ready_checks = set(checks)
         return Readiness(ready, checks)
-
-
-async def _store_ping(store: Store) -> bool:
-    rows = await store._fetchall("SELECT 1")
-    return bool(rows) and rows[0][0] == 1
 
 
 async def _check(probe: Awaitable[bool]) -> bool:

@@ -10,26 +10,22 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitoring.collector import Collector
 
-if TYPE_CHECKING:
-    from hub.server import Hub
-
 log = logging.getLogger("hub.monitoring")
 
 
-def make_app(hub: Hub, collector: Collector) -> web.Application:
+def make_app(collector: Collector) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         try:
             await collector.collect()
         except Exception:  # a failed refresh still serves the last values
             log.exception("metrics refresh before a scrape failed")
-        body = generate_latest(hub.metrics.registry)
+        body = generate_latest(collector.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
@@ -46,11 +42,9 @@ def make_app(hub: Hub, collector: Collector) -> web.Application:
     return app
 
 
-async def start_http(
-    hub: Hub, host: str, port: int, collector: Collector | None = None
-) -> web.AppRunner:
+async def start_http(collector: Collector, host: str, port: int) -> web.AppRunner:
     """Serve the endpoints on host:port (port 0: any free port, see ``bound_address``)."""
-    app = make_app(hub, collector or Collector(hub))
+    app = make_app(collector)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
