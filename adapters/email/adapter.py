@@ -50,7 +50,6 @@ from adapters.email.inbound import (
     sender_address,
 )
 from adapters.email.settings import EmailSettings, load_settings
-from envelopes.codec import to_bytes
 from envelopes.errors import EnvelopeError
 from envelopes.parsing import ParseLimits
 from hub.abc import (
@@ -61,7 +60,6 @@ from hub.abc import (
     Outcome,
     State,
 )
-from hub.receipts import receipt_envelope
 
 log = logging.getLogger("hub.email")
 
@@ -499,10 +497,7 @@ class EmailAdapter(Adapter):
         sender = headers.get("sender", "")
         if sender:
             try:
-                unsigned = receipt_envelope(
-                    self.context.hub_id, sender, message_id, state, reasons=reasons
-                )
-                receipt = self.context.sign_envelope(to_bytes(unsigned))
+                receipt = self.context.signed_receipt(sender, message_id, state, reasons)
             except (ValidationError, ValueError, EnvelopeError) as exc:  # e.g. a bad Sender
                 log.info("email %s: no receipt for %s: %s", self.name, message_id, exc)
         answer = refusal_mail(

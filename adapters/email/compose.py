@@ -24,12 +24,14 @@ from envelopes.codec import (
     payload_of,
     read_attachments,
 )
+from envelopes.ids import MESSAGE_ID_PATTERN
 from envelopes.model import Attachment
 from envelopes.parsing import ParseLimits, parse_xml
 from hub.abc import OutboundMessage
 
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_OUR_ID = re.compile(rf"<hub-({_UUID})@([^<>\s]+)>", re.IGNORECASE)
+_OUR_ID = re.compile(  # MESSAGE_ID_PATTERN without its anchors
+    rf"<hub-({MESSAGE_ID_PATTERN.strip('^$')})@([^<>\s]+)>", re.IGNORECASE
+)
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _BAD_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"<>:|?*\\/]')
 _TITLE_ELEMENTS = ("Subject", "Title", "Name", "Text")

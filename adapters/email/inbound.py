@@ -23,6 +23,7 @@ from lxml import etree
 from adapters.email.compose import hub_ids, safe_filename
 from envelopes.codec import build_envelope, q, to_bytes
 from envelopes.errors import EnvelopeError
+from envelopes.ids import is_message_id
 from envelopes.model import Attachment, Header, Kind
 from envelopes.parsing import ParseLimits, parse_xml
 
@@ -34,7 +35,6 @@ _PLAIN_IDS = uuid.UUID("8c5e0f7a-2b1d-4e6f-9a3c-5d7e9f1b2c4d")
 _XML_TYPES = {"application/xml", "text/xml"}
 _NOT_XML_CHARS = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TAG = re.compile(r"<[^>]*>")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _ADDRESS = re.compile(r"[^@\s]{1,200}@[^@\s]{1,119}")
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
 _AUTOMATIC_SENDERS = ("mailer-daemon", "postmaster", "noreply", "no-reply")
@@ -119,7 +119,7 @@ def envelope_facts(body: bytes) -> tuple[str, str, str | None]:
     message_id = (root.findtext(head + q("MessageId")) or "").strip()
     sender = (root.findtext(head + q("Sender")) or "").strip()
     correlation = (root.findtext(head + q("CorrelationId")) or "").strip() or None
-    return (message_id if _UUID.match(message_id) else ""), sender, correlation
+    return (message_id if is_message_id(message_id) else ""), sender, correlation
 
 
 def answered_id(message: EmailMessage, domain: str) -> str | None:
@@ -219,7 +219,7 @@ def parse_bounce(message: EmailMessage, raw: bytes, domain: str) -> Bounce | Non
         original_id = " ".join(str(original.get("Message-ID", "") or "").split())
         ids = hub_ids(original_id, domain)
         x_id = str(original.get("X-Hub-Message-Id", "") or "").strip().lower()
-        if not ids and _UUID.match(x_id):
+        if not ids and is_message_id(x_id):
             ids = [x_id]
     if is_delivery_report(message):
         action = status = recipient = diagnostic = reporter = ""

@@ -10,13 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hub.abc import Adapter, AdapterContext, OutboundMessage, Outcome, Transport
-
-INBOX_PREFIX = "inbox."
-
-
-def inbox_queue(participant: str) -> str:
-    return INBOX_PREFIX + participant
+from hub.abc import Adapter, AdapterContext, OutboundMessage, Outcome
 
 
 class InternalAdapter(Adapter):
@@ -24,14 +18,15 @@ class InternalAdapter(Adapter):
     inline = True
 
     def __init__(self) -> None:
-        self._transport: Transport | None = None
+        self._context: AdapterContext | None = None
 
     async def start(self, context: AdapterContext) -> None:
-        self._transport = context.transport
+        self._context = context
 
     async def deliver(self, message: OutboundMessage) -> Outcome:
-        if self._transport is None:
+        if self._context is None:
             return Outcome.transient("internal adapter is not started")
+        queue = self._context.inbox_queue(message.destination.address)
         headers = {
             "message-id": message.message_id,
             "sender": message.sender,
@@ -42,17 +37,15 @@ class InternalAdapter(Adapter):
         if "priority" in message.extra:
             headers["priority"] = message.extra["priority"]
         try:
-            await self._transport.publish(
-                inbox_queue(message.destination.address), message.body, headers
-            )
+            await self._context.transport.publish(queue, message.body, headers)
         except (ConnectionError, TimeoutError, OSError) as exc:
             return Outcome.transient(f"inbox {message.destination.address}: {exc!r}")
         except Exception as exc:  # aio-pika raises its own tree; all of it is the broker's trouble
             return Outcome.transient(f"inbox {message.destination.address}: {exc!r}")
-        return Outcome.delivered(f"in inbox.{message.destination.address}")
+        return Outcome.delivered(f"in {queue}")
 
     async def ping(self) -> bool:
-        return self._transport is not None and await self._transport.ping()
+        return self._context is not None and await self._context.transport.ping()
 
 
 def create(settings: Mapping[str, Any]) -> InternalAdapter:
