@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from hub.abc import Transport
-from hub.embedded import EmbeddedTransport
-from hub.rabbitmq import RabbitTransport
-from hub.store import Store
+from hub.store.sqlite import SqliteStore as Store
+from hub.transports.embedded import EmbeddedTransport
+from hub.transports.rabbitmq import RabbitTransport
 
 BROKER_URL = os.environ.get("HUB_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 

@@ -19,11 +19,14 @@ from envelopes.codec import new_envelope, to_bytes
 from envelopes.model import Attachment, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
-from hub.abc import Adapter, OutboundMessage, Outcome
+from hub.abc import Adapter
 from hub.config import HubConfig, load_config
+from hub.pipeline.hub import Hub
+from hub.queues import INBOUND_QUEUE
 from hub.scaffold import init_deployment, shipped
-from hub.server import INBOUND_QUEUE, Hub
 from hub.store import Store
+from hub.testing import ScriptedAdapter
+from monitoring import instrument
 
 DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
 MEMO = shipped("xsd") / "examples" / "memo.xml"
@@ -94,6 +97,7 @@ async def running_hub(
         for name, adapter in adapters.items():
             adapter.name = name
     hub = Hub(deployment.config, adapters=adapters)
+    instrument(hub)  # as `hub serve` does: metrics hear the hub
     await hub.start()
     try:
         yield hub
@@ -148,26 +152,7 @@ def drop_vhost(name: str) -> None:
         subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=30)
 
 
-class FlakyAdapter(Adapter):
-    """A destination the test controls: up, down (transient), refusing (permanent) or crashing."""
-
-    inline = False
-
-    def __init__(self) -> None:
-        self.mode = "up"
-        self.attempts: list[str] = []
-        self.delivered: list[str] = []
-
-    async def deliver(self, message: OutboundMessage) -> Outcome:
-        self.attempts.append(message.message_id)
-        if self.mode == "down":
-            return Outcome.transient("connection refused by remote.example")
-        if self.mode == "refuse":
-            return Outcome.permanent("550 no such mailbox at remote.example")
-        if self.mode == "crash":
-            raise RuntimeError("adapter bug")
-        self.delivered.append(message.message_id)
-        return Outcome.delivered(reference=f"remote-{len(self.delivered)}")
+FlakyAdapter = ScriptedAdapter  # a destination the test controls (hub.testing)
 
 
 def route_agencies_to(deployment: Deployment, adapter: str, address: str) -> None:

@@ -14,10 +14,13 @@ from adapters.internal import InternalAdapter
 from envelopes.codec import new_envelope, to_bytes
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
-from hub.abc import Adapter, OutboundMessage, Outcome
+from hub.abc import OutboundMessage, Outcome
 from hub.config import HubConfig, load_config
+from hub.pipeline.hub import Hub
+from hub.queues import INBOUND_QUEUE
 from hub.scaffold import init_deployment, shipped
-from hub.server import INBOUND_QUEUE, Hub
+from hub.testing import ScriptedAdapter
+from monitoring import instrument, metrics_of
 from monitoring.collector import Collector
 
 DEPARTMENTS = ["dept.finance", "dept.culture", "dept.land"]
@@ -26,33 +29,26 @@ RECIPIENT = "dept.culture"
 MEMO_TYPE = "{urn:interagency-hub:payload:memo:1.0}Memo"
 
 
-class FlakyAdapter(Adapter):
+def flaky_adapter() -> ScriptedAdapter:
     """A queued (not inline) adapter: first attempt transient, then permanent failure."""
 
-    def __init__(self) -> None:
-        self.reachable = True
-        self.attempts = 0
-
-    async def deliver(self, message: OutboundMessage) -> Outcome:
-        self.attempts += 1
+    def script(message: OutboundMessage) -> Outcome:
         if message.attempt == 1:
             return Outcome.transient("try later")
         return Outcome.permanent("refused for good")
 
-    async def ping(self) -> bool:
-        return self.reachable
-
-    def breaker_states(self) -> dict[str, int]:
-        return {"remote.example": 2}
+    return ScriptedAdapter(script=script, breakers={"remote.example": 2})
 
 
 class Deployment:
-    def __init__(self, directory: Path, config: HubConfig, hub: Hub, flaky: FlakyAdapter) -> None:
+    def __init__(
+        self, directory: Path, config: HubConfig, hub: Hub, flaky: ScriptedAdapter
+    ) -> None:
         self.directory = directory
         self.config = config
         self.hub = hub
         self.flaky = flaky
-        self.collector = Collector(hub, interval=60, min_interval=0)
+        self.collector = Collector(hub, metrics_of(hub), interval=60, min_interval=0)
         self.pki = directory / "pki"
         self.memo = parse_xml((shipped("xsd") / "examples" / "memo.xml").read_bytes())
 
@@ -81,7 +77,7 @@ class Deployment:
 
     def value(self, name: str, **labels: str) -> float:
         """A sample's value, 0 when the series does not exist (yet)."""
-        found = self.hub.metrics.registry.get_sample_value(name, labels)
+        found = metrics_of(self.hub).registry.get_sample_value(name, labels)
         return 0.0 if found is None else found
 
 
@@ -99,8 +95,9 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     config.workers = 0
     config.retry.base_delay = 0.1  # the one retry in these tests comes after the 0.5 s floor
     config.retry.jitter = 0
-    flaky = FlakyAdapter()
+    flaky = flaky_adapter()
     hub = Hub(config, adapters={"internal": InternalAdapter(), "flaky": flaky})
+    instrument(hub)
     await hub.start()
     d = Deployment(tmp_path, config, hub, flaky)
     try:

@@ -23,7 +23,7 @@ from tests.monitoring.conftest import DEPARTMENTS, Deployment, wait_for
 @pytest.fixture
 async def base_url(deployment: Deployment) -> AsyncIterator[str]:
     await deployment.collector.start()
-    runner = await start_http(deployment.hub, "127.0.0.1", 0, deployment.collector)
+    runner = await start_http(deployment.collector, "127.0.0.1", 0)
     host, port = bound_address(runner)
     try:
         yield f"http://{host}:{port}"
@@ -102,10 +102,10 @@ async def test_readyz_names_the_failing_adapter(deployment: Deployment, base_url
 
 
 async def test_readyz_names_the_store(deployment: Deployment, base_url: str) -> None:
-    async def broken(*_: object) -> list[object]:
+    async def broken(*_: object) -> bool:
         raise OSError("disk gone")
 
-    deployment.hub.store._fetchall = broken  # type: ignore[method-assign,assignment]
+    deployment.hub.store.ping = broken  # type: ignore[method-assign]
     status, _, text = await _get(base_url + "/readyz")
     assert status == 503
     assert '"failing": ["store"]' in text

@@ -13,10 +13,10 @@ from typing import cast
 import pytest
 
 from hub.config import load_config
-from hub.rabbitmq import RabbitTransport
+from hub.pipeline.hub import Hub
 from hub.scaffold import init_deployment
-from hub.server import Hub
-from hub.store import Store
+from hub.store.sqlite import SqliteStore as Store
+from hub.transports.rabbitmq import RabbitTransport
 from monitoring.collector import Collector
 from monitoring.metrics import Metrics
 from tests.hub.conftest import BROKER_URL, require_broker
@@ -43,7 +43,7 @@ async def test_queue_depths_and_readiness_on_rabbitmq(tmp_path: Path) -> None:
     transport = RabbitTransport(BROKER_URL)
     await transport.start()
     stand_in = StandIn(config_path, transport, store)
-    collector = Collector(cast(Hub, stand_in), min_interval=0)
+    collector = Collector(cast(Hub, stand_in), stand_in.metrics, min_interval=0)
     try:
         await collector.collect(force=True)
         registry = stand_in.metrics.registry

@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub import client
 from hub.config import load_config
-from hub.server import INBOUND_QUEUE
-from hub.store import Store
-
-from ..hub.harness import (
+from hub.ops import connection as ops_connection
+from hub.ops import inbox as ops_inbox
+from hub.queues import INBOUND_QUEUE
+from hub.store.sqlite import SqliteStore as Store
+from tests.hub.harness import (
     Deployment,
     FlakyAdapter,
     make_deployment,
@@ -31,6 +31,7 @@ from ..hub.harness import (
     submit,
     tune_retries,
 )
+
 from .tcp_proxy import TcpProxy
 
 RECIPIENT = "dept.culture"
@@ -81,7 +82,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 async def publish_all(deployment: Deployment, bodies: list[bytes]) -> None:
     """Hand every envelope to the inbound queue durably (as `hub send` does)."""
-    async with client.connect(deployment.config) as (_, transport):
+    async with ops_connection.connect(deployment.config) as (_, transport):
         window = asyncio.Semaphore(256)
 
         async def one(body: bytes) -> None:
@@ -94,13 +95,10 @@ async def publish_all(deployment: Deployment, bodies: list[bytes]) -> None:
 async def delivered_count(deployment: Deployment, ids: set[str]) -> int:
     store = await Store.open(deployment.config.database)
     try:
-        rows = await store._fetchall(
-            "SELECT message_id FROM messages WHERE state IN ('delivered', 'acknowledged', "
-            "'answered')"
-        )
+        states = await store.states(ids)
     finally:
         await store.close()
-    return len(ids & {r[0] for r in rows})
+    return sum(1 for s in states.values() if s in ("delivered", "acknowledged", "answered"))
 
 
 async def wait_delivered(deployment: Deployment, ids: set[str], timeout: float) -> int:
@@ -124,7 +122,7 @@ async def wait_delivered(deployment: Deployment, ids: set[str], timeout: float) 
 
 async def read_inbox(deployment: Deployment, out: Path) -> tuple[list[str], list[str]]:
     skipped: list[str] = []
-    items = await client.inbox(deployment.config, RECIPIENT, out, None, 1.0, skipped)
+    items = await ops_inbox.inbox(deployment.config, RECIPIENT, out, None, 1.0, skipped)
     return [i.message_id for i in items if i.kind != "receipt"], skipped
 
 

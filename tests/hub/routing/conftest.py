@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import textwrap
 import uuid
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from envelopes.signatures import Signer
 from hub.config import HubConfig, load_config
 from hub.routing import RuleSet, load_rules, version_summary
 from hub.scaffold import init_deployment, shipped
+from hub.store import Store
 
 MEMO_NS = "urn:interagency-hub:payload:memo:1.0"
 MEMO_TYPE = "{" + MEMO_NS + "}Memo"
@@ -73,23 +73,10 @@ def load(folder: Path, **files: str) -> RuleSet:
     return load_rules(folder)
 
 
-def record_rules_version(
-    conn: sqlite3.Connection, rules: RuleSet, old: RuleSet | None, at: str
-) -> None:
-    """Record a version in rules_versions as the hub does (its SQL is on its way to the store)."""
+async def record_rules_version(store: Store, rules: RuleSet, old: RuleSet | None, at: str) -> None:
+    """Record a version as the hub does: at start (old None) or by a reload."""
     summary = version_summary(rules, old)
-    if old is None:  # a start: a version recorded before keeps its row
-        conn.execute(
-            "INSERT OR IGNORE INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?)",
-            (rules.version, at, summary),
-        )
-    else:  # a reload: the row says when the version last came into force
-        conn.execute(
-            "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
-            "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "
-            "summary = excluded.summary",
-            (rules.version, at, summary),
-        )
+    await store.record_rules_version(rules.version, summary, at_start=old is None, at=at)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from hub.abc import State
-from hub.processor import Processor
+from hub.pipeline.processor import Processor
 from hub.routing import load_rules
 from tests.conftest import Pki
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from hub.routes_cli import routes
+from hub.cli.routes import routes
 from hub.routing import rules_json_schema
 from hub.scaffold import shipped
 
@@ -225,18 +226,19 @@ def test_reload_without_a_running_hub(deployment: Deployment) -> None:
 # ----------------------------------------------------------------------- versions, schema
 async def test_versions(deployment: Deployment) -> None:
     from hub.routing import load_rules
-    from hub.store import Store
+    from hub.store.sqlite import SqliteStore as Store
 
     from .conftest import record_rules_version
 
     store = await Store.open(deployment.config.database)
     first = load_rules(deployment.rules)
-    await store.write(lambda c: record_rules_version(c, first, None, "2026-01-01T00:00:00"))
+    await record_rules_version(store, first, None, "2026-01-01T00:00:00")
     await store.close()
-    code, out, _ = run("versions", "--config", str(deployment.config_path))
+    config = str(deployment.config_path)
+    code, out, _ = await asyncio.to_thread(run, "versions", "--config", config)
     assert code == 0
     assert out.startswith(f"2026-01-01T00:00:00  {first.version}  loaded at start: 1 rules")
-    code, out, _ = run("versions", "--config", str(deployment.config_path), "--json")
+    code, out, _ = await asyncio.to_thread(run, "versions", "--config", config, "--json")
     assert json.loads(out)[0]["version"] == first.version
 
 

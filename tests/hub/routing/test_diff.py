@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.routing import diff_summary, load_rules
-from hub.store import Store
+from hub.store.sqlite import SqliteStore as Store
 
 from .conftest import RULE, record_rules_version, write
 
@@ -36,16 +36,14 @@ async def test_record_rules_version(rules_dir: Path, tmp_path: Path) -> None:
     two = load_rules(rules_dir)
     store = await Store.open(tmp_path / "hub.sqlite")
     try:
-        await store.write(lambda c: record_rules_version(c, one, None, "t1"))
-        await store.write(lambda c: record_rules_version(c, one, None, "t1b"))  # a restart
-        await store.write(lambda c: record_rules_version(c, two, one, "t2"))
-        await store.write(lambda c: record_rules_version(c, one, two, "t3"))  # a revert
-        rows = await store._fetchall(
-            "SELECT version, applied_at, summary FROM rules_versions ORDER BY applied_at"
-        )
+        await record_rules_version(store, one, None, "t1")
+        await record_rules_version(store, one, None, "t1b")  # a restart
+        await record_rules_version(store, two, one, "t2")
+        await record_rules_version(store, one, two, "t3")  # a revert
+        rows = await store.rules_versions()
     finally:
         await store.close()
-    assert [tuple(r) for r in rows] == [
+    assert [(r.version, r.applied_at, r.summary) for r in rows] == [
         (two.version, "t2", f"replaced {one.version}: rules added: two; rules removed: one"),
         (one.version, "t3", f"replaced {two.version}: rules added: one; rules removed: two"),
     ]

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hub.routes_cli import routes
+from hub.cli.routes import routes
+from hub.pipeline.hub import Hub
+from hub.queues import INBOUND_QUEUE
 from hub.routing import load_rules
 from hub.routing import watch as rules_watch
 from hub.routing.watch import RESPONSE_FILE, RulesWatcher, read_response, request_reload
-from hub.server import INBOUND_QUEUE, Hub
+from monitoring import instrument, metrics_of
 
 from .conftest import RULE, Deployment, write
 
@@ -180,6 +182,7 @@ async def test_hot_reload_under_traffic(
     senders = ["dept.finance", "dept.culture"]
     bodies = [deployment.envelope(senders[i % 2], senders[(i + 1) % 2]) for i in range(160)]
     hub = Hub(deployment.config)
+    instrument(hub)
     await hub.start()
     try:
         assert expected[hub.rules.version][0] == "route-v1"
@@ -212,7 +215,7 @@ async def test_hot_reload_under_traffic(
             return expected.get(hub.rules.version, ("", 0))[0] == "route-v4"
 
         await _wait_until(all_settled)
-        applied = {r[0] for r in await hub.store._fetchall("SELECT version FROM rules_versions")}
+        applied = {r.version for r in await hub.store.rules_versions()}
         assert applied == set(expected), "every valid version applied, and only those"
         used: set[str] = set()
         for message_id, _ in bodies:
@@ -226,7 +229,7 @@ async def test_hot_reload_under_traffic(
             assert re.match(rf"rule '{rule}' \(rules {row.rules_version}\) → ", routed[0].detail)
             assert len(await hub.store.deliveries(message_id)) == fan_out
         assert len(used) >= 3, used  # the traffic really spanned reloads
-        value = hub.metrics.registry.get_sample_value
+        value = metrics_of(hub).registry.get_sample_value
         # two invalid states of the folder (broken file; broken file + v3), each refused once
         assert value("hub_rules_reloads_total", {"result": "refused"}) == 2
         assert value("hub_rules_reloads_total", {"result": "applied"}) == 3

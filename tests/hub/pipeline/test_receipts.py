@@ -16,7 +16,7 @@ from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, verify_sender
 from envelopes.xmldsig import canonicalize
 from hub.abc import Destination
-from hub.receipts import read_receipt, receipt_content, receipt_envelope
+from hub.pipeline.receipts import read_receipt, receipt_content, receipt_envelope
 from tests.conftest import HUB, SENDER, Pki
 from tests.envelopes.helpers import XSD_DIR
 

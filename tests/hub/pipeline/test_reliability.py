@@ -8,9 +8,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.store import Store
-
-from .harness import (
+from hub.store.sqlite import SqliteStore as Store
+from monitoring import metrics_of
+from tests.hub.harness import (
     Deployment,
     FlakyAdapter,
     route_agencies_to,
@@ -66,9 +66,9 @@ async def test_a_permanent_failure_dead_letters_at_once_and_the_sender_is_told(
         states = await states_of(hub.store, message_id)
         config = str(deployment.config_path)
         code, out, _ = await cli("dlq", "list", "--config", config)
-        from hub import client
+        from hub.ops import inbox as ops_inbox
 
-        receipts = await client.inbox(deployment.config, "dept.finance", tmp_path / "r", None, 2)
+        receipts = await ops_inbox.inbox(deployment.config, "dept.finance", tmp_path / "r", None, 2)
     assert len(flaky.attempts) == 1
     assert "failed" in states and states[-1] == "dead_lettered"
     assert code == 0 and message_id in out and "550 no such mailbox" in out
@@ -140,7 +140,7 @@ async def test_an_open_breaker_stops_the_hammering_and_everything_arrives_once_b
             await submit(hub, body)
         await asyncio.sleep(4)
         attempts_while_down = len(flaky.attempts)
-        gauge = hub.metrics.registry.get_sample_value(
+        gauge = metrics_of(hub).registry.get_sample_value(
             "hub_circuit_breaker_state", {"adapter": "flaky", "destination": "remote.example"}
         )
         code, out, _ = await cli("status", "--config", config)
@@ -167,9 +167,9 @@ async def test_a_message_past_its_expiry_is_not_delivered_and_the_sender_is_told
         await wait_for_state(hub.store, message_id, {"expired"}, timeout=30)
         flaky.mode = "up"
         await asyncio.sleep(1.5)
-        from hub import client
+        from hub.ops import inbox as ops_inbox
 
-        receipts = await client.inbox(deployment.config, "dept.finance", tmp_path / "r", None, 1)
+        receipts = await ops_inbox.inbox(deployment.config, "dept.finance", tmp_path / "r", None, 1)
     assert flaky.delivered == []
     assert any(b"<r:State>expired</r:State>" in r.path.read_bytes() for r in receipts)
 
@@ -193,7 +193,7 @@ async def test_a_poison_message_is_dead_lettered_not_redelivered_forever(
 async def test_a_batch_with_a_poison_envelope_still_delivers_the_others(
     deployment: Deployment, monkeypatch: object
 ) -> None:
-    import hub.processor as processor
+    import hub.pipeline.processor as processor
 
     original = processor.Processor.process
 
@@ -212,7 +212,7 @@ async def test_a_batch_with_a_poison_envelope_still_delivers_the_others(
         for message_id, _ in good:
             await wait_for_state(hub.store, message_id, {"delivered"}, timeout=30)
         for _ in range(300):
-            dead = await hub.store._fetchall("SELECT error FROM dead_letters")
+            dead = [(d.error,) for d in await hub.store.dead_letters()]
             if dead:
                 break
             await asyncio.sleep(0.1)

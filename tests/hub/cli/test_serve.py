@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Deployment
+from tests.hub.harness import Deployment
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -21,11 +21,13 @@ from envelopes.model import Kind
 from envelopes.parsing import parse_xml
 from envelopes.pki import TrustStore
 from envelopes.signatures import verify_sender
-from hub import client
 from hub.abc import Adapter
 from hub.config import HubConfig
-from hub.receipts import read_receipt
-from hub.server import INBOUND_QUEUE, Hub
+from hub.ops import inbox as ops_inbox
+from hub.ops import trace as ops_trace
+from hub.pipeline.hub import Hub
+from hub.pipeline.receipts import read_receipt
+from hub.queues import INBOUND_QUEUE
 
 from .conftest import Dovecot, ImapHelper, Received, SmtpServer, wait_until
 from .helpers import (
@@ -64,13 +66,13 @@ async def send_memo(hub: Hub, pki: Path) -> str:
 
 
 async def trace(config: HubConfig, message_id: str) -> dict[str, Any]:
-    data = await client.trace(config, message_id)
+    data = await ops_trace.trace(config, message_id)
     assert data is not None, f"no message {message_id}"
     return data
 
 
 async def state_is(config: HubConfig, message_id: str, *states: str) -> bool:
-    data = await client.trace(config, message_id)
+    data = await ops_trace.trace(config, message_id)
     return data is not None and data["state"] in states
 
 
@@ -78,9 +80,9 @@ def events(data: dict[str, Any], state: str) -> list[str]:
     return [e["detail"] for e in data["events"] if e["state"] == state]
 
 
-async def inbox(config: HubConfig, tmp_path: Path) -> list[client.InboxItem]:
+async def inbox(config: HubConfig, tmp_path: Path) -> list[ops_inbox.InboxItem]:
     folder = tmp_path / "inbox" / uuid.uuid4().hex
-    return await client.inbox(config, DEPARTMENT, folder, None, 0.3)
+    return await ops_inbox.inbox(config, DEPARTMENT, folder, None, 0.3)
 
 
 async def mailed(smtp: SmtpServer, message_id: str) -> Received:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ..support.scenarios import broker_cut, destination_down, kill_and_restart
+from tests.support.scenarios import broker_cut, destination_down, kill_and_restart
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 

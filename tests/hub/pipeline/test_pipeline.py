@@ -10,12 +10,13 @@ from envelopes.codec import envelope_from_tree, new_envelope, to_bytes
 from envelopes.parsing import parse_xml
 from envelopes.pki import TrustStore
 from envelopes.signatures import content_digest, verify_hub, verify_sender
-from hub import client
 from hub.abc import Adapter, AdapterContext, InboundMessage, OutboundMessage, Outcome
-from hub.receipts import RECEIPT_TYPE, read_receipt
-from hub.server import Hub
-
-from .harness import MEMO, Deployment, running_hub, submit, wait_for_state
+from hub.ops import inbox as ops_inbox
+from hub.ops import trace as ops_trace
+from hub.pipeline.hub import Hub
+from hub.pipeline.receipts import RECEIPT_TYPE, read_receipt
+from monitoring import metrics_of
+from tests.hub.harness import MEMO, Deployment, running_hub, submit, wait_for_state
 
 
 def trust(deployment: Deployment) -> TrustStore:
@@ -24,12 +25,12 @@ def trust(deployment: Deployment) -> TrustStore:
 
 async def take_inbox(
     deployment: Deployment, who: str, out: Path, wait: float = 3.0, expect: int | None = None
-) -> list[client.InboxItem]:
+) -> list[ops_inbox.InboxItem]:
     """Everything in the inbox; with ``expect``, wait up to ``wait`` s for that many items."""
-    items: list[client.InboxItem] = []
+    items: list[ops_inbox.InboxItem] = []
     deadline = asyncio.get_running_loop().time() + wait
     while True:
-        items += await client.inbox(deployment.config, who, out, None, 0.1)
+        items += await ops_inbox.inbox(deployment.config, who, out, None, 0.1)
         if expect is not None and len(items) >= expect:
             break
         if asyncio.get_running_loop().time() > deadline:
@@ -68,7 +69,7 @@ async def test_a_signed_memo_arrives_countersigned_and_the_sender_gets_a_receipt
     assert receipt_root.findtext(".//{urn:interagency-hub:receipt:1.0}EnvelopeSha256") == (
         __import__("base64").b64encode(digest).decode()
     )
-    trace = await client.trace(deployment.config, message_id)
+    trace = await ops_trace.trace(deployment.config, message_id)
     assert trace is not None
     states = [e["state"] for e in trace["events"]]  # type: ignore[index, union-attr]
     assert states[:4] == ["received", "accepted", "routed", "delivered"]
@@ -90,7 +91,7 @@ async def test_rejections_name_their_cause_and_reach_the_sender(
         tampered_row = await hub.store.get_message(tampered_id)
         impostor_row = await hub.store.get_message(impostor_id)
         receipts = await take_inbox(deployment, "dept.finance", tmp_path / "r", expect=2)
-        received = hub.metrics.registry.get_sample_value(
+        received = metrics_of(hub).registry.get_sample_value(
             "hub_messages_rejected_total", {"reason": "malformed"}
         )
     assert tampered_row is not None and "digest mismatch" in (tampered_row.reason or "")
@@ -140,8 +141,7 @@ async def test_a_response_is_linked_to_its_request(deployment: Deployment) -> No
         await submit(hub, body)
         await wait_for_state(hub.store, request_id, {"delivered"})
         from envelopes.model import Kind
-
-        from .harness import NOTICE
+        from tests.hub.harness import NOTICE
 
         response_id, answer = deployment.envelope(
             "dept.culture",
@@ -152,7 +152,7 @@ async def test_a_response_is_linked_to_its_request(deployment: Deployment) -> No
         )
         await submit(hub, answer)
         await wait_for_state(hub.store, request_id, {"answered"})
-        answers = await hub.store.find_by_correlation(request_id)
+        answers = await hub.store.answers(request_id)
         timeline = await hub.store.timeline(request_id)
     assert answers == [response_id]
     assert any(e.state == "answered" and response_id in e.detail for e in timeline)

@@ -7,9 +7,9 @@ import time
 import uuid
 
 from hub.abc import Delivery, Transport
-from hub.embedded import EmbeddedTransport
-from hub.rabbitmq import delay_bucket
-from hub.store import Store
+from hub.store.sqlite import SqliteStore as Store
+from hub.transports.embedded import EmbeddedTransport
+from hub.transports.rabbitmq import delay_bucket
 
 
 def qname() -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from hub.store import MIGRATIONS, Store
+from hub.store.schema import MIGRATIONS
+from hub.store.sqlite import SqliteStore as Store
 
 
 def old_database(path: Path, version: int) -> None:
@@ -79,7 +80,7 @@ async def test_a_fresh_store_keeps_envelopes_apart_from_message_rows(tmp_path: P
             )
             conn.execute("INSERT INTO envelopes (message_id, body) VALUES ('m-2', x'3c612f3e')")
 
-        await store.write(insert)
+        await store._write(insert)
         message = await store.get_message("m-2")
         assert message is not None and message.envelope == b"<a/>"
         assert await store.get_message("m-3") is None

@@ -14,9 +14,8 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from hub.abc import Delivery
-from hub.rabbitmq import AckCoalescer, RabbitDelivery, RabbitTransport
-
-from .conftest import require_broker
+from hub.transports.rabbitmq import AckCoalescer, RabbitDelivery, RabbitTransport
+from tests.hub.conftest import require_broker
 
 
 # ------------------------------------------------------------ the coalescing rule, frame by frame
@@ -115,7 +114,7 @@ async def test_a_new_channel_starts_afresh_and_old_tags_are_dropped() -> None:
 # ----------------------------------------------------------------- the same against RabbitMQ
 @pytest.fixture
 async def broker() -> AsyncIterator[str]:
-    from .harness import drop_vhost, new_vhost
+    from tests.hub.harness import drop_vhost, new_vhost
 
     require_broker()
     vhost = new_vhost()
@@ -188,7 +187,7 @@ async def test_broker_sees_every_ack_when_they_come_out_of_order(broker: str) ->
 
 @pytest.mark.rabbitmq
 async def test_a_publish_while_the_broker_is_away_fails_within_its_bound(broker: str) -> None:
-    from ..support.tcp_proxy import TcpProxy
+    from tests.support.tcp_proxy import TcpProxy
 
     proxy = TcpProxy("127.0.0.1", 5672)
     await proxy.start()

@@ -14,6 +14,7 @@ from adapters.email.imap import CLAIMED
 from adapters.email.inbound import parse_bounce, parse_mail, plain_envelope
 from envelopes.pki import new_participant
 from hub.abc import State
+from hub.testing import FakeAdapterContext
 
 from .conftest import Dovecot, ImapHelper, SmtpServer, TlsFiles
 from .helpers import (
@@ -21,7 +22,6 @@ from .helpers import (
     AGENCY_ADDRESS,
     DEPARTMENT,
     DOMAIN,
-    FakeContext,
     delivery_report,
     email_settings,
     envelope,
@@ -47,7 +47,7 @@ def adapter_for(
     return create(email_settings(smtp, dovecot, imap.user, **overrides))
 
 
-async def poll(adapter: EmailAdapter, context: FakeContext) -> int:
+async def poll(adapter: EmailAdapter, context: FakeAdapterContext) -> int:
     adapter._context = context  # started without the polling task: the test drives it
     try:
         return await adapter.poll_once()
@@ -60,7 +60,7 @@ async def test_a_mail_with_an_envelope_is_submitted_once_and_moved(
 ) -> None:
     reply_id, body = envelope(keys, AGENCY, DEPARTMENT, notice(ORIGINAL))
     await imap.append(mail(xml=body, in_reply_to=mail_message_id(ORIGINAL, DOMAIN)))
-    context = FakeContext()
+    context = FakeAdapterContext()
     assert await poll(adapter_for(smtp, dovecot, imap), context) == 1
     (submitted,) = context.submitted
     assert submitted.body == body and submitted.source == "email"
@@ -91,7 +91,7 @@ async def test_garbage_is_set_aside_and_explained_once(
             headers={"Auto-Submitted": "auto-replied"},
         )
     )
-    context = FakeContext()
+    context = FakeAdapterContext()
     adapter = adapter_for(smtp, dovecot, imap, rejects_folder="Hub rejects")
     assert await poll(adapter, context) == 3
     assert context.submitted == []
@@ -119,7 +119,7 @@ async def test_two_pollers_handle_every_mail_exactly_once(
         message_id, body = envelope(keys, AGENCY, DEPARTMENT, notice(ORIGINAL))
         bodies[message_id] = body
         await imap.append(mail(xml=body))
-    context = FakeContext()
+    context = FakeAdapterContext()
     first, second = adapter_for(smtp, dovecot, imap), adapter_for(smtp, dovecot, imap)
     first._context = second._context = context
 
@@ -148,7 +148,7 @@ async def test_a_claim_left_by_a_dead_poller_is_taken_over(
 ) -> None:
     _, body = envelope(keys, AGENCY, DEPARTMENT, notice(ORIGINAL))
     await imap.append(mail(xml=body))
-    context = FakeContext()
+    context = FakeAdapterContext()
 
     class Dies(EmailAdapter):
         async def _finalize(self, uid: int, modseq: int, verdict: object) -> None:
@@ -179,7 +179,7 @@ async def test_a_failed_submit_leaves_the_mail_for_the_next_poll(
 ) -> None:
     _, body = envelope(keys, AGENCY, DEPARTMENT, notice(ORIGINAL))
     await imap.append(mail(xml=body))
-    context = FakeContext(fail_submits=1)
+    context = FakeAdapterContext(fail_submits=1)
     adapter = adapter_for(smtp, dovecot, imap)
     adapter._context = context
     try:
@@ -202,7 +202,7 @@ async def test_plain_mail_from_a_registered_agency_is_wrapped(
             files=[("table.csv", "text/csv", b"a;b\n1;2\n")],
         )
     )
-    context = FakeContext(signer(keys, "hub.main"))
+    context = FakeAdapterContext(signer(keys, "hub.main"))
     adapter = adapter_for(
         smtp,
         dovecot,
@@ -226,7 +226,7 @@ async def test_imap_over_starttls_and_tls(
     _, body = envelope(keys, AGENCY, DEPARTMENT, notice(ORIGINAL))
     for _ in range(2):
         await imap.append(mail(xml=body))
-    context = FakeContext()
+    context = FakeAdapterContext()
     secure = {"imap_ca_file": str(tls_files.cert), "poll_batch": 1}
     starttls = adapter_for(smtp, dovecot, imap, imap_tls="starttls", **secure)
     assert await poll(starttls, context) == 1

@@ -16,7 +16,6 @@ from envelopes.model import Attachment, Kind
 from envelopes.parsing import parse_xml
 from envelopes.pki import new_participant
 from envelopes.signatures import Signer
-from hub.abc import AdapterContext, InboundMessage, State
 from hub.config import HubConfig, load_config
 from hub.scaffold import init_deployment, shipped, write_config
 
@@ -218,46 +217,3 @@ Message-ID: {original_message_id}
 --{boundary}--
 """
     return text.replace("\n", "\r\n").encode()
-
-
-class FakeContext(AdapterContext):
-    """Records what the adapter hands over instead of running a hub."""
-
-    def __init__(self, signer: Signer | None = None, *, fail_submits: int = 0) -> None:
-        self.hub_id = "hub.main"
-        self.submitted: list[InboundMessage] = []
-        self.events: list[tuple[str, str, str]] = []
-        self._signer = signer
-        self.fail_submits = fail_submits
-        self.references: dict[str, tuple[str, str]] = {}
-        self.notified: list[tuple[str, str, list[tuple[str, str]]]] = []
-
-    async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
-        self.events.append((message_id, str(state), detail))
-
-    async def submit(self, message: InboundMessage) -> str:
-        if self.fail_submits:
-            self.fail_submits -= 1
-            raise ConnectionError("broker unreachable")
-        self.submitted.append(message)
-        return message.headers.get("message-id", "")
-
-    async def remember(self, reference: str, message_id: str, data: str = "") -> None:
-        self.references[reference] = (message_id, data)
-
-    async def recall(self, reference: str) -> tuple[str, str] | None:
-        return self.references.get(reference)
-
-    async def recall_by_message(self, message_id: str) -> list[tuple[str, str]]:
-        return [(r, d) for r, (m, d) in self.references.items() if m == message_id]
-
-    async def notify_sender(
-        self, message_id: str, state: State | str, reasons: list[tuple[str, str]]
-    ) -> None:
-        self.notified.append((message_id, str(state), reasons))
-
-    def sign_envelope(self, xml: bytes) -> bytes:
-        assert self._signer is not None
-        root = parse_xml(xml)
-        self._signer.sign(root)
-        return to_bytes(root)

@@ -14,10 +14,12 @@ from envelopes.codec import build_envelope, clark_name, to_bytes
 from envelopes.model import Attachment, Header, Kind
 from envelopes.pki import new_participant
 from hub.abc import Destination, OutboundMessage, OutcomeKind
-from hub.adapters import AdapterConfigError, create_adapter
+from hub.errors import AdapterConfigError
+from hub.plugins import create_adapter
+from hub.testing import FakeAdapterContext
 
 from .conftest import SmtpServer, TlsFiles, free_port
-from .helpers import AGENCY_ADDRESS, DEPARTMENT, FakeContext, email_settings, example, signer
+from .helpers import AGENCY_ADDRESS, DEPARTMENT, email_settings, example, signer
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def outbound(keys: Path, address: str = AGENCY_ADDRESS) -> OutboundMessage:
 
 async def started(settings: dict[str, object]) -> EmailAdapter:
     adapter = create(settings)
-    await adapter.start(FakeContext())
+    await adapter.start(FakeAdapterContext())
     return adapter
 
 
