@@ -1,0 +1,168 @@
+"""The SQLite database under the store: connections, migrations, and the batching writer.
+
+One writer connection takes every write through one queue and commits whatever has piled up in
+one transaction (WAL, ``synchronous=FULL``): a write's awaitable returns only once it is on disk.
+Readers use a connection of their own, so ``hub trace`` or the metrics never wait on the writer.
+Other processes (the CLI next to ``hub serve``) open the same file: SQLite serialises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from hub.errors import StoreError
+from hub.store.schema import MIGRATIONS
+
+log = logging.getLogger("hub.store")
+
+T = TypeVar("T")
+WriteFn = Callable[[sqlite3.Connection], Any]
+
+
+class SqliteDatabase:
+    """One SQLite file: a batching writer and a reader."""
+
+    def __init__(self, path: Path, *, batch_limit: int = 512) -> None:
+        self.path = path
+        self.batch_limit = batch_limit
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[tuple[WriteFn, asyncio.Future[Any]] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.writes = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    async def open(cls, path: Path) -> SqliteDatabase:
+        database = cls(path)
+        await database._open()
+        return database
+
+    async def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._writer.execute("PRAGMA synchronous=FULL")
+            await self._writer.execute("PRAGMA busy_timeout=30000")
+            await self._writer.execute("PRAGMA foreign_keys=ON")
+            await self._migrate()
+        except sqlite3.DatabaseError as exc:
+            await self._writer.close()
+            self._writer = None
+            raise StoreError(f"{self.path}: not a store the hub can use ({exc})") from exc
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        await self._reader.execute("PRAGMA busy_timeout=30000")
+        self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def _migrate(self) -> None:
+        assert self._writer is not None
+        await self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            await self._writer.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            cursor = await self._writer.execute("SELECT MAX(version) FROM schema_version")
+            row = await cursor.fetchone()
+            current = (row[0] if row else None) or 0
+            for number, script in enumerate(MIGRATIONS, start=1):
+                if number <= current:
+                    continue
+                for statement in script.split(";"):
+                    if statement.strip():
+                        await self._writer.execute(statement)
+                await self._writer.execute("INSERT INTO schema_version VALUES (?)", (number,))
+                log.info("store migrated to schema version %d", number)
+            await self._writer.execute("COMMIT")
+        except BaseException:
+            await self._writer.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    # ------------------------------------------------------------------ writing and reading
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn inside the next batched transaction; returns once it is committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((fn, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self.batch_limit and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                results = await self._writer._execute(  # type: ignore[no-untyped-call]
+                    _run_batch, self._writer._conn, batch
+                )
+            except Exception as exc:  # the commit itself failed: every write in it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            self.writes += len(batch)
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        assert self._reader is not None
+        cursor = await self._reader.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)
+
+
+def _run_batch(
+    conn: sqlite3.Connection, batch: list[tuple[WriteFn, asyncio.Future[Any]]]
+) -> list[tuple[bool, Any]]:
+    """One transaction for the whole batch; a failing write rolls back only itself."""
+    results: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for fn, _ in batch:
+            conn.execute("SAVEPOINT w")
+            try:
+                results.append((True, fn(conn)))
+                conn.execute("RELEASE w")
+            except Exception as exc:
+                conn.execute("ROLLBACK TO w")
+                conn.execute("RELEASE w")
+                results.append((False, exc))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
