@@ -20,7 +20,7 @@ from envelopes.model import Attachment, Kind
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
 from hub.config import load_config
-from hub.ops.inbox import inbox
+from hub.ops.inbox import InboxItem, inbox
 from hub.ops.trace import format_trace, trace
 from hub.pipeline.hub import Hub
 from hub.queues import INBOUND_QUEUE
@@ -159,8 +159,19 @@ async def _run(directory: Path) -> int:
     await hub.start()
     try:
         samples = _samples(directory / "pki")
+        memo, response = samples[0], samples[2]
+        inboxes: dict[str, list[InboxItem]] = {d: [] for d in DEPARTMENTS}
         for sample in samples:
-            await hub.transport.publish(INBOUND_QUEUE, sample.body, {"source": "demo"})
+            if sample is not response:  # culture answers once it has read the memo
+                await hub.transport.publish(INBOUND_QUEUE, sample.body, {"source": "demo"})
+        for _ in range(600):
+            row = await hub.store.get_message(memo.message_id)
+            if row is not None and row.state == "delivered":
+                break
+            await asyncio.sleep(0.05)
+        culture = directory / "inbox" / "dept.culture"
+        inboxes["dept.culture"] += await inbox(config, "dept.culture", culture, None, 0.3)
+        await hub.transport.publish(INBOUND_QUEUE, response.body, {"source": "demo"})
         states: dict[str, str] = {}
         smev = samples[-1].message_id
         for _ in range(600):
@@ -171,10 +182,9 @@ async def _run(directory: Path) -> int:
             if len(states) == len(samples) and states[smev] == "answered":
                 break
             await asyncio.sleep(0.05)
-        inboxes = {}
         for department in DEPARTMENTS:
-            items = await inbox(config, department, directory / "inbox" / department, None, 0.3)
-            inboxes[department] = items
+            folder = directory / "inbox" / department
+            inboxes[department] += await inbox(config, department, folder, None, 0.3)
         print(f"Embedded hub {config.id} in {directory}\n")
         print(f"{'document':<32} {'message id':<10} {'from':<13} {'to':<17} state")
         print("-" * 90)

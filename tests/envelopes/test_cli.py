@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import shutil
 import subprocess
 import sys
 import uuid
@@ -530,6 +531,32 @@ def test_validate_lists_several_problems_one_per_line(files: Files) -> None:
         validate(write_variant(files, "many.xml", break_payload, files.unsigned))
     )
     assert len(lines) > 1
+
+
+def test_validate_knows_the_envelope_schema_when_dir_holds_only_payloads(
+    files: Files, tmp_path: Path
+) -> None:
+    payloads = tmp_path / "payloads"
+    shutil.copytree(Path(XSD_DIR) / "payloads", payloads)
+    assert not list(payloads.rglob("envelope-*.xsd"))
+    result = run("envelope", "validate", files.unsigned, "--schemas", payloads)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("OK ")
+
+    def break_payload(root: etree._Element) -> None:
+        memo = root.find(f"{q('Content')}/{q('Payload')}")[0]  # type: ignore[index]
+        memo.set("bogus", "1")
+
+    lines = rejected_lines(
+        run(
+            "envelope",
+            "validate",
+            write_variant(files, "p.xml", break_payload, files.unsigned),
+            "--schemas",
+            payloads,
+        )
+    )
+    assert lines and all(line.startswith("rejected: ") for line in lines)
 
 
 def test_validate_usage_errors(files: Files, tmp_path: Path) -> None:
