@@ -42,7 +42,14 @@ from lxml import etree
 from pydantic import ValidationError
 
 from adapters.smev import messages as sm
-from adapters.smev.certificates import CertificateError, TrustStore, load_certificate
+from adapters.smev.crypto.certificates import CertificateError, TrustStore, load_certificate
+from adapters.smev.crypto.xmldsig import (
+    ExternalCommandSigner,
+    SigningError,
+    XmlSigner,
+    load_signer,
+    verify,
+)
 from adapters.smev.settings import SmevSettings
 from adapters.smev.soap import (
     FaultMeaning,
@@ -54,13 +61,6 @@ from adapters.smev.soap import (
     classify,
     text_of,
     transient_status,
-)
-from adapters.smev.xmldsig import (
-    ExternalCommandSigner,
-    SigningError,
-    XmlSigner,
-    load_signer,
-    verify,
 )
 from envelopes.codec import (
     attachment_refs,

@@ -13,10 +13,10 @@ from pathlib import Path
 import click
 from lxml import etree
 
-from adapters.smev import gost
-from adapters.smev.certificates import CertificateError, TrustStore, issue_gost_certificate
-from adapters.smev.transform import XmlInputError, parse_xml, smev_digest_input
-from adapters.smev.xmldsig import (
+from adapters.smev.crypto import gost
+from adapters.smev.crypto.certificates import CertificateError, TrustStore, issue_gost_certificate
+from adapters.smev.crypto.transform import XmlInputError, parse_xml, smev_digest_input
+from adapters.smev.crypto.xmldsig import (
     GOST2012_256_SIGNATURE,
     RSA_SHA256_SIGNATURE,
     SignatureReport,

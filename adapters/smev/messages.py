@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from adapters.smev.crypto.xmldsig import XmlSigner, sign_smev_element
 from adapters.smev.soap import child, children, envelope, localname, text_of
-from adapters.smev.xmldsig import XmlSigner, sign_smev_element
 
 TYPES_NS = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.3"
 BASIC_NS = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/basic/1.3"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from adapters.smev.certificates import CertificateError, TrustStore
+from adapters.smev.crypto.certificates import CertificateError, TrustStore
+from adapters.smev.crypto.xmldsig import SignerError, XmlSigner, load_signer
 from adapters.smev.simulator import FileResponder, ResponderConfigError, SmevSimulator
-from adapters.smev.xmldsig import SignerError, XmlSigner, load_signer
 
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 import aiohttp
 from lxml import etree
 
-from adapters.smev.transform import XmlInputError, parse_xml
+from adapters.smev.crypto.transform import XmlInputError, parse_xml
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 XOP_NS = "http://www.w3.org/2004/08/xop/include"

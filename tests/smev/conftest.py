@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.smev.certificates import issue_gost_certificate
+from adapters.smev.crypto.certificates import issue_gost_certificate
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "smev"
 TYPES_11 = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1"

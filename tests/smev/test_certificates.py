@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from asn1crypto import core, pem
 
-from adapters.smev import gost
-from adapters.smev.certificates import (
+from adapters.smev.crypto import gost
+from adapters.smev.crypto.certificates import (
     CA_CERT_NAME,
     CA_KEY_NAME,
     Certificate,
@@ -31,8 +31,8 @@ from adapters.smev.certificates import (
     load_gost_private_key,
     verify_issued_by,
 )
-from adapters.smev.transform import parse_xml
-from adapters.smev.xmldsig import DS_NS
+from adapters.smev.crypto.transform import parse_xml
+from adapters.smev.crypto.xmldsig import DS_NS
 
 from .conftest import DevPki
 

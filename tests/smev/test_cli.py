@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from adapters.smev.certificates import load_certificate
 from adapters.smev.cli import keys_new_gost, smev
-from adapters.smev.transform import parse_xml
-from adapters.smev.xmldsig import DS_NS
+from adapters.smev.crypto.certificates import load_certificate
+from adapters.smev.crypto.transform import parse_xml
+from adapters.smev.crypto.xmldsig import DS_NS
 
 from .conftest import DevPki
 from .test_transform import MR_EXAMPLE_CANONICAL

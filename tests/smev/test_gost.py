@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.smev import gost
-from adapters.smev.certificates import load_certificate
+from adapters.smev.crypto import gost
+from adapters.smev.crypto.certificates import load_certificate
 
 
 def _bytes_of_number(hex_number: str) -> bytes:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from adapters.smev.gost import streebog256
-from adapters.smev.transform import (
+from adapters.smev.crypto.gost import streebog256
+from adapters.smev.crypto.transform import (
     XmlInputError,
     exc_c14n,
     parse_xml,
@@ -17,7 +17,7 @@ from adapters.smev.transform import (
     smev_transform,
     smev_transform_bytes,
 )
-from adapters.smev.xmldsig import DS_NS, find_by_id
+from adapters.smev.crypto.xmldsig import DS_NS, find_by_id
 
 # --- the three test cases published with the methodological recommendations -------------
 

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from adapters.smev import gost
-from adapters.smev.certificates import TrustStore, load_certificate
-from adapters.smev.transform import parse_xml
-from adapters.smev.xmldsig import (
+from adapters.smev.crypto import gost
+from adapters.smev.crypto.certificates import TrustStore, load_certificate
+from adapters.smev.crypto.transform import parse_xml
+from adapters.smev.crypto.xmldsig import (
     DS_NS,
     ENVELOPED_SIGNATURE,
     EXC_C14N,
@@ -341,8 +341,8 @@ _EXTERNAL_SIGNER = """
 import sys
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from adapters.smev import gost
-from adapters.smev.certificates import load_gost_private_key
+from adapters.smev.crypto import gost
+from adapters.smev.crypto.certificates import load_gost_private_key
 key = load_gost_private_key(Path(sys.argv[1]).read_bytes())
 signature = gost.sign(key, sys.stdin.buffer.read())
 if sys.argv[2:] == ["r-s"]:

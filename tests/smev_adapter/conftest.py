@@ -14,10 +14,10 @@ from lxml import etree
 
 from adapters.smev import messages as sm
 from adapters.smev.adapter import SmevAdapter
-from adapters.smev.certificates import TrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import TrustStore, issue_gost_certificate
+from adapters.smev.crypto.xmldsig import XmlSigner, load_signer
 from adapters.smev.settings import SmevSettings
 from adapters.smev.soap import envelope
-from adapters.smev.xmldsig import XmlSigner, load_signer
 from hub.abc import AdapterContext, InboundMessage, State, Transport
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from lxml import etree
 
 from adapters.smev import messages as sm
 from adapters.smev import soap
-from adapters.smev.xmldsig import XmlSigner, verify
+from adapters.smev.crypto.xmldsig import XmlSigner, verify
 
 from .conftest import DATA, EXAMPLES, SMEV_DATA, GostPki
 

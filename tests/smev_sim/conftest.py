@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.smev.certificates import TrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import TrustStore, issue_gost_certificate
+from adapters.smev.crypto.xmldsig import GostSigner
 from adapters.smev.simulator import SmevSimulator
-from adapters.smev.xmldsig import GostSigner
 from tests.smev_sim.client import SoapClient
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 from click.testing import CliRunner
 
-from adapters.smev.certificates import load_certificate
+from adapters.smev.crypto.certificates import load_certificate
 from adapters.smev.sim_cli import smev_sim
 from tests.smev_sim.client import (
     SoapClient,

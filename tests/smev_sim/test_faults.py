@@ -7,10 +7,10 @@ import uuid
 import aiohttp
 from lxml import etree
 
+from adapters.smev.crypto.xmldsig import sign
 from adapters.smev.simulator import SmevSimulator
 from adapters.smev.simulator.ns import basic, faults, soap, types
 from adapters.smev.simulator.schema import validate
-from adapters.smev.xmldsig import sign
 from tests.smev_sim.client import (
     Reply,
     SoapClient,

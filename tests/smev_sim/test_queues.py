@@ -7,11 +7,11 @@ import base64
 
 from lxml import etree
 
-from adapters.smev.certificates import TrustStore
+from adapters.smev.crypto.certificates import TrustStore
+from adapters.smev.crypto.xmldsig import verify
 from adapters.smev.simulator import Attachment, SmevSimulator
 from adapters.smev.simulator.ns import basic, types
 from adapters.smev.simulator.schema import validate
-from adapters.smev.xmldsig import verify
 from tests.smev_sim.client import (
     SoapClient,
     ack,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from adapters.smev.certificates import TrustStore
+from adapters.smev.crypto.certificates import TrustStore
+from adapters.smev.crypto.xmldsig import verify
 from adapters.smev.simulator import FileResponder, ResponderConfigError
 from adapters.smev.simulator.ns import types
-from adapters.smev.xmldsig import verify
 from tests.smev_sim.client import (
     Reply,
     SoapClient,

@@ -23,7 +23,8 @@ from datetime import datetime
 
 from lxml import etree
 
-from adapters.smev.certificates import Certificate, TrustStore
+from adapters.smev.crypto.certificates import Certificate, TrustStore
+from adapters.smev.crypto.xmldsig import Problem, verify
 from adapters.smev.simulator.faults import (
     CERTIFICATE_IS_EXPIRED,
     CERTIFICATE_IS_NOT_FOUND,
@@ -33,7 +34,6 @@ from adapters.smev.simulator.faults import (
     SmevFault,
 )
 from adapters.smev.simulator.ns import basic, ds, types
-from adapters.smev.xmldsig import Problem, verify
 
 SIGNED_ELEMENT: dict[str, str] = {
     "SendRequest": types("SenderProvidedRequestData"),

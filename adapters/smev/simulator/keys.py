@@ -10,13 +10,13 @@ import functools
 import threading
 from dataclasses import dataclass
 
-from adapters.smev.certificates import (
+from adapters.smev.crypto.certificates import (
     Certificate,
     IssuedCertificate,
     create_gost_ca,
     issue_participant_certificate,
 )
-from adapters.smev.xmldsig import GostSigner, XmlSigner
+from adapters.smev.crypto.xmldsig import GostSigner, XmlSigner
 
 SMEV_PARTICIPANT = "smev-simulator"
 AGENCY_PARTICIPANT = "smev-simulator-agency"

@@ -30,8 +30,8 @@ from typing import Any
 import yaml
 from lxml import etree
 
+from adapters.smev.crypto.transform import XmlInputError, parse_xml
 from adapters.smev.simulator.messages import request_rejected
-from adapters.smev.transform import XmlInputError, parse_xml
 
 ResponderResult = etree._Element | None
 Responder = Callable[[etree._Element, str], ResponderResult | Awaitable[ResponderResult]]

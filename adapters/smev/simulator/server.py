@@ -31,7 +31,9 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from lxml import etree
 
-from adapters.smev.certificates import Certificate, TrustStore
+from adapters.smev.crypto.certificates import Certificate, TrustStore
+from adapters.smev.crypto.transform import XmlInputError, parse_xml
+from adapters.smev.crypto.xmldsig import XmlSigner
 from adapters.smev.simulator import messages as m
 from adapters.smev.simulator.auth import check_caller_signature
 from adapters.smev.simulator.faults import SmevFault, fault_envelope, plain_fault_envelope
@@ -41,8 +43,6 @@ from adapters.smev.simulator.responder import Responder, ResponderResult
 from adapters.smev.simulator.schema import SCHEMA_FILES, WSDL, lxml_schema, schema_dir, validate
 from adapters.smev.simulator.soap import CONTENT_TYPE, SoapError, SoapRequest, envelope
 from adapters.smev.simulator.soap import parse_request as parse_soap
-from adapters.smev.transform import XmlInputError, parse_xml
-from adapters.smev.xmldsig import XmlSigner
 
 log = logging.getLogger("adapters.smev.simulator")
 

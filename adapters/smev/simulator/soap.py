@@ -15,8 +15,8 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from adapters.smev.crypto.transform import XmlInputError, parse_xml
 from adapters.smev.simulator.ns import SOAP12_NS, SOAP_NS, XOP_NS, soap
-from adapters.smev.transform import XmlInputError, parse_xml
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
 

@@ -26,7 +26,7 @@ from asn1crypto import core, pem, x509
 from cryptography import x509 as cx509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
-from adapters.smev import gost
+from adapters.smev.crypto import gost
 
 # Public-key algorithms
 OID_GOST2012_256 = "1.2.643.7.1.1.1.1"

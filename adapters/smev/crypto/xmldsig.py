@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
-from adapters.smev import gost
-from adapters.smev.certificates import (
+from adapters.smev.crypto import gost
+from adapters.smev.crypto.certificates import (
     Certificate,
     CertificateError,
     CertificateExpiredError,
@@ -43,7 +43,7 @@ from adapters.smev.certificates import (
     load_certificate,
     load_gost_private_key,
 )
-from adapters.smev.transform import (
+from adapters.smev.crypto.transform import (
     SMEV_TRANSFORM_URI,
     TransformError,
     XmlInputError,
