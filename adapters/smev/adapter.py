@@ -41,7 +41,6 @@ from typing import Any, Literal
 from lxml import etree
 from pydantic import ValidationError
 
-from adapters.smev import messages as sm
 from adapters.smev.crypto.certificates import CertificateError, TrustStore, load_certificate
 from adapters.smev.crypto.xmldsig import (
     ExternalCommandSigner,
@@ -50,8 +49,8 @@ from adapters.smev.crypto.xmldsig import (
     load_signer,
     verify,
 )
-from adapters.smev.settings import SmevSettings
-from adapters.smev.soap import (
+from adapters.smev.protocol import messages as sm
+from adapters.smev.protocol.soap import (
     FaultMeaning,
     ProtocolError,
     SmevError,
@@ -62,6 +61,7 @@ from adapters.smev.soap import (
     text_of,
     transient_status,
 )
+from adapters.smev.settings import SmevSettings
 from envelopes.codec import (
     attachment_refs,
     build_envelope,

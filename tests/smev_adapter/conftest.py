@@ -12,12 +12,12 @@ import pytest
 from aiohttp import web
 from lxml import etree
 
-from adapters.smev import messages as sm
 from adapters.smev.adapter import SmevAdapter
 from adapters.smev.crypto.certificates import TrustStore, issue_gost_certificate
 from adapters.smev.crypto.xmldsig import XmlSigner, load_signer
+from adapters.smev.protocol import messages as sm
+from adapters.smev.protocol.soap import envelope
 from adapters.smev.settings import SmevSettings
-from adapters.smev.soap import envelope
 from hub.abc import AdapterContext, InboundMessage, State, Transport
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import uuid
 import pytest
 from lxml import etree
 
-from adapters.smev import messages as sm
 from adapters.smev.adapter import SmevAdapter, create
+from adapters.smev.protocol import messages as sm
 from envelopes.codec import new_envelope, parse_envelope, to_bytes
 from envelopes.model import Attachment, Kind
 from hub.abc import Destination, OutboundMessage, OutcomeKind

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.smev import soap
-from adapters.smev.soap import FaultMeaning, SmevFault
+from adapters.smev.protocol import soap
+from adapters.smev.protocol.soap import FaultMeaning, SmevFault
 
 from .conftest import DATA
 

@@ -18,8 +18,8 @@ import pytest
 from lxml import etree
 
 from adapters.smev.adapter import SmevAdapter
+from adapters.smev.protocol.soap import SmevError
 from adapters.smev.simulator import SmevSimulator
-from adapters.smev.soap import SmevError
 from envelopes.model import Kind
 from hub import client
 from hub.abc import State

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from lxml import etree
 
-from adapters.smev import messages as sm
-from adapters.smev import soap
 from adapters.smev.crypto.xmldsig import XmlSigner, verify
+from adapters.smev.protocol import messages as sm
+from adapters.smev.protocol import soap
 
 from .conftest import DATA, EXAMPLES, SMEV_DATA, GostPki
 

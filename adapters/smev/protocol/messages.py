@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from adapters.smev.crypto.xmldsig import XmlSigner, sign_smev_element
-from adapters.smev.soap import child, children, envelope, localname, text_of
+from adapters.smev.protocol.soap import child, children, envelope, localname, text_of
 
 TYPES_NS = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.3"
 BASIC_NS = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/basic/1.3"
