@@ -1,4 +1,4 @@
-"""``hub smev-sim`` (adapters/smev/sim_cli.py): it starts, serves, answers and stops."""
+"""``hub smev-sim`` (adapters/smev/simulator/cli.py): it starts, serves, answers and stops."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import aiohttp
 from click.testing import CliRunner
 
 from adapters.smev.crypto.certificates import load_certificate
-from adapters.smev.sim_cli import smev_sim
+from adapters.smev.simulator.cli import smev_sim
 from tests.smev_sim.client import (
     SoapClient,
     ack,
@@ -42,7 +42,7 @@ async def test_cli_serves_until_terminated(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "adapters.smev.sim_cli",
+        "adapters.smev.simulator.cli",
         "--port",
         str(port),
         "--allow-unsigned",

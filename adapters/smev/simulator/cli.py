@@ -1,7 +1,7 @@
 """``hub smev-sim``: run the SMEV 3 simulator (adapters/smev/simulator) until interrupted.
 
-Register with ``main.add_command(smev_sim)``; ``python -m adapters.smev.sim_cli`` runs it alone.
-Prints one line ``SMEV 3 simulator listening on URL`` on stdout once it serves (tests and
+Register with ``main.add_command(smev_sim)``; ``python -m adapters.smev.simulator.cli`` runs it
+alone. Prints one line ``SMEV 3 simulator listening on URL`` on stdout once it serves (tests and
 scripts wait for it). Exit codes: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. the
 port is taken), 2 usage errors.
 """
@@ -196,5 +196,5 @@ def smev_sim(
         asyncio.run(_serve(simulator, export_ca))
 
 
-if __name__ == "__main__":  # pragma: no cover - python -m adapters.smev.sim_cli
+if __name__ == "__main__":  # pragma: no cover - python -m adapters.smev.simulator.cli
     smev_sim()
