@@ -11,7 +11,7 @@ from adapters.smev.crypto.xmldsig import sign
 from adapters.smev.simulator import SmevSimulator
 from adapters.smev.simulator.ns import basic, faults, soap, types
 from adapters.smev.simulator.schema import validate
-from tests.smev_sim.client import (
+from tests.adapters.smev.simulator.client import (
     Reply,
     SoapClient,
     ack,
@@ -24,7 +24,7 @@ from tests.smev_sim.client import (
     send_response,
     text,
 )
-from tests.smev_sim.conftest import SimPki
+from tests.adapters.smev.simulator.conftest import SimPki
 
 
 def assert_fault(reply: Reply, name: str, faultcode: str = "soap:Client") -> etree._Element:

@@ -40,10 +40,9 @@ from adapters.smev.crypto.xmldsig import (
     verify,
     verify_or_raise,
 )
+from tests.adapters.smev.conftest import TYPES_11, DevPki
 
-from .conftest import TYPES_11, DevPki
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 SAMPLE_TIME = datetime(2021, 3, 23, 7, 3, 8, tzinfo=UTC)
 
 

@@ -13,7 +13,7 @@ import pytest
 from adapters.smev.crypto.certificates import TrustStore, issue_gost_certificate
 from adapters.smev.crypto.xmldsig import GostSigner
 from adapters.smev.simulator import SmevSimulator
-from tests.smev_sim.client import SoapClient
+from tests.adapters.smev.simulator.client import SoapClient
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from adapters.smev.crypto.certificates import TrustStore
 from adapters.smev.crypto.xmldsig import verify
 from adapters.smev.simulator import FileResponder, ResponderConfigError
 from adapters.smev.simulator.ns import types
-from tests.smev_sim.client import (
+from tests.adapters.smev.simulator.client import (
     Reply,
     SoapClient,
     ack,
@@ -28,7 +28,7 @@ from tests.smev_sim.client import (
     status_category,
     text,
 )
-from tests.smev_sim.conftest import SimFactory
+from tests.adapters.smev.simulator.conftest import SimFactory
 
 REQ = "{urn://example/req/1.0}Req"
 

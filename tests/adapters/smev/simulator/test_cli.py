@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from adapters.smev.crypto.certificates import load_certificate
 from adapters.smev.simulator.cli import smev_sim
-from tests.smev_sim.client import (
+from tests.adapters.smev.simulator.client import (
     SoapClient,
     ack,
     get_response,
@@ -25,7 +25,7 @@ from tests.smev_sim.client import (
     status_category,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def _free_port() -> int:

@@ -12,7 +12,7 @@ from adapters.smev.crypto.xmldsig import verify
 from adapters.smev.simulator import Attachment, SmevSimulator
 from adapters.smev.simulator.ns import basic, types
 from adapters.smev.simulator.schema import validate
-from tests.smev_sim.client import (
+from tests.adapters.smev.simulator.client import (
     SoapClient,
     ack,
     get_request,
@@ -26,8 +26,8 @@ from tests.smev_sim.client import (
     status_category,
     text,
 )
-from tests.smev_sim.conftest import SimFactory
-from tests.smev_sim.test_faults import assert_fault
+from tests.adapters.smev.simulator.conftest import SimFactory
+from tests.adapters.smev.simulator.test_faults import assert_fault
 
 
 async def test_lock_until_ack_and_redelivery(

@@ -33,8 +33,7 @@ from adapters.smev.crypto.certificates import (
 )
 from adapters.smev.crypto.transform import parse_xml
 from adapters.smev.crypto.xmldsig import DS_NS
-
-from .conftest import DevPki
+from tests.adapters.smev.conftest import DevPki
 
 
 def _sample_certificate(data_dir: Path, sample: str) -> Certificate:

@@ -9,7 +9,7 @@ from adapters.smev.crypto.xmldsig import verify
 from adapters.smev.simulator import SmevSimulator
 from adapters.smev.simulator.ns import basic, types
 from adapters.smev.simulator.schema import validate
-from tests.smev_sim.client import (
+from tests.adapters.smev.simulator.client import (
     SoapClient,
     ack,
     get_request,
@@ -25,7 +25,7 @@ from tests.smev_sim.client import (
     status_category,
     text,
 )
-from tests.smev_sim.conftest import SimFactory, SimPki
+from tests.adapters.smev.simulator.conftest import SimFactory, SimPki
 
 REQ = "{urn://example/req/1.0}Req"
 

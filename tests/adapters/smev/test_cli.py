@@ -15,7 +15,7 @@ from adapters.smev.crypto.transform import parse_xml
 from adapters.smev.crypto.xmldsig import DS_NS
 
 from .conftest import DevPki
-from .test_transform import MR_EXAMPLE_CANONICAL
+from .crypto.test_transform import MR_EXAMPLE_CANONICAL
 
 
 def _run(*args: str | Path) -> Result:

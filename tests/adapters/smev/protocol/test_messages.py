@@ -11,8 +11,10 @@ from lxml import etree
 from adapters.smev.crypto.xmldsig import XmlSigner, verify
 from adapters.smev.protocol import messages as sm
 from adapters.smev.protocol import soap
+from tests.adapters.smev.conftest import DATA as SMEV_DATA
+from tests.adapters.smev.conftest import EXAMPLES, GostPki
 
-from .conftest import DATA, EXAMPLES, SMEV_DATA, GostPki
+from .conftest import DATA
 
 EXTRACT = EXAMPLES / "extract-request.xml"
 

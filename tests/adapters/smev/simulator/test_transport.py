@@ -12,7 +12,7 @@ from lxml import etree
 from adapters.smev.simulator import SmevSimulator
 from adapters.smev.simulator.ns import XOP_NS, basic
 from adapters.smev.simulator.schema import SCHEMA_FILES, schema_dir
-from tests.smev_sim.client import (
+from tests.adapters.smev.simulator.client import (
     SoapClient,
     ack,
     get_request,
@@ -22,7 +22,7 @@ from tests.smev_sim.client import (
     send_response,
     text,
 )
-from tests.smev_sim.conftest import SimFactory
+from tests.adapters.smev.simulator.conftest import SimFactory
 
 # md5 of the vendored files, as listed in xsd/smev3/SOURCES.md (unchanged upstream copies)
 VENDORED_MD5 = {

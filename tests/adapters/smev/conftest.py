@@ -1,8 +1,14 @@
-"""Fixtures for the SMEV adapter tests: GOST keys, a scripted SMEV endpoint, a fake hub context."""
+"""Shared fixtures for the SMEV tests (every folder below this one).
+
+- samples and development PKI for the signature tests: ``data_dir``, ``dev_pki``, ``other_pki``,
+  ``unsigned_request``;
+- the adapter's: GOST keys, a scripted SMEV endpoint, a fake hub context.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,17 +26,62 @@ from adapters.smev.protocol.soap import envelope
 from adapters.smev.settings import SmevSettings
 from hub.abc import AdapterContext, InboundMessage, State, Transport
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).resolve().parent / "data"
-SMEV_DATA = ROOT / "tests" / "data" / "smev"
+ROOT = Path(__file__).resolve().parents[3]
+DATA = Path(__file__).resolve().parent / "data"  # captured SMEV samples (see its SOURCES.md)
 XSD = ROOT / "xsd" / "smev3"
 EXAMPLES = ROOT / "xsd" / "examples"
 FAULTS_NS = sm.FAULTS_NS
+TYPES_11 = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1"
 EXTRACT_NS = "urn:interagency-hub:payload:rosreestr-extract:1.0"
 EXTRACT_REQUEST = "{" + EXTRACT_NS + "}ExtractRequest"
 EXTRACT_RESPONSE = "{" + EXTRACT_NS + "}ExtractResponse"
 
 
+# ------------------------------------------------------------------ signature samples, dev PKI
+@dataclass(frozen=True)
+class DevPki:
+    directory: Path
+    ca: Path
+    key: Path
+    cert: Path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
+    """A dev GOST CA with participant 'dept-a' (issued once per session: keygen is slow-ish)."""
+    directory = tmp_path_factory.mktemp("pki")
+    key, cert = issue_gost_certificate("dept-a", directory)
+    return DevPki(directory, directory / "ca-gost.pem", key, cert)
+
+
+@pytest.fixture(scope="session")
+def other_pki(tmp_path_factory: pytest.TempPathFactory) -> DevPki:
+    """A second, unrelated dev CA: its certificates must not be trusted by dev_pki's CA."""
+    directory = tmp_path_factory.mktemp("other-pki")
+    key, cert = issue_gost_certificate("intruder", directory)
+    return DevPki(directory, directory / "ca-gost.pem", key, cert)
+
+
+@pytest.fixture(scope="session")
+def unsigned_request() -> bytes:
+    """The MR example SendRequestRequest without its (GOST 2001) caller signature."""
+    text = (DATA / "SendRequestRequest_MR_example_GOST2001_signed.xml").read_text("utf-8")
+    text = re.sub(
+        r"\s*<ns2:CallerInformationSystemSignature>.*</ns2:CallerInformationSystemSignature>",
+        "",
+        text,
+        flags=re.S,
+    )
+    assert "Signature" not in text
+    return text.encode("utf-8")
+
+
+# ------------------------------------------------------------------------- the adapter's keys
 @dataclass(frozen=True)
 class GostPki:
     directory: Path
