@@ -41,22 +41,26 @@ from typing import Any, Literal
 from lxml import etree
 from pydantic import ValidationError
 
-from adapters.smev.crypto.certificates import CertificateError, TrustStore, load_certificate
+from adapters.smev.crypto.certificates import GostTrustStore, load_certificate
 from adapters.smev.crypto.xmldsig import (
     ExternalCommandSigner,
-    SigningError,
     XmlSigner,
     load_signer,
     verify,
 )
+from adapters.smev.errors import (
+    MessageError,
+    ProtocolError,
+    SigningError,
+    SmevCertificateError,
+    SmevConfigError,
+    SmevFault,
+    TransportError,
+)
 from adapters.smev.protocol import messages as sm
 from adapters.smev.protocol.soap import (
     FaultMeaning,
-    ProtocolError,
-    SmevError,
-    SmevFault,
     SoapClient,
-    TransportError,
     classify,
     text_of,
     transient_status,
@@ -93,10 +97,6 @@ _ATTACHMENT_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _REASON_CODE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 Role = Literal["request", "response"]
-
-
-class SmevConfigError(ValueError):
-    """The adapter's settings cannot be used (bad key, missing certificate...)."""
 
 
 @dataclass
@@ -178,16 +178,16 @@ def build_signer(settings: SmevSettings) -> XmlSigner:
                 output_format=settings.sign_command_format,
             )
         return load_signer(settings.path(settings.key), cert_path)
-    except (SigningError, CertificateError, OSError) as exc:
+    except (SigningError, SmevCertificateError, OSError) as exc:
         raise SmevConfigError(f"signer: {exc}") from exc
 
 
-def build_trust(settings: SmevSettings) -> TrustStore | None:
+def build_trust(settings: SmevSettings) -> GostTrustStore | None:
     if not settings.trust:
         return None
     try:
-        return TrustStore.from_files(settings.path(p) for p in settings.trust)
-    except (CertificateError, OSError) as exc:
+        return GostTrustStore.from_files(settings.path(p) for p in settings.trust)
+    except (SmevCertificateError, OSError) as exc:
         raise SmevConfigError(f"trust: {exc}") from exc
 
 
@@ -200,7 +200,7 @@ class SmevAdapter(Adapter):
         self,
         settings: SmevSettings,
         signer: XmlSigner,
-        trust: TrustStore | None = None,
+        trust: GostTrustStore | None = None,
     ) -> None:
         self.name = "smev"
         self.settings = settings
@@ -376,7 +376,7 @@ class SmevAdapter(Adapter):
             if exc.status is not None and not transient_status(exc.status):
                 return Outcome.permanent(f"SMEV {action}: {exc}")
             return Outcome.transient(f"SMEV {action}: {exc}")
-        except (ProtocolError, sm.MessageError) as exc:
+        except ProtocolError as exc:  # MessageError included
             # SMEV may have taken it: the retry resends the same MessageID
             return Outcome.transient(f"SMEV {action}: unreadable reply: {exc}")
         status = metadata.status or "accepted"
@@ -474,7 +474,7 @@ class SmevAdapter(Adapter):
         body = await self._call("GetResponse", sm.get_response(node_id=self.settings.node_id))
         try:
             incoming = sm.read_get_response(body)
-        except (sm.MessageError, ValueError) as exc:
+        except (MessageError, ValueError) as exc:
             await self._refuse_unreadable(body, "response", exc)
             return True
         if incoming is None:
@@ -487,7 +487,7 @@ class SmevAdapter(Adapter):
         body = await self._call("GetRequest", sm.get_request(node_id=self.settings.node_id))
         try:
             incoming = sm.read_get_request(body)
-        except (sm.MessageError, ValueError) as exc:
+        except (MessageError, ValueError) as exc:
             await self._refuse_unreadable(body, "request", exc)
             return True
         if incoming is None:
@@ -500,7 +500,7 @@ class SmevAdapter(Adapter):
         body = await self._call("GetStatus", sm.get_status())
         try:
             status = sm.read_get_status(body)
-        except (sm.MessageError, ValueError) as exc:
+        except (MessageError, ValueError) as exc:
             log.error("SMEV %s: unreadable status: %s", self.name, exc)
             return True
         if status is None:
@@ -858,4 +858,4 @@ def create(settings: Mapping[str, Any]) -> SmevAdapter:
     return SmevAdapter(parsed, build_signer(parsed), build_trust(parsed))
 
 
-__all__ = ["SmevAdapter", "SmevConfigError", "SmevError", "build_signer", "create"]
+__all__ = ["SmevAdapter", "build_signer", "create"]

@@ -14,18 +14,19 @@ import click
 from lxml import etree
 
 from adapters.smev.crypto import gost
-from adapters.smev.crypto.certificates import CertificateError, TrustStore, issue_gost_certificate
-from adapters.smev.crypto.transform import XmlInputError, parse_xml, smev_digest_input
+from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
+from adapters.smev.crypto.transform import smev_digest_input
 from adapters.smev.crypto.xmldsig import (
     GOST2012_256_SIGNATURE,
     RSA_SHA256_SIGNATURE,
     SignatureReport,
-    SigningError,
     find_by_id,
     load_signer,
     sign_smev_element,
     verify,
 )
+from adapters.smev.errors import SigningError, SmevCertificateError, XmlInputError
+from adapters.smev.parsing import parse_xml
 
 _ALGORITHM_NAMES = {
     GOST2012_256_SIGNATURE: "GOST R 34.10-2012/256",
@@ -155,11 +156,11 @@ def sign_command(
     tree = _load(file)
     try:
         signer = load_signer(key_path, cert_path)
-    except (SigningError, CertificateError) as exc:
+    except (SigningError, SmevCertificateError) as exc:
         raise _Failure(str(exc)) from exc
     try:
         sign_smev_element(tree.getroot(), element_id, signer)
-    except (SigningError, CertificateError) as exc:
+    except (SigningError, SmevCertificateError) as exc:
         raise _Failure(f"{file}: {exc}") from exc
     data = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
     if str(output) == "-":
@@ -203,11 +204,11 @@ def _ok_line(report: SignatureReport) -> str:
 def verify_command(file: Path, trust_paths: tuple[Path, ...], at: datetime | None) -> None:
     """Verify every ds:Signature in FILE: references, digests, signature values, certificates."""
     tree = _load(file)
-    trust: TrustStore | None = None
+    trust: GostTrustStore | None = None
     if trust_paths:
         try:
-            trust = TrustStore.from_files(trust_paths)
-        except (CertificateError, OSError) as exc:
+            trust = GostTrustStore.from_files(trust_paths)
+        except (SmevCertificateError, OSError) as exc:
             raise _Failure(f"--trust: {exc}") from exc
     reports = verify(tree, trust=trust, at=at)
     if not reports:

@@ -27,6 +27,15 @@ from cryptography import x509 as cx509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 from adapters.smev.crypto import gost
+from adapters.smev.errors import (
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    CertificateParseError,
+    GostError,
+    SmevCertificateError,
+    UnsupportedKeyError,
+    UntrustedCertificateError,
+)
 
 # Public-key algorithms
 OID_GOST2012_256 = "1.2.643.7.1.1.1.1"
@@ -49,30 +58,6 @@ CA_VALIDITY_DAYS = 3650
 PARTICIPANT_URI_PREFIX = "urn:hub:participant:"
 _PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MAX_CHAIN = 8
-
-
-class CertificateError(Exception):
-    """A certificate that cannot be used; subclasses say why."""
-
-
-class CertificateParseError(CertificateError):
-    pass
-
-
-class UnsupportedKeyError(CertificateError):
-    """A key or signature algorithm we cannot verify (e.g. legacy GOST 2001 / GOST 94)."""
-
-
-class CertificateExpiredError(CertificateError):
-    pass
-
-
-class CertificateNotYetValidError(CertificateError):
-    pass
-
-
-class UntrustedCertificateError(CertificateError):
-    """No chain to a trusted CA (unknown issuer, bad issuer signature, issuer not a CA)."""
 
 
 # --- ASN.1 structures -------------------------------------------------------------------
@@ -237,7 +222,7 @@ class Certificate:
             param_set = params["public_key_param_set"].dotted
             raw = core.OctetString.load(spki["public_key"].native).native
             return gost.GostPublicKey.from_le_bytes(param_set, raw)
-        except gost.GostError as exc:
+        except GostError as exc:
             raise UnsupportedKeyError(f"certificate '{self.name}': {exc}") from exc
         except (ValueError, TypeError, KeyError) as exc:
             raise CertificateParseError(
@@ -333,14 +318,18 @@ def _check_can_issue(issuer: Certificate, child: Certificate) -> None:
         )
 
 
-class TrustStore:
-    """Trusted CA certificates: a certificate is trusted if it chains to one of them."""
+class GostTrustStore:
+    """Trusted CA certificates: a certificate is trusted if it chains to one of them.
+
+    Not ``envelopes.pki.TrustStore``, which holds ``cryptography`` certificates and so cannot
+    check a GOST signature; this one checks GOST and RSA chains alike.
+    """
 
     def __init__(self, anchors: Iterable[Certificate]) -> None:
         self.anchors: list[Certificate] = list(anchors)
 
     @classmethod
-    def from_files(cls, paths: Iterable[Path]) -> TrustStore:
+    def from_files(cls, paths: Iterable[Path]) -> GostTrustStore:
         anchors: list[Certificate] = []
         for path in paths:
             anchors.extend(load_certificates(Path(path).read_bytes()))
@@ -358,7 +347,7 @@ class TrustStore:
         """Validate ``cert`` at ``at`` (default: now); return the chain ending at an anchor.
 
         ``intermediates`` (e.g. extra X509Certificate elements of a KeyInfo) are untrusted
-        helpers for building the chain. Raises a CertificateError subclass naming the reason.
+        helpers for building the chain. Raises a SmevCertificateError subclass naming the reason.
         """
         moment = _utc(at or datetime.now(UTC))
         cert.check_validity(moment)
@@ -368,14 +357,14 @@ class TrustStore:
         for _ in range(_MAX_CHAIN):
             if current.der in anchor_ders:
                 return chain
-            failures: list[CertificateError] = []
+            failures: list[SmevCertificateError] = []
             for anchor in self.anchors:
                 if anchor.subject_der != current.issuer_der:
                     continue
                 try:
                     _check_can_issue(anchor, current)
                     verify_issued_by(current, anchor)
-                except CertificateError as exc:
+                except SmevCertificateError as exc:
                     failures.append(exc)
                     continue
                 anchor.check_validity(moment)
@@ -405,11 +394,11 @@ class TrustStore:
 
 def verify_certificate(
     cert: Certificate,
-    trust: TrustStore,
+    trust: GostTrustStore,
     at: datetime | None = None,
     intermediates: Sequence[Certificate] = (),
 ) -> list[Certificate]:
-    """Function form of TrustStore.verify."""
+    """Function form of GostTrustStore.verify."""
     return trust.verify(cert, at, intermediates)
 
 
@@ -450,14 +439,14 @@ def load_gost_private_key(data: bytes) -> gost.GostPrivateKey:
         params = GostPublicKeyParameters.load(info["private_key_algorithm"]["parameters"].dump())
         param_set = params["public_key_param_set"].dotted
         inner: bytes = info["private_key"].native
-    except CertificateError:
+    except SmevCertificateError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise CertificateParseError(f"malformed PKCS#8 private key: {exc}") from exc
     d = _decode_private_scalar(inner)
     try:
         return gost.GostPrivateKey(param_set, d)
-    except gost.GostError as exc:
+    except GostError as exc:
         raise UnsupportedKeyError(str(exc)) from exc
 
 
@@ -651,11 +640,11 @@ def load_or_create_gost_ca(out_dir: Path) -> IssuedCertificate:
             load_gost_private_key(key_path.read_bytes()),
         )
         if ca.key.public_key() != ca.certificate.gost_public_key():
-            raise CertificateError(f"{key_path} does not belong to {cert_path}")
+            raise SmevCertificateError(f"{key_path} does not belong to {cert_path}")
         return ca
     if cert_path.exists() or key_path.exists():
         present = cert_path if cert_path.exists() else key_path
-        raise CertificateError(f"{present} exists without its pair; refusing to replace the CA")
+        raise SmevCertificateError(f"{present} exists without its pair; refusing to replace the CA")
     ca = create_gost_ca()
     _write_new(key_path, dump_gost_private_key(ca.key), 0o600)
     _write_new(cert_path, ca.certificate.to_pem(), 0o644)

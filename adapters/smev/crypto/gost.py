@@ -21,6 +21,8 @@ from typing import Any
 
 from gostcrypto import gosthash, gostsignature
 
+from adapters.smev.errors import GostError
+
 SIZE = 32  # bytes in r, s, a coordinate and a private key for the 256-bit variant
 
 # Parameter-set OIDs (RFC 4357, RFC 7836/9215) -> gostcrypto curve names. CryptoPro-A/XchA are
@@ -71,10 +73,6 @@ _TEST_CURVE: dict[str, int] = {
     "x": 0x2,
     "y": 0x08E2A8A0E65147D4BD6316030E16D19C85C97F0A9CA267122B96ABBCEA7E8FC8,
 }
-
-
-class GostError(ValueError):
-    """A GOST key, parameter set or signature that cannot be used."""
 
 
 def streebog256(data: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""The SMEV 3 transform ``urn://smev-gov-ru/xmldsig/transform`` and hardened XML parsing.
+"""The SMEV 3 transform ``urn://smev-gov-ru/xmldsig/transform``.
 
 SMEV 3 digests are computed over the output of this transform (after exclusive c14n), so the
 bytes must match SMEV's reference Java implementation (``SmevTransformSpi``) exactly. The rules,
@@ -24,56 +24,14 @@ from __future__ import annotations
 
 from lxml import etree
 
+from adapters.smev.errors import TransformError
+from adapters.smev.parsing import parse_xml
+
 SMEV_TRANSFORM_URI = "urn://smev-gov-ru/xmldsig/transform"
 
 _NS_PREFIX = "ns"
 # Java's String.trim() strips every char <= U+0020; in XML 1.0 content only these four occur.
 _JAVA_TRIM = " \t\r\n"
-
-
-class XmlInputError(ValueError):
-    """Input that is not acceptable XML for this module (malformed, DOCTYPE, entities...)."""
-
-
-class TransformError(ValueError):
-    """The SMEV transform cannot be applied to this input."""
-
-
-def make_parser() -> etree.XMLParser:
-    """A parser that never resolves entities, touches the network or loads a DTD.
-
-    A new parser per call: lxml parsers must not be shared between threads.
-    """
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_blank_text=False,
-        strip_cdata=True,
-    )
-
-
-def parse_xml(data: bytes) -> etree._ElementTree:
-    """Parse untrusted XML bytes; reject DOCTYPEs so entity tricks cannot reach the signer.
-
-    Raises XmlInputError with a one-line reason instead of lxml's exception types.
-    """
-    try:
-        root = etree.fromstring(data, parser=make_parser())
-    except etree.XMLSyntaxError as exc:
-        raise XmlInputError(f"not well-formed XML: {exc}") from exc
-    except ValueError as exc:  # e.g. unicode string with an encoding declaration
-        raise XmlInputError(f"cannot parse XML: {exc}") from exc
-    tree = root.getroottree()
-    docinfo = tree.docinfo
-    doctype = getattr(docinfo, "doctype", "")  # missing from lxml-stubs
-    if doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise XmlInputError("DOCTYPE declarations are not allowed")
-    for node in root.iter():
-        if isinstance(node, etree._Entity):
-            raise XmlInputError("entity references are not allowed")
-    return tree
 
 
 def _split(tag: str) -> tuple[str, str]:

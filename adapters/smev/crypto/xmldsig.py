@@ -33,25 +33,30 @@ from lxml import etree
 from adapters.smev.crypto import gost
 from adapters.smev.crypto.certificates import (
     Certificate,
-    CertificateError,
-    CertificateExpiredError,
-    CertificateNotYetValidError,
-    CertificateParseError,
-    TrustStore,
-    UnsupportedKeyError,
-    UntrustedCertificateError,
+    GostTrustStore,
     load_certificate,
     load_gost_private_key,
 )
 from adapters.smev.crypto.transform import (
     SMEV_TRANSFORM_URI,
-    TransformError,
-    XmlInputError,
     exc_c14n,
-    parse_xml,
     smev_transform,
     smev_transform_bytes,
 )
+from adapters.smev.errors import (
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    CertificateParseError,
+    SignatureVerificationError,
+    SignerError,
+    SigningError,
+    SmevCertificateError,
+    TransformError,
+    UnsupportedKeyError,
+    UntrustedCertificateError,
+    XmlInputError,
+)
+from adapters.smev.parsing import parse_xml
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -101,14 +106,6 @@ CALLER_SIGNATURE_CONTAINER = "CallerInformationSystemSignature"
 
 def _ds(name: str) -> str:
     return f"{{{DS_NS}}}{name}"
-
-
-class SigningError(Exception):
-    """The document cannot be signed as asked (missing/duplicate Id, signer failure...)."""
-
-
-class SignerError(SigningError):
-    """A signer (built-in or external) failed to produce a usable signature."""
 
 
 # --- signers ----------------------------------------------------------------------------
@@ -291,13 +288,13 @@ def load_signer(key_path: Path, cert_path: Path) -> XmlSigner:
     try:
         key_data = Path(key_path).read_bytes()
         cert_der = load_certificate(Path(cert_path).read_bytes()).der
-    except CertificateError as exc:
+    except SmevCertificateError as exc:
         raise SignerError(f"certificate {cert_path}: {exc}") from exc
     except OSError as exc:
         raise SignerError(f"{exc.filename}: {exc.strerror}") from exc
     try:
         gost_key = load_gost_private_key(key_data)
-    except CertificateError as gost_problem:
+    except SmevCertificateError as gost_problem:
         try:
             key = serialization.load_pem_private_key(key_data, None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -470,7 +467,7 @@ def _signature_value_problem(
     if algorithm == GOST2012_256_SIGNATURE:
         try:
             key = certificate.gost_public_key()
-        except CertificateError as exc:
+        except SmevCertificateError as exc:
             return Problem.UNSUPPORTED_ALGORITHM, str(exc)
         return None if gost.verify(key, data, signature) else mismatch
     if algorithm == RSA_SHA256_SIGNATURE:
@@ -658,15 +655,7 @@ class SignatureReport:
         return {problem.kind for problem in self.problems}
 
 
-class SignatureVerificationError(Exception):
-    """Raised by verify_or_raise; ``reports`` holds every signature's outcome."""
-
-    def __init__(self, reports: list[SignatureReport], message: str) -> None:
-        super().__init__(message)
-        self.reports = reports
-
-
-_CERT_PROBLEMS: list[tuple[type[CertificateError], Problem]] = [
+_CERT_PROBLEMS: list[tuple[type[SmevCertificateError], Problem]] = [
     (CertificateExpiredError, Problem.CERTIFICATE_EXPIRED),
     (CertificateNotYetValidError, Problem.CERTIFICATE_NOT_YET_VALID),
     (UntrustedCertificateError, Problem.UNTRUSTED_CERTIFICATE),
@@ -675,7 +664,7 @@ _CERT_PROBLEMS: list[tuple[type[CertificateError], Problem]] = [
 ]
 
 
-def _certificate_problem(exc: CertificateError) -> SignatureProblem:
+def _certificate_problem(exc: SmevCertificateError) -> SignatureProblem:
     for error_type, kind in _CERT_PROBLEMS:
         if isinstance(exc, error_type):
             return SignatureProblem(kind, str(exc))
@@ -721,7 +710,7 @@ def _check_signature(
     tree: etree._ElementTree,
     signature: etree._Element,
     index: int,
-    trust: TrustStore | None,
+    trust: GostTrustStore | None,
     at: datetime,
 ) -> SignatureReport:
     parent = signature.getparent()
@@ -758,7 +747,7 @@ def _check_signature(
             certificate, intermediates = parsed[0], parsed[1:]
         except _ReferenceError as exc:
             problems.append(SignatureProblem(Problem.CERTIFICATE_INVALID, exc.message))
-        except CertificateError as exc:
+        except SmevCertificateError as exc:
             problems.append(SignatureProblem(Problem.CERTIFICATE_INVALID, str(exc)))
 
     if algorithm in LEGACY_ALGORITHMS:
@@ -791,7 +780,7 @@ def _check_signature(
                 certificate.check_validity(at)
             else:
                 trust.verify(certificate, at, intermediates)
-        except CertificateError as exc:
+        except SmevCertificateError as exc:
             problems.append(_certificate_problem(exc))
 
     return SignatureReport(
@@ -802,7 +791,7 @@ def _check_signature(
 def verify(
     root_or_element: etree._Element | etree._ElementTree,
     *,
-    trust: TrustStore | None = None,
+    trust: GostTrustStore | None = None,
     at: datetime | None = None,
 ) -> list[SignatureReport]:
     """Check every ds:Signature in the document; one report per signature, in document order.
@@ -829,7 +818,7 @@ def verify(
 def verify_or_raise(
     root_or_element: etree._Element | etree._ElementTree,
     *,
-    trust: TrustStore | None = None,
+    trust: GostTrustStore | None = None,
     at: datetime | None = None,
 ) -> list[SignatureReport]:
     """Like verify, but raise SignatureVerificationError unless signatures exist and all pass."""

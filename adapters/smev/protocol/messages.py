@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from adapters.smev.crypto.xmldsig import XmlSigner, sign_smev_element
+from adapters.smev.errors import MessageError
 from adapters.smev.protocol.soap import child, children, envelope, localname, text_of
 
 TYPES_NS = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.3"
@@ -392,10 +393,6 @@ class IncomingRequest:
     @property
     def message_type(self) -> str:
         return str(self.content.tag)
-
-
-class MessageError(ValueError):
-    """A message from SMEV lacks what the adapter needs (e.g. the MessageID)."""
 
 
 def read_send_result(body: etree._Element) -> Metadata:

@@ -23,7 +23,8 @@ from urllib.parse import unquote
 import aiohttp
 from lxml import etree
 
-from adapters.smev.crypto.transform import XmlInputError, parse_xml
+from adapters.smev.errors import ProtocolError, SmevFault, TransportError, XmlInputError
+from adapters.smev.parsing import parse_xml
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 XOP_NS = "http://www.w3.org/2004/08/xop/include"
@@ -77,48 +78,7 @@ def body_element(root: etree._Element) -> etree._Element:
     return items[0]
 
 
-# ------------------------------------------------------------------------------------ errors
-class SmevError(Exception):
-    """Something went wrong talking to SMEV."""
-
-
-class ProtocolError(SmevError):
-    """SMEV's reply cannot be understood (not SOAP, unexpected element...)."""
-
-
-class TransportError(SmevError):
-    """The exchange did not complete: network, timeout, HTTP status without a SOAP fault."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(eq=False)
-class SmevFault(SmevError):
-    """A SOAP fault; ``name`` is the local name of the SMEV fault element in ``detail``."""
-
-    name: str
-    faultcode: str = ""
-    faultstring: str = ""
-    code: str = ""
-    description: str = ""
-    details: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        super().__init__(self.summary)
-
-    @property
-    def summary(self) -> str:
-        parts = [self.name or self.faultcode or "SOAP fault"]
-        text = self.description or self.faultstring
-        if text:
-            parts.append(text)
-        if self.details:
-            parts.append("; ".join(self.details))
-        return ": ".join(parts)
-
-
+# ------------------------------------------------------------------------------------ faults
 def parse_fault(fault: etree._Element) -> SmevFault:
     detail = child(fault, "detail")
     items = children(detail) if detail is not None else []

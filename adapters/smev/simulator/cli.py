@@ -16,9 +16,10 @@ from pathlib import Path
 
 import click
 
-from adapters.smev.crypto.certificates import CertificateError, TrustStore
-from adapters.smev.crypto.xmldsig import SignerError, XmlSigner, load_signer
-from adapters.smev.simulator import FileResponder, ResponderConfigError, SmevSimulator
+from adapters.smev.crypto.certificates import GostTrustStore
+from adapters.smev.crypto.xmldsig import XmlSigner, load_signer
+from adapters.smev.errors import ResponderConfigError, SignerError, SmevCertificateError
+from adapters.smev.simulator import FileResponder, SmevSimulator
 
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 
@@ -160,11 +161,11 @@ def smev_sim(
             signer = load_signer(key_path, cert_path)
         except SignerError as exc:
             raise click.BadParameter(str(exc), param_hint="--key/--cert") from exc
-    trust: TrustStore | None = None
+    trust: GostTrustStore | None = None
     if trust_paths:
         try:
-            trust = TrustStore.from_files(trust_paths)
-        except CertificateError as exc:
+            trust = GostTrustStore.from_files(trust_paths)
+        except SmevCertificateError as exc:
             raise click.BadParameter(str(exc), param_hint="--trust") from exc
     responder: FileResponder | None = None
     if responder_path is not None:

@@ -31,23 +31,30 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from lxml import etree
 
-from adapters.smev.crypto.certificates import Certificate, TrustStore
-from adapters.smev.crypto.transform import XmlInputError, parse_xml
+from adapters.smev.crypto.certificates import Certificate, GostTrustStore
 from adapters.smev.crypto.xmldsig import XmlSigner
+from adapters.smev.errors import SimulatorFault, SoapError, XmlInputError
+from adapters.smev.parsing import parse_xml
 from adapters.smev.simulator import messages as m
 from adapters.smev.simulator.auth import check_caller_signature
-from adapters.smev.simulator.faults import SmevFault, fault_envelope, plain_fault_envelope
+from adapters.smev.simulator.faults import (
+    destination_overflow_fault,
+    fault_envelope,
+    invalid_content_fault,
+    plain_fault_envelope,
+    void_fault,
+)
 from adapters.smev.simulator.keys import SimulatorKeys, development_keys
 from adapters.smev.simulator.ns import OPERATIONS, TYPES_NS, basic, types
 from adapters.smev.simulator.responder import Responder, ResponderResult
 from adapters.smev.simulator.schema import SCHEMA_FILES, WSDL, lxml_schema, schema_dir, validate
-from adapters.smev.simulator.soap import CONTENT_TYPE, SoapError, SoapRequest, envelope
+from adapters.smev.simulator.soap import CONTENT_TYPE, SoapRequest, envelope
 from adapters.smev.simulator.soap import parse_request as parse_soap
 
 log = logging.getLogger("adapters.smev.simulator")
 
 StatusChannel = Literal["GetResponse", "GetStatus"]
-TrustArg = TrustStore | str | Path | Sequence[str | Path] | None
+TrustArg = GostTrustStore | str | Path | Sequence[str | Path] | None
 _T = TypeVar("_T")
 
 MAX_BODY = 64 * 1024 * 1024
@@ -124,11 +131,11 @@ class _Queued:
 _REQUESTS = ("request", "")
 
 
-def _trust_store(trust: TrustArg) -> TrustStore | None:
-    if trust is None or isinstance(trust, TrustStore):
+def _trust_store(trust: TrustArg) -> GostTrustStore | None:
+    if trust is None or isinstance(trust, GostTrustStore):
         return trust
     paths = [trust] if isinstance(trust, str | Path) else list(trust)
-    return TrustStore.from_files(Path(p) for p in paths)
+    return GostTrustStore.from_files(Path(p) for p in paths)
 
 
 def _first_element(parent: etree._Element | None) -> etree._Element | None:
@@ -147,7 +154,7 @@ def _check_message_id(message_id: str) -> None:
     except ValueError:
         parsed = None
     if parsed is None or parsed.version != 1 or parsed.variant != uuid.RFC_4122:
-        raise SmevFault.void(
+        raise void_fault(
             "InvalidMessageIdFormat",
             f"Идентификатор сообщения '{message_id}' не является UUID версии 1 (RFC 4122)",
         )
@@ -179,7 +186,7 @@ def _selector(child: etree._Element) -> str | None:
 class SmevSimulator:
     """A local stand-in for SMEV 3 (message exchange 1.3, SOAP 1.1 over HTTP).
 
-    ``trust``: a TrustStore or CA certificate file(s) the callers' certificates must chain to
+    ``trust``: a GostTrustStore or CA certificate file(s) the callers' certificates must chain to
     (None: only the signature math and the validity dates are checked). ``responder``: plays the
     agency for the request types it answers. ``lock_timeout``: seconds a handed-out message
     stays locked waiting for its Ack before it is handed out again.
@@ -469,7 +476,7 @@ class SmevSimulator:
                 log.exception("cannot build message %s", item.message_id)
                 item.locked_until = None
                 self._unacked.pop(item.message_id, None)
-                raise SmevFault.void(
+                raise void_fault(
                     "SMEVFailure", f"Симулятор не смог сформировать сообщение: {exc}", server=True
                 ) from exc
         return item.payload
@@ -658,23 +665,23 @@ class SmevSimulator:
         self._record(raw, operation or "Unknown")
         try:
             if operation is None:
-                raise SmevFault.invalid_content(
+                raise invalid_content_fault(
                     [],
                     f"Неизвестная операция {qname.text}: ожидается запрос СМЭВ 3 "
                     f"message-exchange 1.3 ({TYPES_NS})",
                 )
             self.requests_received.append((operation, _message_id_of(operation, child)))
             if self.failure:
-                raise SmevFault.void(
+                raise void_fault(
                     "SMEVFailure", "Сбой в инфраструктуре СМЭВ (симулятор)", server=True
                 )
             issues = validate(child)
             if issues:
-                raise SmevFault.invalid_content(
+                raise invalid_content_fault(
                     issues, "Бизнес-конверт не соответствует схеме СМЭВ 3 (1.3)"
                 )
             body = await self._operation(operation, parsed, raw)
-        except SmevFault as fault:
+        except SimulatorFault as fault:
             log.info("%s -> fault %s: %s", operation or qname.text, fault.name, fault.message)
             return self._reply(fault_envelope(fault), status=500)
         return self._reply(envelope(body))
@@ -731,7 +738,7 @@ class SmevSimulator:
             text = "".join((item.findtext(basic("Content")) or "").split())
             contents[_text(item, basic("Id"))] = base64.b64decode(text)
         if sorted(headers) != sorted(contents):
-            raise SmevFault.void(
+            raise void_fault(
                 "AttachmentContentMiscoordination",
                 "Заголовки вложений (AttachmentHeaderList) не соответствуют содержимому "
                 f"(AttachmentContentList): {sorted(headers)} / {sorted(contents)}",
@@ -740,11 +747,11 @@ class SmevSimulator:
 
     def _check_new(self, message_id: str, destination: str) -> None:
         if message_id in self._message_ids:
-            raise SmevFault.void(
+            raise void_fault(
                 "MessageIsAlreadySent", f"Сообщение с MessageID {message_id} уже было отправлено"
             )
         if self.overflow:
-            raise SmevFault.destination_overflow(destination, self.url)
+            raise destination_overflow_fault(destination, self.url)
 
     async def _send_request(self, parsed: SoapRequest, raw: bytes) -> bytes:
         child = parsed.body_child
@@ -756,7 +763,7 @@ class SmevSimulator:
         attachments = self._attachments(provided, child)
         content = _first_element(provided.find(basic("MessagePrimaryContent")))
         if content is None:
-            raise SmevFault.invalid_content([], "MessagePrimaryContent пуст")
+            raise invalid_content_fault([], "MessagePrimaryContent пуст")
         message_type = etree.QName(content).text
         self._check_new(message_id, f"requests {message_type}")
         caller_signature = child.find(f"{types('CallerInformationSystemSignature')}/*")
@@ -826,7 +833,7 @@ class SmevSimulator:
         to = _text(provided, types("To"))
         record = self._by_reply_to.get(to)
         if record is None:
-            raise SmevFault.void(
+            raise void_fault(
                 "RecipientIsNotFound",
                 "Адрес To не соответствует ни одному получателю: скопируйте ReplyTo запроса",
             )
@@ -897,7 +904,7 @@ class SmevSimulator:
         accepted = (target.get("accepted") or "true").strip() in ("true", "1")
         item = self._unacked.pop(message_id, None)
         if item is None:
-            raise SmevFault.void(
+            raise void_fault(
                 "TargetMessageIsNotFound",
                 f"Сообщение '{message_id}' не найдено среди неподтверждённых.",
             )
@@ -1019,5 +1026,5 @@ def _parse_optional(data: bytes | None) -> etree._Element | None:
 def _check_message_id_or_raise(message_id: str) -> None:
     try:
         _check_message_id(message_id)
-    except SmevFault as fault:
+    except SimulatorFault as fault:
         raise ValueError(fault.message) from None

@@ -19,7 +19,7 @@ from aiohttp import web
 from lxml import etree
 
 from adapters.smev.adapter import SmevAdapter
-from adapters.smev.crypto.certificates import TrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
 from adapters.smev.crypto.xmldsig import XmlSigner, load_signer
 from adapters.smev.protocol import messages as sm
 from adapters.smev.protocol.soap import envelope
@@ -92,8 +92,8 @@ class GostPki:
     def signer(self) -> XmlSigner:
         return load_signer(self.key, self.cert)
 
-    def trust(self) -> TrustStore:
-        return TrustStore.from_files([self.ca])
+    def trust(self) -> GostTrustStore:
+        return GostTrustStore.from_files([self.ca])
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 
 from adapters.smev.cli import keys_new_gost, smev
 from adapters.smev.crypto.certificates import load_certificate
-from adapters.smev.crypto.transform import parse_xml
 from adapters.smev.crypto.xmldsig import DS_NS
+from adapters.smev.parsing import parse_xml
 
 from .conftest import DevPki
 from .crypto.test_transform import MR_EXAMPLE_CANONICAL

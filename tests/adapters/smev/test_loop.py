@@ -18,7 +18,7 @@ import pytest
 from lxml import etree
 
 from adapters.smev.adapter import SmevAdapter
-from adapters.smev.protocol.soap import SmevError
+from adapters.smev.errors import SmevError
 from adapters.smev.simulator import SmevSimulator
 from envelopes.model import Kind
 from hub import client

@@ -15,14 +15,9 @@ from adapters.smev.crypto.certificates import (
     CA_CERT_NAME,
     CA_KEY_NAME,
     Certificate,
-    CertificateExpiredError,
-    CertificateNotYetValidError,
-    CertificateParseError,
+    GostTrustStore,
     IssuedCertificate,
     PrivateKeyInfo,
-    TrustStore,
-    UnsupportedKeyError,
-    UntrustedCertificateError,
     create_gost_ca,
     dump_gost_private_key,
     issue_gost_certificate,
@@ -31,8 +26,15 @@ from adapters.smev.crypto.certificates import (
     load_gost_private_key,
     verify_issued_by,
 )
-from adapters.smev.crypto.transform import parse_xml
 from adapters.smev.crypto.xmldsig import DS_NS
+from adapters.smev.errors import (
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    CertificateParseError,
+    UnsupportedKeyError,
+    UntrustedCertificateError,
+)
+from adapters.smev.parsing import parse_xml
 from tests.adapters.smev.conftest import DevPki
 
 
@@ -125,14 +127,14 @@ def test_private_key_pkcs8_layout_and_encodings() -> None:
 
 def test_chain_ok(dev_pki: DevPki) -> None:
     cert = load_certificate(dev_pki.cert.read_bytes())
-    trust = TrustStore.from_files([dev_pki.ca])
+    trust = GostTrustStore.from_files([dev_pki.ca])
     chain = trust.verify(cert)
     assert [c.common_name for c in chain] == ["dept-a", "Interagency Hub development GOST CA"]
 
 
 def test_validity_window(dev_pki: DevPki) -> None:
     cert = load_certificate(dev_pki.cert.read_bytes())
-    trust = TrustStore.from_files([dev_pki.ca])
+    trust = GostTrustStore.from_files([dev_pki.ca])
     with pytest.raises(CertificateExpiredError, match="'dept-a' expired"):
         trust.verify(cert, at=cert.not_after + timedelta(seconds=1))
     with pytest.raises(CertificateNotYetValidError, match="not valid before"):
@@ -144,19 +146,19 @@ def test_ca_expiry_also_counts() -> None:
     now = datetime.now(UTC)
     ca = create_gost_ca(days=10, now=now)
     issued = issue_participant_certificate("dept-d", ca, days=365, now=now)
-    trust = TrustStore([ca.certificate])
+    trust = GostTrustStore([ca.certificate])
     with pytest.raises(CertificateExpiredError, match="development GOST CA"):
         trust.verify(issued.certificate, at=now + timedelta(days=20))
 
 
 def test_other_ca_is_untrusted(dev_pki: DevPki, other_pki: DevPki) -> None:
     cert = load_certificate(other_pki.cert.read_bytes())
-    trust = TrustStore.from_files([dev_pki.ca])
+    trust = GostTrustStore.from_files([dev_pki.ca])
     # same CA name, different key: found by name, rejected by signature
     with pytest.raises(UntrustedCertificateError, match="does not verify"):
         trust.verify(cert)
     with pytest.raises(UntrustedCertificateError, match="not issued by a trusted CA"):
-        TrustStore([load_certificate(dev_pki.cert.read_bytes())]).verify(cert)
+        GostTrustStore([load_certificate(dev_pki.cert.read_bytes())]).verify(cert)
 
 
 def test_end_entity_cannot_act_as_ca(dev_pki: DevPki) -> None:
@@ -165,7 +167,7 @@ def test_end_entity_cannot_act_as_ca(dev_pki: DevPki) -> None:
     forged = issue_participant_certificate(
         "forged", IssuedCertificate(participant, participant_key), days=5
     )
-    trust = TrustStore([participant])
+    trust = GostTrustStore([participant])
     with pytest.raises(UntrustedCertificateError, match="not a CA"):
         trust.verify(forged.certificate)
 
@@ -176,7 +178,7 @@ def test_tampered_certificate_rejected(dev_pki: DevPki) -> None:
     der[index : index + 6] = b"dept-z"
     tampered = load_certificate(bytes(der))
     with pytest.raises(UntrustedCertificateError, match="does not verify"):
-        TrustStore.from_files([dev_pki.ca]).verify(tampered)
+        GostTrustStore.from_files([dev_pki.ca]).verify(tampered)
 
 
 def test_garbage_is_a_parse_error() -> None:

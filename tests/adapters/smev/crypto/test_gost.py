@@ -13,6 +13,7 @@ import pytest
 
 from adapters.smev.crypto import gost
 from adapters.smev.crypto.certificates import load_certificate
+from adapters.smev.errors import GostError
 
 
 def _bytes_of_number(hex_number: str) -> bytes:
@@ -142,15 +143,15 @@ def test_cryptopro_a_and_xcha_are_tc26_paramset_b() -> None:
 
 
 def test_invalid_keys_rejected() -> None:
-    with pytest.raises(gost.GostError):
+    with pytest.raises(GostError):
         gost.GostPrivateKey(gost.CRYPTOPRO_A, 0)
-    with pytest.raises(gost.GostError):
+    with pytest.raises(GostError):
         gost.GostPrivateKey(gost.CRYPTOPRO_A, gost.curve_order(gost.CRYPTOPRO_A))
-    with pytest.raises(gost.GostError, match="not on the curve"):
+    with pytest.raises(GostError, match="not on the curve"):
         gost.GostPublicKey(gost.TEST_PARAM_SET, QX, QY + 1)
-    with pytest.raises(gost.GostError, match="parameter set"):
+    with pytest.raises(GostError, match="parameter set"):
         gost.curve_parameters("1.2.3.4")
-    with pytest.raises(gost.GostError, match="32-byte digest"):
+    with pytest.raises(GostError, match="32-byte digest"):
         gost.sign_digest(gost.GostPrivateKey(gost.TEST_PARAM_SET, D), b"short")
 
 

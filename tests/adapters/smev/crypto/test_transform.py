@@ -10,14 +10,14 @@ from lxml import etree
 
 from adapters.smev.crypto.gost import streebog256
 from adapters.smev.crypto.transform import (
-    XmlInputError,
     exc_c14n,
-    parse_xml,
     smev_digest_input,
     smev_transform,
     smev_transform_bytes,
 )
 from adapters.smev.crypto.xmldsig import DS_NS, find_by_id
+from adapters.smev.errors import XmlInputError
+from adapters.smev.parsing import parse_xml
 
 # --- the three test cases published with the methodological recommendations -------------
 

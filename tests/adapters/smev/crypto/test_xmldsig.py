@@ -16,8 +16,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from adapters.smev.crypto import gost
-from adapters.smev.crypto.certificates import TrustStore, load_certificate
-from adapters.smev.crypto.transform import parse_xml
+from adapters.smev.crypto.certificates import GostTrustStore, load_certificate
 from adapters.smev.crypto.xmldsig import (
     DS_NS,
     ENVELOPED_SIGNATURE,
@@ -30,9 +29,6 @@ from adapters.smev.crypto.xmldsig import (
     GostSigner,
     Problem,
     RsaSigner,
-    SignatureVerificationError,
-    SignerError,
-    SigningError,
     XmlSigner,
     find_by_id,
     sign,
@@ -40,6 +36,8 @@ from adapters.smev.crypto.xmldsig import (
     verify,
     verify_or_raise,
 )
+from adapters.smev.errors import SignatureVerificationError, SignerError, SigningError
+from adapters.smev.parsing import parse_xml
 from tests.adapters.smev.conftest import TYPES_11, DevPki
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -56,8 +54,8 @@ def signer(dev_pki: DevPki) -> GostSigner:
 
 
 @pytest.fixture(scope="module")
-def trust(dev_pki: DevPki) -> TrustStore:
-    return TrustStore.from_files([dev_pki.ca])
+def trust(dev_pki: DevPki) -> GostTrustStore:
+    return GostTrustStore.from_files([dev_pki.ca])
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +88,7 @@ def test_signature_structure(signed_request: bytes, dev_pki: DevPki) -> None:
     assert base64.b64decode(cert_text or "") == load_certificate(dev_pki.cert.read_bytes()).der
 
 
-def test_round_trip_verifies(signed_request: bytes, trust: TrustStore) -> None:
+def test_round_trip_verifies(signed_request: bytes, trust: GostTrustStore) -> None:
     tree = parse_xml(signed_request)
     (report,) = verify(tree, trust=trust)
     assert report.ok, report.problems
@@ -187,7 +185,7 @@ def test_enveloped_signature_first_is_accepted(data_dir: Path) -> None:
 
 
 def test_sign_with_enveloped_transform_round_trip(
-    unsigned_request: bytes, signer: GostSigner, trust: TrustStore
+    unsigned_request: bytes, signer: GostSigner, trust: GostTrustStore
 ) -> None:
     tree = parse_xml(unsigned_request)
     (target,) = find_by_id(tree, "SIGNED_BY_CONSUMER")
@@ -218,7 +216,7 @@ def test_signature_inside_signed_element_uses_enveloped(
 
 
 def test_personal_and_caller_signatures_together(
-    unsigned_request: bytes, signer: GostSigner, trust: TrustStore
+    unsigned_request: bytes, signer: GostSigner, trust: GostTrustStore
 ) -> None:
     tree = parse_xml(unsigned_request)
     root = tree.getroot()
@@ -256,10 +254,10 @@ def test_untrusted_expired_and_not_yet_valid(
     signed_request: bytes, other_pki: DevPki, dev_pki: DevPki
 ) -> None:
     tree = parse_xml(signed_request)
-    (report,) = verify(tree, trust=TrustStore.from_files([other_pki.ca]))
+    (report,) = verify(tree, trust=GostTrustStore.from_files([other_pki.ca]))
     assert report.kinds() == {Problem.UNTRUSTED_CERTIFICATE}
     cert = load_certificate(dev_pki.cert.read_bytes())
-    trust = TrustStore.from_files([dev_pki.ca])
+    trust = GostTrustStore.from_files([dev_pki.ca])
     (report,) = verify(tree, trust=trust, at=cert.not_after + timedelta(days=1))
     assert report.kinds() == {Problem.CERTIFICATE_EXPIRED}
     (report,) = verify(tree, trust=trust, at=cert.not_before - timedelta(days=1))
@@ -326,7 +324,7 @@ def test_rsa_signer_round_trip(unsigned_request: bytes, tmp_path: Path) -> None:
     tree = parse_xml(unsigned_request)
     sign_smev_element(tree.getroot(), "SIGNED_BY_CONSUMER", rsa_signer)
     reparsed = parse_xml(etree.tostring(tree))
-    (report,) = verify(reparsed, trust=TrustStore.from_files([cert_path]))
+    (report,) = verify(reparsed, trust=GostTrustStore.from_files([cert_path]))
     assert report.ok, report.problems
     assert report.signature_method == RSA_SHA256_SIGNATURE
     reparsed.getroot().find(f".//{_ds('SignatureValue')}").text = base64.b64encode(  # type: ignore[union-attr]
@@ -358,7 +356,7 @@ def _external(dev_pki: DevPki, *extra: str) -> ExternalCommandSigner:
 
 
 def test_external_command_signer_round_trip(
-    unsigned_request: bytes, dev_pki: DevPki, trust: TrustStore
+    unsigned_request: bytes, dev_pki: DevPki, trust: GostTrustStore
 ) -> None:
     external = _external(dev_pki)
     assert external.digest_uri == GOST2012_256_DIGEST

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.smev.errors import ProtocolError, SmevFault
 from adapters.smev.protocol import soap
-from adapters.smev.protocol.soap import FaultMeaning, SmevFault
+from adapters.smev.protocol.soap import FaultMeaning
 
 from .conftest import DATA
 
@@ -65,7 +66,7 @@ def test_http_statuses() -> None:
 
 
 def test_not_soap_is_a_protocol_error() -> None:
-    with pytest.raises(soap.ProtocolError):
+    with pytest.raises(ProtocolError):
         soap.parse_reply("text/xml", b"<html><body>502</body></html>").body  # noqa: B018
-    with pytest.raises(soap.ProtocolError):
+    with pytest.raises(ProtocolError):
         soap.parse_reply("text/xml", b"not xml at all")

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import aiohttp
 from lxml import etree
 
-from adapters.smev.crypto.transform import parse_xml
 from adapters.smev.crypto.xmldsig import XmlSigner, sign_smev_element
+from adapters.smev.parsing import parse_xml
 from adapters.smev.simulator.ns import BASIC_NS, FAULTS_NS, SOAP_NS, TYPES_NS, basic, soap, types
 
 CALLER_ID = "SIGNED_BY_CALLER"

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.smev.crypto.certificates import TrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
 from adapters.smev.crypto.xmldsig import GostSigner
 from adapters.smev.simulator import SmevSimulator
 from tests.adapters.smev.simulator.client import SoapClient
@@ -97,7 +97,7 @@ def anonymous(open_sim: SmevSimulator, session: aiohttp.ClientSession) -> SoapCl
 
 
 @pytest.fixture
-def sim_trust(sim: SmevSimulator) -> TrustStore:
+def sim_trust(sim: SmevSimulator) -> GostTrustStore:
     """Trust for the simulator's own signatures (SMEV and the simulated agency)."""
     assert sim.ca_certificate is not None
-    return TrustStore([sim.ca_certificate])
+    return GostTrustStore([sim.ca_certificate])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from adapters.smev.crypto.certificates import TrustStore
+from adapters.smev.crypto.certificates import GostTrustStore
 from adapters.smev.crypto.xmldsig import verify
 from adapters.smev.simulator import SmevSimulator
 from adapters.smev.simulator.ns import basic, types
@@ -30,7 +30,7 @@ from tests.adapters.smev.simulator.conftest import SimFactory, SimPki
 REQ = "{urn://example/req/1.0}Req"
 
 
-def _signatures(tree: etree._ElementTree, trust: TrustStore) -> dict[str, bool]:
+def _signatures(tree: etree._ElementTree, trust: GostTrustStore) -> dict[str, bool]:
     return {report.container: report.ok for report in verify(tree, trust=trust)}
 
 
@@ -39,9 +39,9 @@ async def test_request_response_loop(
     client: SoapClient,
     provider: SoapClient,
     sim_pki: SimPki,
-    sim_trust: TrustStore,
+    sim_trust: GostTrustStore,
 ) -> None:
-    both = TrustStore([*sim_trust.anchors, *TrustStore.from_files([sim_pki.ca]).anchors])
+    both = GostTrustStore([*sim_trust.anchors, *GostTrustStore.from_files([sim_pki.ca]).anchors])
     request_id = new_id()
 
     # SendRequest: accepted, MessageMetadata signed by SMEV
@@ -142,7 +142,7 @@ async def test_get_status_channel(
         == "requestIsQueued"
     )
     assert sim.ca_certificate is not None
-    assert _signatures(reply.tree, TrustStore([sim.ca_certificate])) == {"SMEVSignature": True}
+    assert _signatures(reply.tree, GostTrustStore([sim.ca_certificate])) == {"SMEVSignature": True}
     # statuses from GetStatus need no Ack; nothing else is waiting
     assert message(await client.call(get_status()), "SmevAsyncProcessingMessage") is None
     assert message(await client.call(get_response()), "ResponseMessage") is None

@@ -7,7 +7,7 @@ import base64
 
 from lxml import etree
 
-from adapters.smev.crypto.certificates import TrustStore
+from adapters.smev.crypto.certificates import GostTrustStore
 from adapters.smev.crypto.xmldsig import verify
 from adapters.smev.simulator import Attachment, SmevSimulator
 from adapters.smev.simulator.ns import basic, types
@@ -84,7 +84,7 @@ async def test_injected_request_and_the_hubs_response(
     assert content is not None and text(content, basic("Id")) == "scan1"
     assert base64.b64decode(text(content, basic("Content"))) == b"\x00\x01binary"
     assert open_sim.ca_certificate is not None
-    reports = verify(reply.tree, trust=TrustStore([open_sim.ca_certificate]))
+    reports = verify(reply.tree, trust=GostTrustStore([open_sim.ca_certificate]))
     assert [(r.container, r.ok) for r in reports] == [
         ("SenderInformationSystemSignature", True),  # the simulated agency
         ("SMEVSignature", True),

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from adapters.smev.crypto.certificates import TrustStore
+from adapters.smev.crypto.certificates import GostTrustStore
 from adapters.smev.crypto.xmldsig import verify
-from adapters.smev.simulator import FileResponder, ResponderConfigError
+from adapters.smev.errors import ResponderConfigError
+from adapters.smev.simulator import FileResponder
 from adapters.smev.simulator.ns import types
 from tests.adapters.smev.simulator.client import (
     Reply,
@@ -87,7 +88,7 @@ async def test_async_callable_responder_answers(
     assert provided is not None
     assert text(provided, types("To")) == sim.sent_requests[0].reply_to
     assert sim.ca_certificate is not None
-    reports = verify(reply.tree, trust=TrustStore([sim.ca_certificate]))
+    reports = verify(reply.tree, trust=GostTrustStore([sim.ca_certificate]))
     assert [(r.container, r.ok, r.certificate and r.certificate.name) for r in reports] == [
         ("SenderInformationSystemSignature", True, "smev-simulator-agency"),
         ("SMEVSignature", True, "smev-simulator"),
