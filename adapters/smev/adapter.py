@@ -58,9 +58,9 @@ from adapters.smev.errors import (
     TransportError,
 )
 from adapters.smev.protocol import messages as sm
+from adapters.smev.protocol.client import SoapClient
 from adapters.smev.protocol.soap import (
     FaultMeaning,
-    SoapClient,
     classify,
     text_of,
     transient_status,
