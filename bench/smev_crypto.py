@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.smev.crypto import gost
 from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
+from adapters.smev.crypto.signers import GostSigner
 from adapters.smev.crypto.transform import smev_digest_input
-from adapters.smev.crypto.xmldsig import GostSigner, find_by_id, sign_smev_element, verify
+from adapters.smev.crypto.xmldsig import find_by_id, sign_smev_element, verify
 
 TYPES = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1"
 BASIC = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/basic/1.1"

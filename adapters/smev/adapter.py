@@ -42,12 +42,8 @@ from lxml import etree
 from pydantic import ValidationError
 
 from adapters.smev.crypto.certificates import GostTrustStore, load_certificate
-from adapters.smev.crypto.xmldsig import (
-    ExternalCommandSigner,
-    XmlSigner,
-    load_signer,
-    verify,
-)
+from adapters.smev.crypto.signers import ExternalCommandSigner, load_signer
+from adapters.smev.crypto.xmldsig import XmlSigner, verify
 from adapters.smev.errors import (
     MessageError,
     ProtocolError,

@@ -15,13 +15,13 @@ from lxml import etree
 
 from adapters.smev.crypto import gost
 from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
+from adapters.smev.crypto.signers import load_signer
 from adapters.smev.crypto.transform import smev_digest_input
 from adapters.smev.crypto.xmldsig import (
     GOST2012_256_SIGNATURE,
     RSA_SHA256_SIGNATURE,
     SignatureReport,
     find_by_id,
-    load_signer,
     sign_smev_element,
     verify,
 )

@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 
 from adapters.smev.crypto.certificates import GostTrustStore
-from adapters.smev.crypto.xmldsig import XmlSigner, load_signer
+from adapters.smev.crypto.signers import load_signer
+from adapters.smev.crypto.xmldsig import XmlSigner
 from adapters.smev.errors import ResponderConfigError, SignerError, SmevCertificateError
 from adapters.smev.simulator import FileResponder, SmevSimulator
 

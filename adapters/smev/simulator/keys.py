@@ -16,7 +16,8 @@ from adapters.smev.crypto.certificates import (
     create_gost_ca,
     issue_participant_certificate,
 )
-from adapters.smev.crypto.xmldsig import GostSigner, XmlSigner
+from adapters.smev.crypto.signers import GostSigner
+from adapters.smev.crypto.xmldsig import XmlSigner
 
 SMEV_PARTICIPANT = "smev-simulator"
 AGENCY_PARTICIPANT = "smev-simulator-agency"

@@ -20,7 +20,8 @@ from lxml import etree
 
 from adapters.smev.adapter import SmevAdapter
 from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
-from adapters.smev.crypto.xmldsig import XmlSigner, load_signer
+from adapters.smev.crypto.signers import load_signer
+from adapters.smev.crypto.xmldsig import XmlSigner
 from adapters.smev.protocol import messages as sm
 from adapters.smev.protocol.soap import envelope
 from adapters.smev.settings import SmevSettings

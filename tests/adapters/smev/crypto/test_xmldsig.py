@@ -17,6 +17,7 @@ from lxml import etree
 
 from adapters.smev.crypto import gost
 from adapters.smev.crypto.certificates import GostTrustStore, load_certificate
+from adapters.smev.crypto.signers import ExternalCommandSigner, GostSigner, RsaSigner
 from adapters.smev.crypto.xmldsig import (
     DS_NS,
     ENVELOPED_SIGNATURE,
@@ -25,10 +26,7 @@ from adapters.smev.crypto.xmldsig import (
     GOST2012_256_SIGNATURE,
     RSA_SHA256_SIGNATURE,
     SMEV_TRANSFORM,
-    ExternalCommandSigner,
-    GostSigner,
     Problem,
-    RsaSigner,
     XmlSigner,
     find_by_id,
     sign,

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
-from adapters.smev.crypto.xmldsig import GostSigner
+from adapters.smev.crypto.signers import GostSigner
 from adapters.smev.simulator import SmevSimulator
 from tests.adapters.smev.simulator.client import SoapClient
 
