@@ -21,7 +21,8 @@ from lxml import etree
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.smev.crypto import gost
-from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import GostTrustStore
+from adapters.smev.crypto.dev_ca import issue_gost_certificate
 from adapters.smev.crypto.signers import GostSigner
 from adapters.smev.crypto.transform import smev_digest_input
 from adapters.smev.crypto.xmldsig import find_by_id, sign_smev_element, verify

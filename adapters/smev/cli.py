@@ -14,7 +14,8 @@ import click
 from lxml import etree
 
 from adapters.smev.crypto import gost
-from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import GostTrustStore
+from adapters.smev.crypto.dev_ca import issue_gost_certificate
 from adapters.smev.crypto.signers import load_signer
 from adapters.smev.crypto.transform import smev_digest_input
 from adapters.smev.crypto.xmldsig import (

@@ -10,8 +10,8 @@ import functools
 import threading
 from dataclasses import dataclass
 
-from adapters.smev.crypto.certificates import (
-    Certificate,
+from adapters.smev.crypto.certificates import Certificate
+from adapters.smev.crypto.dev_ca import (
     IssuedCertificate,
     create_gost_ca,
     issue_participant_certificate,

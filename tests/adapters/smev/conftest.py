@@ -19,7 +19,8 @@ from aiohttp import web
 from lxml import etree
 
 from adapters.smev.adapter import SmevAdapter
-from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import GostTrustStore
+from adapters.smev.crypto.dev_ca import issue_gost_certificate
 from adapters.smev.crypto.signers import load_signer
 from adapters.smev.crypto.xmldsig import XmlSigner
 from adapters.smev.protocol import messages as sm

@@ -12,19 +12,21 @@ from asn1crypto import core, pem
 
 from adapters.smev.crypto import gost
 from adapters.smev.crypto.certificates import (
-    CA_CERT_NAME,
-    CA_KEY_NAME,
     Certificate,
     GostTrustStore,
-    IssuedCertificate,
     PrivateKeyInfo,
-    create_gost_ca,
     dump_gost_private_key,
-    issue_gost_certificate,
-    issue_participant_certificate,
     load_certificate,
     load_gost_private_key,
     verify_issued_by,
+)
+from adapters.smev.crypto.dev_ca import (
+    CA_CERT_NAME,
+    CA_KEY_NAME,
+    IssuedCertificate,
+    create_gost_ca,
+    issue_gost_certificate,
+    issue_participant_certificate,
 )
 from adapters.smev.crypto.xmldsig import DS_NS
 from adapters.smev.errors import (

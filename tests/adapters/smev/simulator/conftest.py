@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.smev.crypto.certificates import GostTrustStore, issue_gost_certificate
+from adapters.smev.crypto.certificates import GostTrustStore
+from adapters.smev.crypto.dev_ca import issue_gost_certificate
 from adapters.smev.crypto.signers import GostSigner
 from adapters.smev.simulator import SmevSimulator
 from tests.adapters.smev.simulator.client import SoapClient
