@@ -14,7 +14,8 @@ from adapters.smev.errors import ResponderConfigError, SimulatorFault
 from adapters.smev.simulator.keys import SimulatorKeys, development_keys
 from adapters.smev.simulator.messages import Attachment
 from adapters.smev.simulator.responder import FileResponder, Responder, ResponderResult
-from adapters.smev.simulator.server import SentRequest, SentResponse, SmevSimulator
+from adapters.smev.simulator.server import SmevSimulator
+from adapters.smev.simulator.state import SentRequest, SentResponse
 
 __all__ = [
     "Attachment",
