@@ -74,7 +74,8 @@ def _load(path: Path) -> etree._ElementTree:
 
 
 def _element(tree: etree._ElementTree, element_id: str | None, path: Path) -> etree._Element:
-    """The element with that Id, or by default SenderProvidedRequestData / the first Id."""
+    """The element with that Id; by default SenderProvidedRequestData, else the first element
+    with an Id, else (the MR's published test cases have no Id) the root element."""
     if element_id is not None:
         found = find_by_id(tree, element_id)
         if len(found) != 1:
@@ -91,7 +92,7 @@ def _element(tree: etree._ElementTree, element_id: str | None, path: Path) -> et
         if etree.QName(node).localname == "SenderProvidedRequestData":
             return node
     if not elements:
-        raise _Failure(f"{path}: no element carries an Id attribute; use --id")
+        return tree.getroot()
     return elements[0]
 
 
@@ -106,7 +107,8 @@ def smev() -> None:
     "--id",
     "element_id",
     metavar="ID",
-    help="Id of the element (default: SenderProvidedRequestData, else the first Id).",
+    help="Id of the element (default: SenderProvidedRequestData, else the first element with "
+    "an Id, else the root element).",
 )
 @click.option(
     "--digest",

@@ -11,11 +11,21 @@ from click.testing import CliRunner, Result
 
 from adapters.smev.cli import keys_new_gost, smev
 from adapters.smev.crypto.certificates import load_certificate
+from adapters.smev.crypto.gost import streebog256
+from adapters.smev.crypto.transform import smev_digest_input
 from adapters.smev.crypto.xmldsig import DS_NS
 from adapters.smev.parsing import parse_xml
 
 from .conftest import DevPki
-from .crypto.test_transform import MR_EXAMPLE_CANONICAL
+from .crypto.test_transform import (
+    MR_CASE_1,
+    MR_CASE_1_EXPECTED,
+    MR_CASE_2,
+    MR_CASE_2_EXPECTED,
+    MR_CASE_3,
+    MR_CASE_3_EXPECTED,
+    MR_EXAMPLE_CANONICAL,
+)
 
 
 def _run(*args: str | Path) -> Result:
@@ -72,6 +82,32 @@ def test_transform_unknown_id(data_dir: Path) -> None:
     assert result.exit_code == 1
     assert "no element with Id='NOPE'" in result.stderr
     _no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (MR_CASE_1, MR_CASE_1_EXPECTED),
+        (MR_CASE_2, MR_CASE_2_EXPECTED),
+        (MR_CASE_3, MR_CASE_3_EXPECTED),
+    ],
+    ids=["mr-case-1", "mr-case-2", "mr-case-3"],
+)
+def test_transform_of_a_document_without_any_id_is_the_root(
+    tmp_path: Path, source: str, expected: str
+) -> None:
+    """The MR's published test cases carry no Id: the command transforms the root element."""
+    path = tmp_path / "case.xml"
+    path.write_bytes(source.encode("utf-8"))
+    root = parse_xml(path.read_bytes()).getroot()
+    assert not root.xpath("//*[@Id]")
+    result = _run("transform", path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == smev_digest_input(root)
+    assert result.stdout_bytes == expected.encode("utf-8")
+    digest = _run("transform", path, "--digest")
+    assert digest.exit_code == 0, digest.output
+    assert digest.stdout.strip() == base64.b64encode(streebog256(smev_digest_input(root))).decode()
 
 
 def test_sign_then_verify(signed_file: Path, dev_pki: DevPki) -> None:
