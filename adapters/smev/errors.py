@@ -81,9 +81,7 @@ class CertificateExpiredError(SmevCertificateError, envelope_errors.CertificateE
     """The certificate has expired at the time it is checked at."""
 
 
-class UntrustedCertificateError(
-    SmevCertificateError, envelope_errors.UntrustedCertificateError
-):
+class UntrustedCertificateError(SmevCertificateError, envelope_errors.UntrustedCertificateError):
     """No chain to a trusted CA (unknown issuer, bad issuer signature, issuer not a CA)."""
 
 

@@ -96,9 +96,7 @@ def check_caller_signature(
     if kinds & _BROKEN:
         raise signature_fault(SIGNATURE_IS_INVALID, f"ЭП-ОВ не прошла проверку: {details}")
     if kinds & _EXPIRED:
-        raise signature_fault(
-            CERTIFICATE_IS_EXPIRED, f"Сертификат ЭП-ОВ недействителен: {details}"
-        )
+        raise signature_fault(CERTIFICATE_IS_EXPIRED, f"Сертификат ЭП-ОВ недействителен: {details}")
     if kinds:
         raise signature_fault(
             CERTIFICATE_IS_NOT_FOUND, f"Сертификат ЭП-ОВ не найден или не доверен: {details}"
