@@ -42,12 +42,11 @@ from adapters.smev.conversion import (
     NIL_ID,
     HubMessage,
     envelope_id,
+    incoming_envelope,
     plain_text,
     read_envelope,
     reason_code,
     rejection_code,
-    request_envelope,
-    response_envelope,
 )
 from adapters.smev.crypto.certificates import GostTrustStore, load_certificate
 from adapters.smev.crypto.signers import ExternalCommandSigner, load_signer
@@ -583,9 +582,10 @@ class SmevAdapter(Adapter):
             str(info.get("address", ""))
         )
         hub_id = envelope_id(self.name, "response", incoming.ack_id)
-        root = response_envelope(
+        root = incoming_envelope(
             incoming,
             hub_id,
+            kind=Kind.RESPONSE,
             sender=self._agency(incoming.metadata.sender, fallback),
             recipient=str(info.get("sender", "")),
             correlation_id=uuid.UUID(original),
@@ -618,8 +618,14 @@ class SmevAdapter(Adapter):
         agency = self._agency(incoming.metadata.sender, "agency.unknown")
         hub_id = str(envelope_id(self.name, "request", incoming.ack_id))
         try:
-            root = request_envelope(
-                incoming, uuid.UUID(hub_id), sender=agency, recipient=department
+            root = incoming_envelope(
+                incoming,
+                uuid.UUID(hub_id),
+                kind=Kind.REQUEST,
+                sender=agency,
+                recipient=department,
+                expires_at=incoming.eol,
+                test=incoming.test,
             )
             body = context.sign_envelope(to_bytes(root))
         except (ValidationError, ValueError, EnvelopeError) as exc:

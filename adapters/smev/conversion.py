@@ -2,9 +2,9 @@
 
 - Out: :func:`read_envelope` takes from a hub envelope what a SendRequest/SendResponse carries
   (header, payload, attachments).
-- In: :func:`request_envelope` and :func:`response_envelope` build the hub envelope an agency's
-  request or answer becomes. Its id (:func:`envelope_id`) and creation time (:func:`created`)
-  come from SMEV's own, so a message SMEV delivers twice becomes the same envelope twice.
+- In: :func:`incoming_envelope` builds the hub envelope an agency's request or answer becomes.
+  Its id (:func:`envelope_id`) and creation time (:func:`created`) come from SMEV's own, so a
+  message SMEV delivers twice becomes the same envelope twice.
 - Reasons: SMEV's codes as receipt Reason codes (:func:`reason_code`), the hub's reasons as a
   SMEV RejectionReasonCode (:func:`rejection_code`).
 """
@@ -109,42 +109,29 @@ def created(metadata: sm.Metadata, message_id: str) -> dt.datetime:
     return metadata.sent_at or sm.uuid1_time(message_id) or dt.datetime.now(dt.UTC)
 
 
-def response_envelope(
-    incoming: sm.IncomingResponse,
+def incoming_envelope(
+    incoming: sm.IncomingRequest | sm.IncomingResponse,
     hub_id: uuid.UUID,
     *,
+    kind: Kind,
     sender: str,
     recipient: str,
-    correlation_id: uuid.UUID,
     test: bool,
+    correlation_id: uuid.UUID | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> etree._Element:
-    """The hub envelope (Kind response, unsigned) an agency's answer becomes."""
-    assert incoming.content is not None
+    """The hub envelope (unsigned) an agency's request or answer becomes."""
+    content = incoming.content
+    assert content is not None
     header = Header(
         message_id=hub_id,
         sender=sender,
         recipient=recipient,
-        message_type=clark_name(incoming.content),
-        kind=Kind.RESPONSE,
+        message_type=clark_name(content),
+        kind=kind,
         created=created(incoming.metadata, incoming.message_id),
         correlation_id=correlation_id,
+        expires_at=expires_at,
         test=test,
     )
-    return build_envelope(header, incoming.content, hub_attachments(incoming.attachments))
-
-
-def request_envelope(
-    incoming: sm.IncomingRequest, hub_id: uuid.UUID, *, sender: str, recipient: str
-) -> etree._Element:
-    """The hub envelope (Kind request, unsigned) an agency's request becomes."""
-    header = Header(
-        message_id=hub_id,
-        sender=sender,
-        recipient=recipient,
-        message_type=clark_name(incoming.content),
-        kind=Kind.REQUEST,
-        created=created(incoming.metadata, incoming.message_id),
-        expires_at=incoming.eol,
-        test=incoming.test,
-    )
-    return build_envelope(header, incoming.content, hub_attachments(incoming.attachments))
+    return build_envelope(header, content, hub_attachments(incoming.attachments))
