@@ -34,9 +34,10 @@ Where things are::
             cli.py           'hub smev-sim'
 
 Imports go one way: ``errors`` and ``parsing`` import nothing of SMEV's; ``crypto`` imports only
-them; ``protocol`` adds ``crypto`` (it signs); the adapter's modules add ``protocol``; the
-simulator uses ``crypto`` but never ``protocol`` or the adapter (it plays the other side).
-From the hub the adapter imports ``hub.abc`` only.
+them; ``protocol`` adds ``crypto`` (it signs); the adapter's modules add ``protocol``; ``cli``
+and the simulator use ``crypto`` but never ``protocol`` or the adapter (the simulator plays the
+other side). From the hub the adapter imports ``hub.abc`` only.
+``tests/adapters/smev/test_layout.py`` checks all of this.
 
 ``create`` imports the adapter lazily, so the signature tools (``hub smev ...``) and the
 simulator do not load the HTTP client and the hub's pipeline types.
