@@ -20,10 +20,12 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.smev import gost
-from adapters.smev.certificates import TrustStore, issue_gost_certificate
-from adapters.smev.transform import smev_digest_input
-from adapters.smev.xmldsig import GostSigner, find_by_id, sign_smev_element, verify
+from adapters.smev.crypto import gost
+from adapters.smev.crypto.certificates import GostTrustStore
+from adapters.smev.crypto.dev_ca import issue_gost_certificate
+from adapters.smev.crypto.signers import GostSigner
+from adapters.smev.crypto.transform import smev_digest_input
+from adapters.smev.crypto.xmldsig import find_by_id, sign_smev_element, verify
 
 TYPES = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1"
 BASIC = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/basic/1.1"
@@ -73,7 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         key_path, cert_path = issue_gost_certificate("bench", Path(directory))
         signer = GostSigner.from_files(key_path, cert_path)
-        trust = TrustStore.from_files([Path(directory) / "ca-gost.pem"])
+        trust = GostTrustStore.from_files([Path(directory) / "ca-gost.pem"])
 
     tree = make_send_request()
     size = len(etree.tostring(tree, encoding="UTF-8"))

@@ -20,61 +20,54 @@ MessageIsAlreadySent counts as sent. References kept with ``context.remember``:
   (role, original sender/recipient/type, address);
 - ``recv:<SMEV MessageId>`` → the envelope an agency's request became, with its ReplyTo;
 - ``seen:<SMEV MessageId>`` → a message from GetRequest/GetResponse already handled.
+
+What an envelope becomes in SMEV and back is in ``conversion.py``; how often each queue is
+polled, in ``polling.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
-import datetime as dt
 import json
 import logging
-import mimetypes
-import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from lxml import etree
 from pydantic import ValidationError
 
-from adapters.smev import messages as sm
-from adapters.smev.certificates import CertificateError, TrustStore, load_certificate
-from adapters.smev.settings import SmevSettings
-from adapters.smev.soap import (
-    FaultMeaning,
+from adapters.smev.conversion import (
+    NIL_ID,
+    HubMessage,
+    envelope_id,
+    incoming_envelope,
+    plain_text,
+    read_envelope,
+    reason_code,
+    rejection_code,
+)
+from adapters.smev.crypto.certificates import GostTrustStore, load_certificate
+from adapters.smev.crypto.signers import ExternalCommandSigner, load_signer
+from adapters.smev.crypto.xmldsig import XmlSigner, verify
+from adapters.smev.errors import (
+    MessageError,
     ProtocolError,
-    SmevError,
-    SmevFault,
-    SoapClient,
-    TransportError,
-    classify,
-    text_of,
-    transient_status,
-)
-from adapters.smev.xmldsig import (
-    ExternalCommandSigner,
     SigningError,
-    XmlSigner,
-    load_signer,
-    verify,
+    SmevCertificateError,
+    SmevConfigError,
+    SmevFault,
+    TransportError,
 )
-from envelopes.codec import (
-    attachment_refs,
-    build_envelope,
-    clark_name,
-    content_of,
-    header_from_content,
-    payload_of,
-    read_attachments,
-    to_bytes,
-)
+from adapters.smev.polling import Poll, PollLoops
+from adapters.smev.protocol import messages as sm
+from adapters.smev.protocol.client import SoapClient
+from adapters.smev.protocol.soap import FaultMeaning, classify, text_of, transient_status
+from adapters.smev.settings import SmevSettings
+from envelopes.codec import to_bytes
 from envelopes.errors import EnvelopeError
-from envelopes.model import Attachment, Header, Kind
-from envelopes.parsing import parse_xml
+from envelopes.model import Kind
 from hub.abc import (
     Adapter,
     AdapterContext,
@@ -86,46 +79,7 @@ from hub.abc import (
 
 log = logging.getLogger("adapters.smev")
 
-# uuid5 namespace of the envelopes the adapter composes from SMEV messages
-_SMEV_IDS = uuid.UUID("3f0c8a1e-5b7d-4e2a-9c61-7d2e8b4f1a90")
-NIL_ID = str(uuid.UUID(int=0))  # references that belong to no hub message
-_ATTACHMENT_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-_REASON_CODE = re.compile(r"[^A-Za-z0-9_.-]+")
-
 Role = Literal["request", "response"]
-
-
-class SmevConfigError(ValueError):
-    """The adapter's settings cannot be used (bad key, missing certificate...)."""
-
-
-@dataclass
-class _Hub:
-    """What deliver() needs from the envelope it delivers."""
-
-    header: Header
-    payload: etree._Element
-    attachments: list[sm.Attachment]
-
-
-def _reason_code(text: str) -> str:
-    """A receipt Reason/@Code (an NCName) from SMEV's codes."""
-    cleaned = _REASON_CODE.sub("-", text).strip("-.") or "unknown"
-    return "smev-" + cleaned
-
-
-_REJECTION_CODES = {
-    "access_denied": "ACCESS_DENIED",
-    "route_rejected": "ACCESS_DENIED",
-    "certificate_not_registered": "ACCESS_DENIED",
-    "no_route": "UNKNOWN_REQUEST_DESCRIPTION",
-    "unknown_message_type": "UNKNOWN_REQUEST_DESCRIPTION",
-}
-
-
-def _rejection_code(reasons: list[tuple[str, str]]) -> str:
-    """SMEV's RejectionReasonCode for the hub's first reason (FAILURE unless one fits)."""
-    return _REJECTION_CODES.get(reasons[0][0], "FAILURE") if reasons else "FAILURE"
 
 
 def _load_data(data: str) -> dict[str, Any]:
@@ -134,36 +88,6 @@ def _load_data(data: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _read_envelope(body: bytes) -> _Hub:
-    root = parse_xml(body)
-    content = content_of(root)
-    header = header_from_content(content)
-    payload = payload_of(content)
-    attachments = [
-        sm.Attachment(a.ref.id, a.ref.media_type, a.content)
-        for a in read_attachments(root, attachment_refs(content))
-    ]
-    return _Hub(header, payload, attachments)
-
-
-def _hub_attachments(items: list[sm.Attachment]) -> list[Attachment]:
-    result = []
-    for index, item in enumerate(items, start=1):
-        attachment_id = (
-            item.content_id if _ATTACHMENT_ID.match(item.content_id) else f"smev-{index}"
-        )
-        extension = mimetypes.guess_extension(item.mime_type) or ".bin"
-        name = item.content_id if "." in item.content_id else item.content_id + extension
-        result.append(
-            Attachment.from_bytes(attachment_id, name[:255], item.mime_type, item.content)
-        )
-    return result
-
-
-def _plain_text(element: etree._Element) -> str:
-    return " ".join(" ".join(str(t) for t in element.itertext()).split())
 
 
 def build_signer(settings: SmevSettings) -> XmlSigner:
@@ -178,16 +102,16 @@ def build_signer(settings: SmevSettings) -> XmlSigner:
                 output_format=settings.sign_command_format,
             )
         return load_signer(settings.path(settings.key), cert_path)
-    except (SigningError, CertificateError, OSError) as exc:
+    except (SigningError, SmevCertificateError, OSError) as exc:
         raise SmevConfigError(f"signer: {exc}") from exc
 
 
-def build_trust(settings: SmevSettings) -> TrustStore | None:
+def build_trust(settings: SmevSettings) -> GostTrustStore | None:
     if not settings.trust:
         return None
     try:
-        return TrustStore.from_files(settings.path(p) for p in settings.trust)
-    except (CertificateError, OSError) as exc:
+        return GostTrustStore.from_files(settings.path(p) for p in settings.trust)
+    except (SmevCertificateError, OSError) as exc:
         raise SmevConfigError(f"trust: {exc}") from exc
 
 
@@ -200,7 +124,7 @@ class SmevAdapter(Adapter):
         self,
         settings: SmevSettings,
         signer: XmlSigner,
-        trust: TrustStore | None = None,
+        trust: GostTrustStore | None = None,
     ) -> None:
         self.name = "smev"
         self.settings = settings
@@ -213,27 +137,21 @@ class SmevAdapter(Adapter):
             max_bytes=settings.max_response_bytes,
         )
         self._context: AdapterContext | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._wakers: dict[str, asyncio.Event] = {}
-        self._stopping = False
+        self._polling = PollLoops(settings)
         # (loop, seconds) of the latest waits on an empty queue: for tests and diagnostics
-        self.waits: collections.deque[tuple[str, float]] = collections.deque(maxlen=256)
+        self.waits = self._polling.waits
 
     # ------------------------------------------------------------------------ lifecycle
     async def start(self, context: AdapterContext) -> None:
         self._context = context
-        self._wakers = {"responses": asyncio.Event(), "statuses": asyncio.Event()}
-        loops: list[tuple[str, Callable[[], Awaitable[bool]]]] = []
+        loops: list[tuple[str, Poll]] = []
         if self.settings.poll_responses:
             loops.append(("responses", self.poll_responses))
         if self.settings.receives_requests:
             loops.append(("requests", self.poll_requests))
         if self.settings.poll_statuses:
             loops.append(("statuses", self.poll_statuses))
-        for label, poll in loops:
-            self._tasks.append(
-                asyncio.create_task(self._loop(label, poll), name=f"smev-{self.name}-{label}")
-            )
+        self._polling.start(self.name, loops)
         log.info(
             "SMEV adapter %s: %s (%s), polling %s",
             self.name,
@@ -243,13 +161,7 @@ class SmevAdapter(Adapter):
         )
 
     async def aclose(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self._polling.stop()
         await self.client.close()
 
     async def ping(self) -> bool:
@@ -269,7 +181,7 @@ class SmevAdapter(Adapter):
         if self._context is None:
             return Outcome.transient(f"SMEV adapter {self.name} is not started")
         try:
-            hub = _read_envelope(message.body)
+            hub = read_envelope(message.body)
         except (EnvelopeError, etree.XMLSyntaxError, ValueError) as exc:
             return Outcome.permanent(f"envelope cannot be read: {exc}")
         if message.kind in (Kind.RESPONSE, Kind.ERROR) and message.correlation_id:
@@ -322,7 +234,7 @@ class SmevAdapter(Adapter):
         await self.context.remember(f"sent:{smev_id}", message.message_id, json.dumps(data))
         return smev_id
 
-    async def _send_request(self, message: OutboundMessage, hub: _Hub) -> Outcome:
+    async def _send_request(self, message: OutboundMessage, hub: HubMessage) -> Outcome:
         facts = {"test": self.settings.test or hub.header.test}
 
         def build(smev_id: str) -> etree._Element:
@@ -337,14 +249,14 @@ class SmevAdapter(Adapter):
         return await self._send(message, "request", "SendRequest", build, facts)
 
     async def _send_response(
-        self, message: OutboundMessage, hub: _Hub, target: dict[str, Any]
+        self, message: OutboundMessage, hub: HubMessage, target: dict[str, Any]
     ) -> Outcome:
         reply_to = str(target["reply_to"])
         facts = {"answers": message.correlation_id or ""}
 
         def build(smev_id: str) -> etree._Element:
             if message.kind == Kind.ERROR:
-                text = _plain_text(hub.payload) or "the department could not answer"
+                text = plain_text(hub.payload) or "the department could not answer"
                 return sm.send_response(smev_id, reply_to, rejections=[("FAILURE", text)])
             return sm.send_response(smev_id, reply_to, hub.payload, attachments=hub.attachments)
 
@@ -376,14 +288,14 @@ class SmevAdapter(Adapter):
             if exc.status is not None and not transient_status(exc.status):
                 return Outcome.permanent(f"SMEV {action}: {exc}")
             return Outcome.transient(f"SMEV {action}: {exc}")
-        except (ProtocolError, sm.MessageError) as exc:
+        except ProtocolError as exc:  # MessageError included
             # SMEV may have taken it: the retry resends the same MessageID
             return Outcome.transient(f"SMEV {action}: unreadable reply: {exc}")
         status = metadata.status or "accepted"
         await self.context.record(
             message.message_id, State.NOTE, f"SMEV: {status} ({action}, MessageID {smev_id})"
         )
-        self._wake()  # an answer may come soon: poll at the shortest interval
+        self._polling.wake()  # an answer may come soon: poll at the shortest interval
         return Outcome.delivered(f"SMEV {status}", reference=smev_id)
 
     async def _fault_outcome(
@@ -404,7 +316,7 @@ class SmevAdapter(Adapter):
                 State.NOTE,
                 f"SMEV: MessageIsAlreadySent for MessageID {smev_id}: counted as sent",
             )
-            self._wake()
+            self._polling.wake()
             return Outcome.delivered("SMEV already had it", reference=smev_id)
         if meaning == FaultMeaning.STALE:
             fresh = await self._new_smev_id(message, role, facts)
@@ -419,51 +331,6 @@ class SmevAdapter(Adapter):
         return Outcome.permanent(detail)
 
     # --------------------------------------------------------------------------- polling
-    async def _loop(self, label: str, poll: Callable[[], Awaitable[bool]]) -> None:
-        """Poll until stopped: right away while SMEV has messages; when its queue is empty,
-        wait, doubling up to poll_max; after a send, back to poll_min (responses only)."""
-        settings = self.settings
-        interval = settings.poll_min
-        failures = 0
-        while not self._stopping:
-            try:
-                handled = await poll()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # SMEV or the hub unreachable: try again later
-                failures += 1
-                delay = min(settings.error_backoff_max, settings.poll_min * 2**failures)
-                log.warning(
-                    "SMEV %s %s poll failed (%s); next in %.1fs", self.name, label, exc, delay
-                )
-                await self._pause(label, delay)
-                continue
-            failures = 0
-            if handled:
-                interval = settings.poll_min
-                await asyncio.sleep(0)
-                continue
-            self.waits.append((label, interval))
-            woken = await self._pause(label, interval)
-            interval = settings.poll_min if woken else min(settings.poll_max, interval * 2)
-
-    async def _pause(self, label: str, seconds: float) -> bool:
-        """Sleep; True if a send woke the loop early (responses and statuses)."""
-        waker = self._wakers.get(label)
-        if waker is None:
-            await asyncio.sleep(seconds)
-            return False
-        try:
-            await asyncio.wait_for(waker.wait(), timeout=seconds)
-        except TimeoutError:
-            return False
-        waker.clear()
-        return True
-
-    def _wake(self) -> None:
-        for waker in self._wakers.values():
-            waker.set()
-
     async def _call(self, action: str, document: etree._Element) -> etree._Element:
         body = await asyncio.to_thread(sm.sign_caller, document, self.signer)
         reply = await self.client.call(action, body)
@@ -474,7 +341,7 @@ class SmevAdapter(Adapter):
         body = await self._call("GetResponse", sm.get_response(node_id=self.settings.node_id))
         try:
             incoming = sm.read_get_response(body)
-        except (sm.MessageError, ValueError) as exc:
+        except (MessageError, ValueError) as exc:
             await self._refuse_unreadable(body, "response", exc)
             return True
         if incoming is None:
@@ -487,7 +354,7 @@ class SmevAdapter(Adapter):
         body = await self._call("GetRequest", sm.get_request(node_id=self.settings.node_id))
         try:
             incoming = sm.read_get_request(body)
-        except (sm.MessageError, ValueError) as exc:
+        except (MessageError, ValueError) as exc:
             await self._refuse_unreadable(body, "request", exc)
             return True
         if incoming is None:
@@ -500,7 +367,7 @@ class SmevAdapter(Adapter):
         body = await self._call("GetStatus", sm.get_status())
         try:
             status = sm.read_get_status(body)
-        except (sm.MessageError, ValueError) as exc:
+        except (MessageError, ValueError) as exc:
             log.error("SMEV %s: unreadable status: %s", self.name, exc)
             return True
         if status is None:
@@ -532,7 +399,7 @@ class SmevAdapter(Adapter):
         if status.rejected:
             code = status.fault or status.category
             await self.context.notify_sender(
-                original, State.FAILED, [(_reason_code(code), f"SMEV: {status.text}")]
+                original, State.FAILED, [(reason_code(code), f"SMEV: {status.text}")]
             )
         else:
             await self.context.record(original, State.NOTE, f"SMEV: {status.text}")
@@ -659,7 +526,7 @@ class SmevAdapter(Adapter):
                 original,
                 State.FAILED,
                 [
-                    (_reason_code(code or "rejected"), f"SMEV RequestRejected {code}: {text}")
+                    (reason_code(code or "rejected"), f"SMEV RequestRejected {code}: {text}")
                     for code, text in incoming.rejections
                 ],
             )
@@ -711,28 +578,20 @@ class SmevAdapter(Adapter):
     def _response_envelope(
         self, incoming: sm.IncomingResponse, original: str, info: dict[str, Any]
     ) -> tuple[str, bytes]:
-        assert incoming.content is not None
         fallback = str(info.get("recipient") or "") or self.settings.participant(
             str(info.get("address", ""))
         )
-        hub_id = uuid.uuid5(_SMEV_IDS, f"{self.name}:response:{incoming.ack_id}")
-        header = Header(
-            message_id=hub_id,
+        hub_id = envelope_id(self.name, "response", incoming.ack_id)
+        root = incoming_envelope(
+            incoming,
+            hub_id,
+            kind=Kind.RESPONSE,
             sender=self._agency(incoming.metadata.sender, fallback),
             recipient=str(info.get("sender", "")),
-            message_type=clark_name(incoming.content),
-            kind=Kind.RESPONSE,
-            created=self._created(incoming.metadata, incoming.message_id),
             correlation_id=uuid.UUID(original),
             test=bool(info.get("test", False)),
         )
-        root = build_envelope(header, incoming.content, _hub_attachments(incoming.attachments))
         return str(hub_id), self.context.sign_envelope(to_bytes(root))
-
-    @staticmethod
-    def _created(metadata: sm.Metadata, message_id: str) -> dt.datetime:
-        """A time that is the same on every redelivery, so the envelope is too."""
-        return metadata.sent_at or sm.uuid1_time(message_id) or dt.datetime.now(dt.UTC)
 
     # ---------------------------------------------------------------------------- requests
     async def handle_request(self, incoming: sm.IncomingRequest) -> None:
@@ -757,19 +616,17 @@ class SmevAdapter(Adapter):
             )
             return
         agency = self._agency(incoming.metadata.sender, "agency.unknown")
-        hub_id = str(uuid.uuid5(_SMEV_IDS, f"{self.name}:request:{incoming.ack_id}"))
+        hub_id = str(envelope_id(self.name, "request", incoming.ack_id))
         try:
-            header = Header(
-                message_id=uuid.UUID(hub_id),
+            root = incoming_envelope(
+                incoming,
+                uuid.UUID(hub_id),
+                kind=Kind.REQUEST,
                 sender=agency,
                 recipient=department,
-                message_type=clark_name(incoming.content),
-                kind=Kind.REQUEST,
-                created=self._created(incoming.metadata, incoming.message_id),
                 expires_at=incoming.eol,
                 test=incoming.test,
             )
-            root = build_envelope(header, incoming.content, _hub_attachments(incoming.attachments))
             body = context.sign_envelope(to_bytes(root))
         except (ValidationError, ValueError, EnvelopeError) as exc:
             await self._reject_request(incoming, "FAILURE", f"cannot be accepted: {exc}")
@@ -812,7 +669,7 @@ class SmevAdapter(Adapter):
             reply_to = _load_data(data).get("reply_to")
             if not reply_to:
                 continue
-            code = _rejection_code(reasons)
+            code = rejection_code(reasons)
             text = "; ".join(f"{c}: {t}" for c, t in reasons) or f"the hub's verdict: {state}"
             document = sm.send_response(
                 sm.new_message_id(), str(reply_to), rejections=[(code, text)]
@@ -858,4 +715,4 @@ def create(settings: Mapping[str, Any]) -> SmevAdapter:
     return SmevAdapter(parsed, build_signer(parsed), build_trust(parsed))
 
 
-__all__ = ["SmevAdapter", "SmevConfigError", "SmevError", "build_signer", "create"]
+__all__ = ["SmevAdapter", "build_signer", "create"]

@@ -10,16 +10,12 @@
 See docs/smev-simulator.md.
 """
 
-from adapters.smev.simulator.faults import SmevFault
+from adapters.smev.errors import ResponderConfigError, SimulatorFault
 from adapters.smev.simulator.keys import SimulatorKeys, development_keys
 from adapters.smev.simulator.messages import Attachment
-from adapters.smev.simulator.responder import (
-    FileResponder,
-    Responder,
-    ResponderConfigError,
-    ResponderResult,
-)
-from adapters.smev.simulator.server import SentRequest, SentResponse, SmevSimulator
+from adapters.smev.simulator.responder import FileResponder, Responder, ResponderResult
+from adapters.smev.simulator.server import SmevSimulator
+from adapters.smev.simulator.state import SentRequest, SentResponse
 
 __all__ = [
     "Attachment",
@@ -29,8 +25,8 @@ __all__ = [
     "ResponderResult",
     "SentRequest",
     "SentResponse",
+    "SimulatorFault",
     "SimulatorKeys",
-    "SmevFault",
     "SmevSimulator",
     "development_keys",
 ]

@@ -23,17 +23,17 @@ from datetime import datetime
 
 from lxml import etree
 
-from adapters.smev.certificates import Certificate, TrustStore
+from adapters.smev.crypto.certificates import Certificate, GostTrustStore
+from adapters.smev.crypto.xmldsig import Problem, verify
 from adapters.smev.simulator.faults import (
     CERTIFICATE_IS_EXPIRED,
     CERTIFICATE_IS_NOT_FOUND,
     INCORRECT_SIGNATURE_TARGET,
     NO_SIGNATURE_FOUND,
     SIGNATURE_IS_INVALID,
-    SmevFault,
+    signature_fault,
 )
 from adapters.smev.simulator.ns import basic, ds, types
-from adapters.smev.xmldsig import Problem, verify
 
 SIGNED_ELEMENT: dict[str, str] = {
     "SendRequest": types("SenderProvidedRequestData"),
@@ -61,11 +61,11 @@ def check_caller_signature(
     body_child: etree._Element,
     operation: str,
     *,
-    trust: TrustStore | None,
+    trust: GostTrustStore | None,
     required: bool,
     at: datetime | None = None,
 ) -> Certificate | None:
-    """The caller's certificate; SmevFault if the signatures do not pass.
+    """The caller's certificate; SimulatorFault if the signatures do not pass.
 
     None when there is no signature and ``required`` is off (an unsigned request is then
     accepted, as the XSD allows for "simplified emulators").
@@ -74,7 +74,7 @@ def check_caller_signature(
     signature = None if container is None else container.find(ds("Signature"))
     if signature is None:
         if required:
-            raise SmevFault.signature(
+            raise signature_fault(
                 NO_SIGNATURE_FOUND, "ЭП-ОВ не найдена: нет CallerInformationSystemSignature"
             )
         return None
@@ -85,7 +85,7 @@ def check_caller_signature(
         if element is signature:
             caller = report
         elif not report.ok:
-            raise SmevFault.signature(
+            raise signature_fault(
                 SIGNATURE_IS_INVALID,
                 f"Подпись {report.container} не прошла проверку: "
                 + "; ".join(str(p) for p in report.problems),
@@ -94,19 +94,17 @@ def check_caller_signature(
     kinds = caller.kinds()
     details = "; ".join(str(p) for p in caller.problems)
     if kinds & _BROKEN:
-        raise SmevFault.signature(SIGNATURE_IS_INVALID, f"ЭП-ОВ не прошла проверку: {details}")
+        raise signature_fault(SIGNATURE_IS_INVALID, f"ЭП-ОВ не прошла проверку: {details}")
     if kinds & _EXPIRED:
-        raise SmevFault.signature(
-            CERTIFICATE_IS_EXPIRED, f"Сертификат ЭП-ОВ недействителен: {details}"
-        )
+        raise signature_fault(CERTIFICATE_IS_EXPIRED, f"Сертификат ЭП-ОВ недействителен: {details}")
     if kinds:
-        raise SmevFault.signature(
+        raise signature_fault(
             CERTIFICATE_IS_NOT_FOUND, f"Сертификат ЭП-ОВ не найден или не доверен: {details}"
         )
     target = body_child.find(SIGNED_ELEMENT[operation])
     if target is None or not any(element is target for element in caller.signed_elements):
         name = etree.QName(SIGNED_ELEMENT[operation]).localname
-        raise SmevFault.signature(
+        raise signature_fault(
             INCORRECT_SIGNATURE_TARGET, f"ЭП-ОВ должна подписывать элемент {name}"
         )
     return caller.certificate

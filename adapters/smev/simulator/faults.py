@@ -1,5 +1,8 @@
 """Synchronous SMEV faults: SOAP 1.1 Faults whose detail is a 1.3 fault element.
 
+The builders below make a :class:`~adapters.smev.errors.SimulatorFault` (raise it, and the
+simulator answers with it); ``fault_envelope`` writes it.
+
 The detail elements follow ``smev-message-exchange-faults-1.3.xsd`` (and validate against it):
 ``SmevFault``-based ones carry ``Code`` and ``Description`` (basic namespace) before their own
 fields; ``Void`` ones are empty, as in the captured ``TargetMessageIsNotFound`` fault.
@@ -11,6 +14,7 @@ from collections.abc import Sequence
 
 from lxml import etree
 
+from adapters.smev.errors import SimulatorFault
 from adapters.smev.simulator.ns import NSMAP, SOAP_NS, XML_NS, basic, faults, soap
 from adapters.smev.simulator.schema import ValidationIssue
 
@@ -25,64 +29,47 @@ CERTIFICATE_IS_EXPIRED = "CertificateIsExpired"
 _CODE_PREFIX = "smev-sim"
 
 
-class SmevFault(Exception):
-    """A fault the simulator answers with (HTTP 500, SOAP 1.1 Fault, SMEV detail element)."""
-
-    def __init__(
-        self,
-        name: str,
-        message: str,
-        *,
-        server: bool = False,
-        detail: etree._Element | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.name = name
-        self.message = message
-        self.server = server
-        self.code = code  # SignatureVerificationFault: the verification code
-        self.detail = detail if detail is not None else etree.Element(faults(name), nsmap=NSMAP)
-
-    @classmethod
-    def _with_description(
-        cls, name: str, message: str, *, server: bool = False, code: str | None = None
-    ) -> tuple[SmevFault, etree._Element]:
-        detail = etree.Element(faults(name), nsmap=NSMAP)
-        etree.SubElement(detail, basic("Code")).text = code or f"{_CODE_PREFIX}:{name}"
-        etree.SubElement(detail, basic("Description")).text = message
-        return cls(name, message, server=server, detail=detail), detail
-
-    @classmethod
-    def invalid_content(cls, issues: Sequence[ValidationIssue], message: str) -> SmevFault:
-        fault, detail = cls._with_description("InvalidContent", message)
-        for issue in issues or [ValidationIssue(message, -1)]:
-            error = etree.SubElement(detail, faults("ValidationError"))
-            error.set("errorPosition", str(issue.line))
-            error.text = issue.message
-        return fault
-
-    @classmethod
-    def signature(cls, code: str, message: str) -> SmevFault:
-        fault, detail = cls._with_description("SignatureVerificationFault", message, server=True)
-        etree.SubElement(detail, faults("SignatureVerificationFault")).text = code
-        fault.code = code
-        return fault
-
-    @classmethod
-    def destination_overflow(cls, destination: str, broker: str) -> SmevFault:
-        message = f"Очередь получателя переполнена (симулятор): {destination}"
-        fault, detail = cls._with_description("DestinationOverflow", message, server=True)
-        etree.SubElement(detail, faults("MessageBrokerAddress")).text = broker
-        etree.SubElement(detail, faults("DestinationName")).text = destination
-        return fault
-
-    @classmethod
-    def void(cls, name: str, message: str, *, server: bool = False) -> SmevFault:
-        return cls(name, message, server=server)
+def _with_description(
+    name: str, message: str, *, server: bool = False, code: str | None = None
+) -> tuple[SimulatorFault, etree._Element]:
+    detail = etree.Element(faults(name), nsmap=NSMAP)
+    etree.SubElement(detail, basic("Code")).text = code or f"{_CODE_PREFIX}:{name}"
+    etree.SubElement(detail, basic("Description")).text = message
+    return SimulatorFault(name, message, server=server, detail=detail), detail
 
 
-def fault_envelope(fault: SmevFault) -> bytes:
+def invalid_content_fault(issues: Sequence[ValidationIssue], message: str) -> SimulatorFault:
+    fault, detail = _with_description("InvalidContent", message)
+    for issue in issues or [ValidationIssue(message, -1)]:
+        error = etree.SubElement(detail, faults("ValidationError"))
+        error.set("errorPosition", str(issue.line))
+        error.text = issue.message
+    return fault
+
+
+def signature_fault(code: str, message: str) -> SimulatorFault:
+    fault, detail = _with_description("SignatureVerificationFault", message, server=True)
+    etree.SubElement(detail, faults("SignatureVerificationFault")).text = code
+    fault.code = code
+    return fault
+
+
+def destination_overflow_fault(destination: str, broker: str) -> SimulatorFault:
+    message = f"Очередь получателя переполнена (симулятор): {destination}"
+    fault, detail = _with_description("DestinationOverflow", message, server=True)
+    etree.SubElement(detail, faults("MessageBrokerAddress")).text = broker
+    etree.SubElement(detail, faults("DestinationName")).text = destination
+    return fault
+
+
+def void_fault(name: str, message: str, *, server: bool = False) -> SimulatorFault:
+    """A fault whose detail element is empty (``Void`` in the faults XSD)."""
+    return SimulatorFault(
+        name, message, server=server, detail=etree.Element(faults(name), nsmap=NSMAP)
+    )
+
+
+def fault_envelope(fault: SimulatorFault) -> bytes:
     """The SOAP 1.1 envelope carrying ``fault``."""
     envelope = etree.Element(soap("Envelope"), nsmap={"soap": SOAP_NS})
     etree.SubElement(envelope, soap("Header"))

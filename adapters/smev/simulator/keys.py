@@ -10,13 +10,14 @@ import functools
 import threading
 from dataclasses import dataclass
 
-from adapters.smev.certificates import (
-    Certificate,
+from adapters.smev.crypto.certificates import Certificate
+from adapters.smev.crypto.dev_ca import (
     IssuedCertificate,
     create_gost_ca,
     issue_participant_certificate,
 )
-from adapters.smev.xmldsig import GostSigner, XmlSigner
+from adapters.smev.crypto.signers import GostSigner
+from adapters.smev.crypto.xmldsig import XmlSigner
 
 SMEV_PARTICIPANT = "smev-simulator"
 AGENCY_PARTICIPANT = "smev-simulator-agency"

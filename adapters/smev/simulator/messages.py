@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from adapters.smev.crypto.xmldsig import XmlSigner, sign
 from adapters.smev.simulator.ns import NSMAP, XSI_NS, basic, ds, types
-from adapters.smev.xmldsig import XmlSigner, sign
 
 SMEV_ID = "SIGNED_BY_SMEV"
 CALLER_ID = "SIGNED_BY_CALLER"

@@ -30,18 +30,15 @@ from typing import Any
 import yaml
 from lxml import etree
 
+from adapters.smev.errors import ResponderConfigError, XmlInputError
+from adapters.smev.parsing import parse_xml
 from adapters.smev.simulator.messages import request_rejected
-from adapters.smev.transform import XmlInputError, parse_xml
 
 ResponderResult = etree._Element | None
 Responder = Callable[[etree._Element, str], ResponderResult | Awaitable[ResponderResult]]
 
 REJECT_CODES = ("ACCESS_DENIED", "NO_DATA", "UNKNOWN_REQUEST_DESCRIPTION", "FAILURE")
 WILDCARD = "*"
-
-
-class ResponderConfigError(ValueError):
-    """The responder file cannot be used; the message names the entry."""
 
 
 @dataclass(frozen=True)

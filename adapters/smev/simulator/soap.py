@@ -15,19 +15,11 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from adapters.smev.errors import SoapError, XmlInputError
+from adapters.smev.parsing import parse_xml
 from adapters.smev.simulator.ns import SOAP12_NS, SOAP_NS, XOP_NS, soap
-from adapters.smev.transform import XmlInputError, parse_xml
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
-
-
-class SoapError(Exception):
-    """The HTTP body is not a usable SOAP 1.1 message (answered with a plain SOAP fault)."""
-
-    def __init__(self, message: str, *, version_mismatch: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.version_mismatch = version_mismatch
 
 
 @dataclass(frozen=True)
