@@ -124,7 +124,7 @@ def _rosreestr(content: etree._Element, message_type: str) -> etree._Element | N
 
 async def _start_smev(directory: Path) -> tuple[object, str]:
     """The SMEV simulator and the [adapters.smev] section pointing at it."""
-    from adapters.smev.certificates import issue_gost_certificate
+    from adapters.smev.crypto.dev_ca import issue_gost_certificate
     from adapters.smev.simulator import SmevSimulator
 
     gost = directory / "pki-gost"

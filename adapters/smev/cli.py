@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 1 the input or a signature failed (reasons on stderr, one line each),
 2 usage errors (click's convention). Bad input never produces a traceback.
+
+``hub --help`` loads this module to list the group: the crypto (lxml, gostcrypto, asn1crypto)
+is imported inside the commands, when one runs.
 """
 
 from __future__ import annotations
@@ -9,30 +12,18 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from lxml import etree
 
-from adapters.smev.crypto import gost
-from adapters.smev.crypto.certificates import GostTrustStore
-from adapters.smev.crypto.dev_ca import issue_gost_certificate
-from adapters.smev.crypto.signers import load_signer
-from adapters.smev.crypto.transform import smev_digest_input
-from adapters.smev.crypto.xmldsig import (
-    GOST2012_256_SIGNATURE,
-    RSA_SHA256_SIGNATURE,
-    SignatureReport,
-    find_by_id,
-    sign_smev_element,
-    verify,
-)
 from adapters.smev.errors import SigningError, SmevCertificateError, XmlInputError
-from adapters.smev.parsing import parse_xml
 
-_ALGORITHM_NAMES = {
-    GOST2012_256_SIGNATURE: "GOST R 34.10-2012/256",
-    RSA_SHA256_SIGNATURE: "RSA-SHA256",
-}
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from adapters.smev.crypto.certificates import GostTrustStore
+    from adapters.smev.crypto.xmldsig import SignatureReport
+
 _INPUT = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 
 
@@ -65,6 +56,8 @@ class _Moment(click.ParamType[datetime, object]):
 
 
 def _load(path: Path) -> etree._ElementTree:
+    from adapters.smev.parsing import parse_xml
+
     try:
         return parse_xml(path.read_bytes())
     except XmlInputError as exc:
@@ -76,6 +69,10 @@ def _load(path: Path) -> etree._ElementTree:
 def _element(tree: etree._ElementTree, element_id: str | None, path: Path) -> etree._Element:
     """The element with that Id; by default SenderProvidedRequestData, else the first element
     with an Id, else (the MR's published test cases have no Id) the root element."""
+    from lxml import etree
+
+    from adapters.smev.crypto.xmldsig import find_by_id
+
     if element_id is not None:
         found = find_by_id(tree, element_id)
         if len(found) != 1:
@@ -117,6 +114,9 @@ def smev() -> None:
 )
 def transform_command(file: Path, element_id: str | None, digest: bool) -> None:
     """Print the bytes SMEV digests for an element: exclusive c14n, then the SMEV transform."""
+    from adapters.smev.crypto import gost
+    from adapters.smev.crypto.transform import smev_digest_input
+
     tree = _load(file)
     try:
         octets = smev_digest_input(_element(tree, element_id, file))
@@ -156,6 +156,11 @@ def sign_command(
     CallerInformationSystemSignature, created if missing; any other element gets a
     ds:Signature as its next sibling.
     """
+    from lxml import etree
+
+    from adapters.smev.crypto.signers import load_signer
+    from adapters.smev.crypto.xmldsig import sign_smev_element
+
     tree = _load(file)
     try:
         signer = load_signer(key_path, cert_path)
@@ -177,7 +182,10 @@ def sign_command(
 
 
 def _ok_line(report: SignatureReport) -> str:
-    algorithm = _ALGORITHM_NAMES.get(report.signature_method or "", report.signature_method)
+    from adapters.smev.crypto.xmldsig import GOST2012_256_SIGNATURE, RSA_SHA256_SIGNATURE
+
+    names = {GOST2012_256_SIGNATURE: "GOST R 34.10-2012/256", RSA_SHA256_SIGNATURE: "RSA-SHA256"}
+    algorithm = names.get(report.signature_method or "", report.signature_method)
     cert = report.certificate
     if cert is None:
         return f"OK {report.label}: {algorithm}"
@@ -206,6 +214,9 @@ def _ok_line(report: SignatureReport) -> str:
 )
 def verify_command(file: Path, trust_paths: tuple[Path, ...], at: datetime | None) -> None:
     """Verify every ds:Signature in FILE: references, digests, signature values, certificates."""
+    from adapters.smev.crypto.certificates import GostTrustStore
+    from adapters.smev.crypto.xmldsig import verify
+
     tree = _load(file)
     trust: GostTrustStore | None = None
     if trust_paths:
@@ -235,4 +246,6 @@ def keys_new_gost(participant_id: str, out_dir: Path, days: int = 365) -> tuple[
     ``ca-gost.key.pem`` on first use); returns (key path, certificate path). Raises ValueError
     for a bad id or days, FileExistsError rather than overwrite a key.
     """
+    from adapters.smev.crypto.dev_ca import issue_gost_certificate
+
     return issue_gost_certificate(participant_id, out_dir, days)

@@ -3,7 +3,8 @@
 Register with ``main.add_command(smev_sim)``; ``python -m adapters.smev.simulator.cli`` runs it
 alone. Prints one line ``SMEV 3 simulator listening on URL`` on stdout once it serves (tests and
 scripts wait for it). Exit codes: 0 after SIGINT/SIGTERM, 1 if it cannot start (e.g. the
-port is taken), 2 usage errors.
+port is taken), 2 usage errors. ``hub --help`` loads this module to list the command: the
+simulator itself (aiohttp, the crypto) is imported when the command runs.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from adapters.smev.crypto.certificates import GostTrustStore
-from adapters.smev.crypto.signers import load_signer
-from adapters.smev.crypto.xmldsig import XmlSigner
 from adapters.smev.errors import ResponderConfigError, SignerError, SmevCertificateError
-from adapters.smev.simulator import FileResponder, SmevSimulator
+
+if TYPE_CHECKING:
+    from adapters.smev.crypto.certificates import GostTrustStore
+    from adapters.smev.crypto.xmldsig import XmlSigner
+    from adapters.smev.simulator.responder import FileResponder
+    from adapters.smev.simulator.server import SmevSimulator
 
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 
@@ -154,6 +158,11 @@ def smev_sim(
     verbose: bool,
 ) -> None:
     """Run a local SMEV 3 simulator (message exchange 1.3, SOAP 1.1) until interrupted."""
+    from adapters.smev.crypto.certificates import GostTrustStore
+    from adapters.smev.crypto.signers import load_signer
+    from adapters.smev.simulator.responder import FileResponder
+    from adapters.smev.simulator.server import SmevSimulator
+
     if (key_path is None) != (cert_path is None):
         raise click.UsageError("--key and --cert go together")
     signer: XmlSigner | None = None

@@ -26,7 +26,7 @@ from adapters.smev.crypto.xmldsig import XmlSigner
 from adapters.smev.protocol import messages as sm
 from adapters.smev.protocol.soap import envelope
 from adapters.smev.settings import SmevSettings
-from hub.abc import AdapterContext, InboundMessage, State, Transport
+from hub.testing import FakeAdapterContext
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).resolve().parent / "data"  # captured SMEV samples (see its SOURCES.md)
@@ -162,7 +162,7 @@ class FakeSmev:
     url: str = ""
     scripts: dict[str, list[Scripted]] = field(default_factory=dict)
     requests: list[tuple[str, bytes]] = field(default_factory=list)
-    log: list[str] | None = None  # shared with FakeContext to check the order of things
+    log: list[str] | None = None  # shared with FakeAdapterContext to check the order of things
 
     def script(self, action: str, *replies: Scripted) -> None:
         self.scripts.setdefault(action, []).extend(replies)
@@ -211,52 +211,7 @@ async def fake_smev() -> AsyncIterator[FakeSmev]:
 
 
 # ------------------------------------------------------------------------------ fake hub
-class FakeContext(AdapterContext):
-    """The hub as an adapter sees it, in memory."""
-
-    def __init__(self, log: list[str] | None = None) -> None:
-        self.transport: Transport = None  # type: ignore[assignment]
-        self.hub_id = "hub.main"
-        self.events: list[tuple[str, str, str]] = []
-        self.refs: dict[str, tuple[str, str]] = {}
-        self.submitted: list[InboundMessage] = []
-        self.receipts: list[tuple[str, str, list[tuple[str, str]]]] = []
-        self.fail_submit = False
-        self.log = log if log is not None else []
-
-    async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
-        self.events.append((message_id, str(state), detail))
-
-    async def submit(self, message: InboundMessage) -> str:
-        if self.fail_submit:
-            raise ConnectionError("broker is down")
-        self.submitted.append(message)
-        self.log.append("hub:submit")
-        return message.headers.get("message-id", "")
-
-    def sign_envelope(self, xml: bytes) -> bytes:
-        return xml
-
-    async def remember(self, reference: str, message_id: str, data: str = "") -> None:
-        self.refs.pop(reference, None)
-        self.refs[reference] = (message_id, data)
-        self.log.append(f"hub:remember:{reference.split(':', 1)[0]}")
-
-    async def recall(self, reference: str) -> tuple[str, str] | None:
-        return self.refs.get(reference)
-
-    async def recall_by_message(self, message_id: str) -> list[tuple[str, str]]:
-        return [(r, d) for r, (m, d) in self.refs.items() if m == message_id]
-
-    async def notify_sender(
-        self, message_id: str, state: State | str, reasons: list[tuple[str, str]]
-    ) -> None:
-        self.receipts.append((message_id, str(state), reasons))
-        self.events.append((message_id, str(state), "; ".join(t for _, t in reasons)))
-        self.log.append("hub:notify")
-
-
-MakeAdapter = Callable[..., Awaitable[tuple[SmevAdapter, FakeContext]]]
+MakeAdapter = Callable[..., Awaitable[tuple[SmevAdapter, FakeAdapterContext]]]
 
 
 @pytest.fixture
@@ -264,7 +219,7 @@ async def make_adapter(fake_smev: FakeSmev, signer: XmlSigner) -> AsyncIterator[
     """Started adapters (no polling loops unless asked) on the scripted endpoint."""
     made: list[SmevAdapter] = []
 
-    async def make(**overrides: Any) -> tuple[SmevAdapter, FakeContext]:
+    async def make(**overrides: Any) -> tuple[SmevAdapter, FakeAdapterContext]:
         values: dict[str, Any] = {
             "url": fake_smev.url,
             "mnemonic": "HUB01",
@@ -279,7 +234,7 @@ async def make_adapter(fake_smev: FakeSmev, signer: XmlSigner) -> AsyncIterator[
         trust = overrides.pop("trust_store", None)
         values.update(overrides)
         adapter = SmevAdapter(SmevSettings(**values), signer, trust)
-        context = FakeContext()
+        context = FakeAdapterContext()
         fake_smev.log = context.log
         await adapter.start(context)
         made.append(adapter)

@@ -15,13 +15,14 @@ from adapters.smev.protocol import messages as sm
 from envelopes.codec import new_envelope, parse_envelope, to_bytes
 from envelopes.model import Attachment, Kind
 from hub.abc import Destination, OutboundMessage, OutcomeKind
-from hub.adapters import AdapterConfigError, create_adapter
+from hub.errors import AdapterConfigError
+from hub.plugins import create_adapter
 
 from .conftest import (
     EXAMPLES,
     EXTRACT_REQUEST,
     EXTRACT_RESPONSE,
-    FakeContext,
+    FakeAdapterContext,
     FakeSmev,
     GostPki,
     MakeAdapter,
@@ -84,7 +85,7 @@ async def test_send_request_remembers_first_then_delivers(
     assert outcome.kind == OutcomeKind.DELIVERED, outcome
     assert _sent_ids(fake_smev) == [outcome.reference]
     assert context.log.index("hub:remember:sent") < context.log.index("smev:SendRequest")
-    hub_id, data = context.refs[f"sent:{outcome.reference}"]
+    hub_id, data = context.references[f"sent:{outcome.reference}"]
     assert hub_id == message.message_id
     facts = json.loads(data)
     assert (facts["role"], facts["sender"], facts["recipient"], facts["address"]) == (
@@ -271,7 +272,7 @@ def _status(original: str, category: str, fault: str = "") -> str:
 
 async def _sent_request(
     make_adapter: MakeAdapter, **settings: object
-) -> tuple[SmevAdapter, FakeContext, OutboundMessage, str]:
+) -> tuple[SmevAdapter, FakeAdapterContext, OutboundMessage, str]:
     adapter, context = await make_adapter(**settings)
     message = outbound()
     outcome = await adapter.deliver(message)
@@ -338,7 +339,7 @@ async def test_statuses_rejections_and_business_statuses(
     assert not await adapter.poll_responses()
     notes = [d for m, s, d in context.events if m == message.message_id and s == "note"]
     assert any(d.startswith("SMEV: requestIsAcceptedBySmev details of") for d in notes)
-    assert [(m, s, [c for c, _ in r]) for m, s, r in context.receipts] == [
+    assert [(m, s, [c for c, _ in r]) for m, s, r in context.notified] == [
         (message.message_id, "failed", ["smev-InvalidContent"]),
         (message.message_id, "failed", ["smev-NO_DATA"]),
         (message.message_id, "note", ["smev-status-3"]),
@@ -355,7 +356,7 @@ async def test_a_response_to_nothing_we_sent_is_kept_and_acked(
     assert await adapter.poll_responses()
     assert not context.submitted
     assert len(_acks(fake_smev)) == 1
-    assert any(r.startswith("unmatched:") for r in context.refs)
+    assert any(r.startswith("unmatched:") for r in context.references)
 
 
 async def test_no_ack_while_the_hub_cannot_store(
@@ -364,11 +365,11 @@ async def test_no_ack_while_the_hub_cannot_store(
     adapter, context, _, smev_id = await _sent_request(make_adapter)
     reply = _response(smev_id, content=_payload("extract-response.xml"))
     fake_smev.script("GetResponse", reply, reply)
-    context.fail_submit = True
+    context.fail_submits = 1_000_000
     with pytest.raises(ConnectionError):
         await adapter.poll_responses()
     assert _acks(fake_smev) == []
-    context.fail_submit = False
+    context.fail_submits = 0
     assert await adapter.poll_responses()
     assert len(context.submitted) == 1 and len(_acks(fake_smev)) == 1
 
@@ -385,8 +386,8 @@ async def test_unsigned_responses_with_a_trust_store(
     if policy == "reject":
         assert not context.submitted
         assert _acks(fake_smev)[0][1] == "false"
-        assert context.receipts[0][1] == "failed"
-        assert context.receipts[0][2][0][0] == "smev-bad-signature"
+        assert context.notified[0][1] == "failed"
+        assert context.notified[0][2][0][0] == "smev-bad-signature"
     else:
         assert len(context.submitted) == 1
         assert any("signature check failed" in d for m, _, d in context.events)

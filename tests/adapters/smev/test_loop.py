@@ -21,11 +21,13 @@ from adapters.smev.adapter import SmevAdapter
 from adapters.smev.errors import SmevError
 from adapters.smev.simulator import SmevSimulator
 from envelopes.model import Kind
-from hub import client
 from hub.abc import State
 from hub.config import load_config
+from hub.ops import inbox as ops_inbox
+from hub.ops import trace as ops_trace
+from hub.pipeline.hub import Hub
+from hub.queues import INBOUND_QUEUE
 from hub.scaffold import write_config
-from hub.server import INBOUND_QUEUE, Hub
 from tests.hub.conftest import require_broker
 from tests.hub.harness import (
     DEPARTMENTS,
@@ -92,7 +94,7 @@ class Loop:
         return message_id
 
     async def events(self, message_id: str) -> list[tuple[str, str]]:
-        data = await client.trace(self.deployment.config, message_id)
+        data = await ops_trace.trace(self.deployment.config, message_id)
         if data is None:  # not stored yet
             return []
         events = data["events"]
@@ -111,7 +113,7 @@ class Loop:
 
     async def inbox(self, department: str = "dept.land", wait: float = 0.5) -> list[Any]:
         out = self.deployment.directory / "inbox" / department
-        return await client.inbox(self.deployment.config, department, out, None, wait)
+        return await ops_inbox.inbox(self.deployment.config, department, out, None, wait)
 
 
 @contextlib.asynccontextmanager
@@ -328,8 +330,8 @@ async def test_an_agency_request_the_hub_refuses_gets_request_rejected(
 
 
 async def _states(loop: Any) -> list[tuple[str, str]]:
-    rows = await loop.hub.store._fetchall("SELECT message_id, state FROM messages")
-    return [(str(r[0]), str(r[1])) for r in rows]
+    rows = await loop.hub.store.recent_messages(100_000)
+    return [(r.message_id, r.state) for r in rows]
 
 
 @pytest.fixture
