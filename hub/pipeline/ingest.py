@@ -18,7 +18,7 @@ from hub.abc import Adapter, Delivery, Destination, Observer, State, Transport
 from hub.config import HubConfig
 from hub.pipeline.dispatch import Dispatcher
 from hub.pipeline.pool import CryptoPool
-from hub.pipeline.receipts import ReceiptSender
+from hub.pipeline.receipts import ReceiptSender, receipt_after_dispatch
 from hub.records import DeliveryMark, Ingested
 from hub.routing import RuleSet
 from hub.store import Store
@@ -202,13 +202,12 @@ class Ingest:
             # the first try may have died before telling the sender: tell again (a receipt's
             # MessageId is derived from what it says, so the inbox shows it once)
             await self.receipts.publish(p.sender, p.receipt, p.receipt_state)
-        elif p.receipt_state == State.DELIVERED and len(delivered) != len(p.outgoing):
-            # some destination is not there yet: say "accepted" now, "delivered" later
-            await self.receipts.send(
-                p.sender, p.message_id, State.ACCEPTED, p.digest, p.destinations, []
-            )
-        else:
+            return
+        state = receipt_after_dispatch(p.receipt_state, len(p.outgoing), len(delivered))
+        if state == p.receipt_state:
             await self.receipts.publish(p.sender, p.receipt, p.receipt_state)
+        else:  # some destination is not there yet: "accepted" now, "delivered" later
+            await self.receipts.send(p.sender, p.message_id, state, p.digest, p.destinations, [])
 
     async def _tell_adapter(self, delivery: Delivery, outcome: Ingested) -> None:
         """A refused document an adapter brought in: the adapter answers its sender."""

@@ -23,7 +23,7 @@ from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, content_digest, verify_sender
 from hub.abc import Destination, State
 from hub.config import HubConfig
-from hub.pipeline.receipts import receipt_content
+from hub.pipeline.receipts import receipt_at_ingest, receipt_content
 from hub.queues import unparsed_id
 from hub.records import Outgoing, Processed
 from hub.routing import RuleSet
@@ -128,8 +128,8 @@ class Processor:
                     settings={k: str(v) for k, v in settings.items()},
                 )
             )
-        all_inline = all(d.adapter in self.inline_adapters for d in decision.destinations)
-        self._receipt(result, State.DELIVERED if all_inline else State.ACCEPTED, [])
+        state = receipt_at_ingest(State.ACCEPTED, decision.destinations, self.inline_adapters)
+        self._receipt(result, state, [])
         lap("sign")
         result.timings = timings
         return result

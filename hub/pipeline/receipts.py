@@ -5,6 +5,15 @@ it is about) whose payload names the state, the reasons and the digest of the ac
 envelope's signed content. Its MessageId is derived from the original id and the state, so a
 receipt sent twice (after a crash) is the same receipt.
 
+Which receipt, when (the one place that decides it):
+
+- at ingest, the worker signs the receipt a decision earns (``receipt_at_ingest``): ``rejected``
+  or ``expired`` as decided; ``delivered`` when every destination is inline (they are delivered
+  in the same step), else ``accepted``;
+- after the inline deliveries, ``receipt_after_dispatch`` says whether that signed receipt goes
+  out as it is, or (a ``delivered`` that not every destination met) an ``accepted`` instead;
+- later, each queued destination earns its own ``delivered``, ``failed`` or ``expired``.
+
 The builders are pure (the worker processes sign receipts with them); ``ReceiptSender`` puts a
 signed receipt into the sender's inbox.
 """
@@ -29,6 +38,21 @@ RECEIPT_NS = "urn:interagency-hub:receipt:1.0"
 RECEIPT_TYPE = "{" + RECEIPT_NS + "}Receipt"
 _R = "{" + RECEIPT_NS + "}"
 _RECEIPT_IDS = uuid.UUID("6b1f9a52-3d4e-4c1b-9a57-1f0e2d3c4b5a")
+
+
+def receipt_at_ingest(
+    decided: str, destinations: Sequence[Destination], inline: frozenset[str]
+) -> str:
+    """The receipt a decision earns at ingest (signed ahead of the deliveries)."""
+    if decided != "accepted":
+        return decided
+    return "delivered" if all(d.adapter in inline for d in destinations) else "accepted"
+
+
+def receipt_after_dispatch(signed: str, destinations: int, delivered: int) -> str:
+    """What goes out once the inline deliveries are done: the signed receipt's state, unless
+    it said ``delivered`` and some destination is not there yet (then ``accepted``)."""
+    return "accepted" if signed == "delivered" and delivered != destinations else signed
 
 
 def receipt_id(message_id: str, state: str, discriminator: str = "") -> uuid.UUID:
