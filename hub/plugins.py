@@ -17,12 +17,15 @@ configuration, and a broken one is a clear error, never a silent skip:
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from hub.abc import Adapter
 from hub.errors import AdapterConfigError, PluginError
+
+_TYPE = re.compile(r"^[A-Za-z][\w-]{0,63}$")  # an entry point name such as "smev"
 
 ADAPTERS = "hub.adapters"
 COMMANDS = "hub.commands"
@@ -76,7 +79,7 @@ def create_adapter(name: str, settings: Mapping[str, Any], base_dir: str = "") -
     """The adapter for ``[adapters.<name>]``; ``base_dir`` (the deployment folder, passed to
     every adapter) is what relative paths in its settings are relative to."""
     kind = str(settings.get("type", name))
-    if not (kind.isidentifier() or ":" in kind):
+    if not (_TYPE.match(kind) or ":" in kind):
         raise AdapterConfigError(f"adapters.{name}.type: {kind!r} is not an adapter type")
     factory = _adapter_factory(name, kind)
     options = {k: v for k, v in settings.items() if k != "type"}

@@ -107,6 +107,7 @@ class Hub:
             receipts,
             self.adapters,
             self.observers,
+            self._spawn,
         )
         for name, adapter in self.adapters.items():
             await adapter.start(
@@ -137,7 +138,7 @@ class Hub:
 
     async def stop(self) -> None:
         if self._ingest is not None:
-            self._ingest.stopping = True
+            self._ingest.stopping = True  # no new batches
         with contextlib.suppress(Exception):
             await self.transport.close()
         tasks = list(self._tasks)
@@ -148,7 +149,7 @@ class Hub:
                 await task
         self._tasks.clear()
         if self._ingest is not None:
-            await self._ingest.stop()
+            self._ingest.stop()  # what still waited for a batch goes back
         for adapter in self.adapters.values():
             with contextlib.suppress(Exception):
                 await adapter.aclose()

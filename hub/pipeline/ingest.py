@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from hub.abc import Adapter, Delivery, Destination, Observer, State, Transport
 from hub.config import HubConfig
@@ -42,6 +43,7 @@ class Ingest:
         receipts: ReceiptSender,
         adapters: dict[str, Adapter],
         observer: Observer,
+        spawn: Callable[[Coroutine[Any, Any, None], str], None],
     ) -> None:
         self.config = config
         self.store = store
@@ -55,7 +57,7 @@ class Ingest:
         self._batch: list[Item] = []
         self._batch_ready = asyncio.Event()
         self._batch_slots = asyncio.Semaphore(max(1, config.workers) + 1)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._spawn = spawn  # the hub keeps the batch tasks (and cancels them when it stops)
         self.stopping = False
 
     # ------------------------------------------------------------------ batching
@@ -80,19 +82,11 @@ class Ingest:
             if not items:
                 self._batch_slots.release()
                 continue
-            task = asyncio.create_task(self._run_batch(items))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._run_batch(items), "ingest-batch")
 
-    async def stop(self) -> None:
-        """Stop forming batches; batches in flight are cancelled (their messages come back)."""
+    def stop(self) -> None:
+        """Stop forming batches; what waits for one goes back (its message is redelivered)."""
         self.stopping = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
         for _, future in self._batch:
             if not future.done():
                 future.cancel()
