@@ -29,6 +29,14 @@ class Kind(StrEnum):
     ERROR = "error"
 
 
+class Urgency(StrEnum):
+    """How fast a document must be executed (its default term: 30, 10 or 3 calendar days)."""
+
+    NORMAL = "normal"
+    OPERATIVE = "operative"  # «оперативно»
+    URGENT = "urgent"  # «срочно»
+
+
 class Header(BaseModel):
     """Who sends what to whom; the part of the envelope every step reads."""
 
