@@ -1,4 +1,4 @@
-"""The envelope's XML form, both ways (layout in xsd/hub/envelope-1.0.xsd, docs/envelope.md)."""
+"""The envelope's XML form, both ways (layout in xsd/hub/envelope-1.1.xsd, docs/envelope.md)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from lxml import etree
 from pydantic import ValidationError
 
 from envelopes.errors import AttachmentError, SchemaValidationError
-from envelopes.model import Attachment, AttachmentRef, Envelope, Header, Kind
+from envelopes.model import Attachment, AttachmentRef, DocumentCard, Envelope, Header, Kind
 from envelopes.parsing import DEFAULT_LIMITS, ParseLimits, parse_xml
 
 ENVELOPE_NS = "urn:interagency-hub:envelope:1.0"
-ENVELOPE_VERSION = "1.0"
+ENVELOPE_VERSION = "1.0"  # what an envelope without a document card is, unchanged
+ENVELOPE_VERSION_CARD = "1.1"  # 1.1 adds the optional DocumentCard
+ENVELOPE_VERSIONS = (ENVELOPE_VERSION, ENVELOPE_VERSION_CARD)
 CONTENT_ID = "content"
 ROUTING_ID = "routing"
 
@@ -66,10 +68,11 @@ def build_envelope(
     header: Header,
     payload: etree._Element,
     attachments: list[Attachment] | None = None,
+    card: DocumentCard | None = None,
 ) -> etree._Element:
-    """An unsigned envelope document for the header, payload and attachments."""
+    """An unsigned envelope document for the header, payload, attachments and (1.1) card."""
     root = etree.Element(q("Envelope"), nsmap=NSMAP)
-    root.set("Version", ENVELOPE_VERSION)
+    root.set("Version", ENVELOPE_VERSION_CARD if card is not None else ENVELOPE_VERSION)
     content = etree.SubElement(root, q("Content"))
     content.set("Id", CONTENT_ID)
     head = etree.SubElement(content, q("Header"))
@@ -79,6 +82,8 @@ def build_envelope(
         if value is None or (field_name == "test" and value is False):
             continue
         etree.SubElement(head, q(element_name)).text = _text(value)
+    if card is not None:
+        content.append(card_element(card))
     holder = etree.SubElement(content, q("Payload"))
     holder.append(_detached_copy(payload))
     if attachments:
@@ -110,6 +115,7 @@ def new_envelope(
     attachments: list[Attachment] | None = None,
     message_id: UUID | None = None,
     created: datetime | None = None,
+    card: DocumentCard | None = None,
     **fields: Any,
 ) -> tuple[Header, etree._Element]:
     """A fresh unsigned envelope around ``payload``: a new MessageId (unless given), Created now
@@ -124,7 +130,7 @@ def new_envelope(
         created=created or datetime.now(UTC),
         **fields,
     )
-    return header, build_envelope(header, payload, attachments)
+    return header, build_envelope(header, payload, attachments, card)
 
 
 def _detached_copy(element: etree._Element) -> etree._Element:
@@ -160,6 +166,102 @@ def header_from_content(content: etree._Element) -> Header:
             field_name = str(error["loc"][0]) if error["loc"] else "?"
             element = _FIELD_TO_ELEMENT.get(field_name, field_name)
             problems.append(f"Envelope/Content/Header/{element}: {error['msg']}")
+        raise SchemaValidationError(problems[0], problems) from None
+
+
+def card_element(card: DocumentCard) -> etree._Element:
+    """The DocumentCard element (envelope 1.1) for a card, in the schema's order."""
+    element = etree.Element(q("DocumentCard"), nsmap=NSMAP)
+
+    def add(parent: etree._Element, name: str, text: object) -> etree._Element:
+        child = etree.SubElement(parent, q(name))
+        child.text = _text(text)
+        return child
+
+    add(element, "Kind", card.kind.value)
+    add(element, "Title", card.title)
+    add(element, "Number", card.number)
+    add(element, "Date", card.date.isoformat())
+    if card.answers_number is not None and card.answers_date is not None:
+        etree.SubElement(
+            element, q("Answers"), Number=card.answers_number, Date=card.answers_date.isoformat()
+        )
+    if card.signatory is not None:
+        person = etree.SubElement(element, q("Signatory"))
+        add(person, "Name", card.signatory.name)
+        if card.signatory.post:
+            add(person, "Post", card.signatory.post)
+    for addressee in card.addressees:
+        add(element, "Addressee", addressee)
+    add(element, "Urgency", card.urgency.value)
+    if card.restriction:
+        add(element, "Restriction", card.restriction)
+    if card.pages is not None:
+        add(element, "Pages", card.pages)
+    if card.control_term is not None:
+        add(element, "ControlTerm", card.control_term.isoformat())
+    if card.contact is not None:
+        contact = etree.SubElement(element, q("Contact"))
+        add(contact, "Name", card.contact.name)
+        if card.contact.phone:
+            add(contact, "Phone", card.contact.phone)
+    return element
+
+
+_CARD_FIELDS = {
+    "Kind": "kind",
+    "Title": "title",
+    "Number": "number",
+    "Date": "date",
+    "Urgency": "urgency",
+    "Restriction": "restriction",
+    "Pages": "pages",
+    "ControlTerm": "control_term",
+}
+
+
+def card_from_content(content: etree._Element) -> DocumentCard | None:
+    """The Content's DocumentCard, if it has one; bad values are named by element."""
+    element = content.find(q("DocumentCard"))
+    if element is None:
+        return None
+    values: dict[str, Any] = {"addressees": []}
+    for child in element:
+        if not isinstance(child.tag, str) or not child.tag.startswith(_N):
+            continue
+        name = child.tag[len(_N) :]
+        if name in _CARD_FIELDS:
+            values[_CARD_FIELDS[name]] = child.text or ""
+        elif name == "Answers":
+            values["answers_number"] = child.get("Number")
+            values["answers_date"] = child.get("Date")
+        elif name in ("Signatory", "Contact"):
+            part = {
+                etree.QName(c).localname.lower(): c.text or ""
+                for c in child
+                if isinstance(c.tag, str)
+            }
+            values[name.lower()] = part
+        elif name == "Addressee":
+            values["addressees"].append(child.text or "")
+        else:
+            raise SchemaValidationError(f"Envelope/Content/DocumentCard/{name}: unexpected element")
+    try:
+        return DocumentCard.model_validate(values)
+    except ValidationError as exc:
+        names = {v: k for k, v in _CARD_FIELDS.items()} | {
+            "answers_number": "Answers/@Number",
+            "answers_date": "Answers/@Date",
+            "signatory": "Signatory",
+            "contact": "Contact",
+            "addressees": "Addressee",
+        }
+        problems = []
+        for error in exc.errors():
+            where = str(error["loc"][0]) if error["loc"] else ""
+            element_name = names.get(where, where) if where else ""
+            suffix = f"/{element_name}" if element_name else ""
+            problems.append(f"Envelope/Content/DocumentCard{suffix}: {error['msg']}")
         raise SchemaValidationError(problems[0], problems) from None
 
 
@@ -265,8 +367,15 @@ def envelope_from_tree(root: etree._Element, content: etree._Element | None = No
             f"Envelope/Content/Header/MessageType: {header.message_type!r} does not match the "
             f"payload's root element {clark_name(payload)!r}"
         )
+    card = card_from_content(content)
+    version = root.get("Version")
+    if card is not None and version == ENVELOPE_VERSION:
+        raise SchemaValidationError(
+            f"Envelope/@Version: an envelope with a DocumentCard is version "
+            f"{ENVELOPE_VERSION_CARD}, not {version}"
+        )
     attachments = read_attachments(root, attachment_refs(content))
-    return Envelope(header=header, payload=payload, attachments=attachments, root=root)
+    return Envelope(header=header, payload=payload, attachments=attachments, root=root, card=card)
 
 
 def parse_envelope(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Envelope:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,7 +11,14 @@ from typing import Annotated
 from uuid import UUID
 
 from lxml import etree
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from envelopes.ids import MESSAGE_TYPE_PATTERN as MESSAGE_TYPE_PATTERN
 from envelopes.ids import PARTICIPANT_PATTERN as PARTICIPANT_PATTERN
@@ -35,6 +43,77 @@ class Urgency(StrEnum):
     NORMAL = "normal"
     OPERATIVE = "operative"  # «оперативно»
     URGENT = "urgent"  # «срочно»
+
+
+class DocumentKind(StrEnum):
+    """What a document is, as a registration journal files it."""
+
+    LETTER = "letter"  # письмо
+    ORDER = "order"  # приказ
+    RESOLUTION = "resolution"  # постановление
+    DIRECTIVE = "directive"  # распоряжение
+    APPLICATION = "application"  # заявление
+    REQUEST = "request"  # запрос
+    APPEAL = "appeal"  # обращение
+    COMPLAINT = "complaint"  # жалоба
+    REPORT = "report"  # доклад, отчёт
+    ACT = "act"  # акт
+    CONTRACT = "contract"  # договор
+    PROTOCOL = "protocol"  # протокол
+    MEMO = "memo"  # служебная записка
+    OTHER = "other"
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"\S")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"\S")]
+DocumentNumber = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
+]
+
+
+class Person(BaseModel):
+    """Someone by name, with a post where it matters (a signatory)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ShortText
+    post: ShortText | None = None
+
+
+class Contact(BaseModel):
+    """Whom to call about a document (its executor at the sender)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ShortText
+    phone: ShortText | None = None
+
+
+class DocumentCard(BaseModel):
+    """The document's card (envelope 1.1): the registration facts records management keeps,
+    signed with the document. Field names are the keys of ``hub envelope new --card``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: DocumentKind
+    title: Text
+    number: DocumentNumber  # the sender's registration number («исх. №»)
+    date: dt.date  # and its date
+    answers_number: DocumentNumber | None = None  # the document this answers («на №»)
+    answers_date: dt.date | None = None
+    signatory: Person | None = None
+    addressees: list[ShortText] = Field(default_factory=list, max_length=100)
+    urgency: Urgency = Urgency.NORMAL
+    restriction: ShortText | None = None  # an access restriction, e.g. «ДСП»
+    pages: int | None = Field(default=None, ge=1)
+    control_term: dt.date | None = None  # the execution term the sender asks for
+    contact: Contact | None = None
+
+    @model_validator(mode="after")
+    def _answers_whole(self) -> DocumentCard:
+        if (self.answers_number is None) != (self.answers_date is None):
+            raise ValueError("answers_number and answers_date go together")
+        return self
 
 
 class Header(BaseModel):
@@ -100,6 +179,7 @@ class Envelope:
     payload: etree._Element
     attachments: list[Attachment] = field(default_factory=list)
     root: etree._Element | None = None
+    card: DocumentCard | None = None
 
     @property
     def message_id(self) -> str:

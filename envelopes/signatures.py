@@ -165,7 +165,6 @@ class Signer:
         routing.addnext(holder)
         return root
 
-
     def countersigned(
         self,
         body: bytes,

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import mimetypes
 import uuid
 from pathlib import Path
 from typing import NoReturn
 
 import click
+from pydantic import ValidationError
 
 from envelopes.codec import build_envelope, clark_name, envelope_from_tree, to_bytes
 from envelopes.errors import EnvelopeError
-from envelopes.model import Attachment, Header, Kind
+from envelopes.model import Attachment, DocumentCard, Header, Kind
 from envelopes.parsing import parse_xml, parse_xml_file
 from envelopes.pki import TrustStore
-from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, signed_document, verify_hub, verify_sender
 from hub.cli.support import Rejected, read_bytes, write_out
 
@@ -42,6 +43,11 @@ def envelope() -> None:
 @click.option("--test", "test_flag", is_flag=True, help="mark as a test message")
 @click.option("--message-id", type=click.UUID, help="default: a new random UUID")
 @click.option("--attach", multiple=True, type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--card",
+    type=click.Path(dir_okay=False, exists=True),
+    help="the document card, a JSON object (kind, title, number, date, urgency …): envelope 1.1",
+)
 @click.option("-o", "--out", "out", default="-", help="output file (default stdout)")
 def envelope_new(
     sender: str,
@@ -56,6 +62,7 @@ def envelope_new(
     test_flag: bool,
     message_id: uuid.UUID | None,
     attach: tuple[str, ...],
+    card: str | None,
     out: str,
 ) -> None:
     """Build an unsigned envelope around a payload."""
@@ -88,7 +95,27 @@ def envelope_new(
         )
         for i, path in enumerate(attach, start=1)
     ]
-    write_out(out, to_bytes(build_envelope(header, body, attachments)))
+    document_card = read_card(card) if card else None
+    write_out(out, to_bytes(build_envelope(header, body, attachments, document_card)))
+
+
+def read_card(path: str) -> DocumentCard:
+    """A card from a JSON file (keys: the DocumentCard fields), or Rejected naming each field."""
+    try:
+        data = json.loads(read_bytes(path).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected([f"{path}: not a JSON object ({exc})"]) from None
+    if not isinstance(data, dict):
+        raise Rejected([f"{path}: the card must be a JSON object"])
+    try:
+        return DocumentCard.model_validate(data)
+    except ValidationError as exc:
+        raise Rejected(
+            [
+                f"{path}: card/{'/'.join(str(p) for p in e['loc']) or '?'}: {e['msg']}"
+                for e in exc.errors()
+            ]
+        ) from None
 
 
 def _pydantic_line(exc: ValueError) -> str:
@@ -150,11 +177,10 @@ def envelope_verify(file: str, trust: tuple[str, ...], out: str | None) -> None:
 )
 def envelope_validate(file: str, schemas: str) -> None:
     """Validate FILE's envelope and payload against the schemas in DIR."""
-    from hub.scaffold import shipped
+    from hub.schemas import schema_registry
 
     try:
-        # DIR adds payload schemas to the hub's own (a copy of the envelope schema in DIR wins)
-        registry = SchemaRegistry(schemas, shipped("xsd") / "hub")
+        registry = schema_registry(Path(schemas))  # the hub's own schemas, then DIR's
         root = parse_xml_file(file)
         registry.validate_envelope(root)
         env = envelope_from_tree(root)

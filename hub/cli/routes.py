@@ -154,10 +154,10 @@ def _signature(
 
 
 def _schema(config: HubConfig, root: Any) -> dict[str, Any]:
-    from envelopes.schemas import SchemaRegistry
+    from hub.schemas import schema_registry
 
     try:
-        SchemaRegistry(config.path(config.paths.schemas)).validate_envelope(root)
+        schema_registry(config).validate_envelope(root)
     except EnvelopeError as exc:
         return {"valid": False, "detail": "; ".join(exc.problems)}
     except OSError as exc:

@@ -19,7 +19,6 @@ from envelopes.ids import is_message_id, is_participant
 from envelopes.model import Envelope, Kind
 from envelopes.parsing import ParseLimits, parse_xml
 from envelopes.pki import TrustStore
-from envelopes.schemas import SchemaRegistry
 from envelopes.signatures import Signer, content_digest, verify_sender
 from hub.abc import Destination, State
 from hub.config import HubConfig
@@ -27,6 +26,7 @@ from hub.pipeline.receipts import receipt_at_ingest, receipt_content
 from hub.queues import unparsed_id
 from hub.records import Outgoing, Processed
 from hub.routing import RuleSet
+from hub.schemas import schema_registry
 
 
 class Processor:
@@ -36,7 +36,7 @@ class Processor:
         self.config = config
         self.hub_id = config.id
         self.limits = ParseLimits(config.limits.max_bytes, config.limits.max_depth)
-        self.registry = SchemaRegistry(config.path(config.paths.schemas))
+        self.registry = schema_registry(config)
         self.trust = TrustStore.from_pem_files(config.path(p) for p in config.pki.trust)
         self.signer = Signer.from_files(
             str(config.path(config.pki.key)), str(config.path(config.pki.cert))

@@ -173,7 +173,7 @@ def test_the_envelope_namespace_is_not_a_payload_type(registry: SchemaRegistry) 
 def test_registry_refuses_network_imports(tmp_path: Path) -> None:
     (tmp_path / "hub").mkdir()
     (tmp_path / "hub" / "envelope.xsd").write_bytes(
-        (EXAMPLES.parent / "hub" / "envelope-1.0.xsd").read_bytes()
+        (EXAMPLES.parent / "hub" / "envelope-1.1.xsd").read_bytes()
     )
     (tmp_path / "evil.xsd").write_text(
         '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:evil">'
