@@ -44,6 +44,26 @@ class State(enum.StrEnum):
     NOTE = "note"
 
 
+class Stage(enum.StrEnum):
+    """The execution vocabulary: a document's life at its recipient (docs/execution.md).
+
+    The transport states say where a message is; these say what its recipient did with it.
+    Departments report them as signed execution notices; the hub adds ``due_soon`` and
+    ``overdue``. Derived on top (never events): on control, executed on time or late.
+    """
+
+    REGISTERED = "registered"
+    REGISTRATION_REFUSED = "registration_refused"
+    EXECUTOR_ASSIGNED = "executor_assigned"
+    DEADLINE_CHANGED = "deadline_changed"
+    IN_PROGRESS = "in_progress"
+    REPORT_PREPARED = "report_prepared"
+    EXECUTED = "executed"
+    CONTROL_CLOSED = "control_closed"
+    DUE_SOON = "due_soon"  # the hub reminded the executor's department
+    OVERDUE = "overdue"  # the hub found the deadline passed
+
+
 @dataclass(frozen=True)
 class Destination:
     """Where a route sends a message: an adapter by its configured name and an address."""
