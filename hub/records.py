@@ -11,7 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from hub.abc import Destination, State
+from envelopes.model import DocumentCard
+from hub.abc import Destination, Stage, State
+from hub.execution.notices import Notice
+from hub.execution.rules import Document
 
 
 def now_iso() -> str:
@@ -165,6 +168,8 @@ class Processed:
     receipt: bytes | None = None
     receipt_state: str | None = None
     signer: str | None = None  # who signed: the sender, or the hub when it wrapped a document
+    card: DocumentCard | None = None  # the document card (envelope 1.1)
+    notice: Notice | None = None  # what an execution notice says
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -181,6 +186,8 @@ class Ingested:
     pending: list[tuple[str, str]] = field(default_factory=list)  # (adapter, address) to deliver
     answered: str | None = None  # the request this response answers
     existing_state: str | None = None
+    refusal: tuple[str, str] | None = None  # (code, reason): a notice the rules refused
+    registered: list[Registration] = field(default_factory=list)  # by the hub, on delivery
 
 
 @dataclass
@@ -193,6 +200,64 @@ class DeliveryMark:
     message_id: str
     delivered: list[Destination]
     events: list[tuple[str, State | str, str, str]]
+
+
+# ----------------------------------------------------------------------------- execution
+@dataclass(frozen=True)
+class Registration:
+    """A document entered in a registration journal (or a number allocated for it)."""
+
+    message_id: str
+    department: str
+    journal: str
+    number: str
+    registered_on: dt.date
+    state: str  # allocated | registered | annulled
+    seq: int | None = None  # the journal's own sequence; None for a department's own number
+
+
+@dataclass(frozen=True)
+class DeadlineChange:
+    """One extension of a deadline: who, from when to when, why."""
+
+    assignment: str
+    department: str
+    person: str | None
+    old: dt.date
+    new: dt.date
+    reason: str
+    at: str
+
+
+@dataclass
+class DocumentRecord:
+    """A document's execution as the store keeps it: the rules' state, the card, the history."""
+
+    state: Document
+    card: DocumentCard | None
+    received_at: str
+    changes: list[DeadlineChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A document on control whose deadline is near or past (for reminders and overdue)."""
+
+    message_id: str
+    sender: str
+    recipient: str
+    executor: str | None
+    deadline: dt.date
+    title: str | None
+
+
+@dataclass(frozen=True)
+class ControlCounts:
+    """A department's documents on control now."""
+
+    on_control: int = 0
+    due_soon: int = 0
+    overdue: int = 0
 
 
 # ------------------------------------------------------------------------ rules every store keeps
@@ -213,7 +278,9 @@ _RANK: dict[str, int] = {
     State.DISCARDED: 9,
     State.REPLAYED: 10,  # an operator's replay starts the delivery over
 }
-TIMELINE_ONLY = frozenset({State.NOTE.value})
+# execution stages go on a document's timeline; they never move its transport state
+EXECUTION_STAGES = frozenset(s.value for s in Stage)
+TIMELINE_ONLY = frozenset({State.NOTE.value}) | EXECUTION_STAGES
 # states whose event detail becomes the message's reason
 REASON_STATES = frozenset({"rejected", "failed", "dead_lettered", "expired", "discarded"})
 
@@ -243,6 +310,11 @@ def first_events(p: Processed) -> tuple[str, str | None, list[tuple[str, str]]]:
         )
         targets = ", ".join(str(d) for d in p.destinations)
         routed = f"rule {p.rule!r} (rules {p.rules_version}) → {targets}"
+        if not p.destinations:
+            routed = (
+                f"kept by the hub: no route to {p.recipient} for it (rules {p.rules_version}); "
+                "its sender follows it here"
+            )
         events += [(State.ACCEPTED.value, signed), (State.ROUTED.value, routed)]
         return State.ROUTED.value, None, events
     reason = f"{p.code}: {'; '.join(p.reasons)}"

@@ -22,6 +22,7 @@ from envelopes.pki import TrustStore
 from envelopes.signatures import Signer, content_digest, verify_sender
 from hub.abc import Destination, State
 from hub.config import HubConfig
+from hub.execution.notices import NOTICE_TYPE, read_notice
 from hub.pipeline.receipts import receipt_at_ingest, receipt_content
 from hub.queues import unparsed_id
 from hub.records import Outgoing, Processed
@@ -85,10 +86,19 @@ class Processor:
             self._receipt(result, State.REJECTED, [(result.code, problem)])
             result.timings = timings
             return result
+        result.card = envelope.card
+        if header.message_type == NOTICE_TYPE:
+            result.notice = read_notice(envelope.payload)
         decision = rules.route(header, envelope.payload)
         lap("route")
         result.rule = decision.rule
-        if decision.rejected or not decision.destinations:
+        kept = (  # a notice to a sender without an inbox or a route: the hub keeps it
+            result.notice is not None
+            and not decision.rejected
+            and not decision.destinations
+            and decision.code in (None, "no_route")
+        )
+        if (decision.rejected or not decision.destinations) and not kept:
             result.state = State.REJECTED
             result.code = decision.code or ("route_rejected" if decision.rule else "no_route")
             result.reasons = [decision.rejection or "no destination"]

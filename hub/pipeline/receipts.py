@@ -46,6 +46,8 @@ def receipt_at_ingest(
     """The receipt a decision earns at ingest (signed ahead of the deliveries)."""
     if decided != "accepted":
         return decided
+    if not destinations:  # kept by the hub (a notice to a sender it cannot reach)
+        return "accepted"
     return "delivered" if all(d.adapter in inline for d in destinations) else "accepted"
 
 

@@ -2,7 +2,9 @@
 with SQL (a test fails on SQL anywhere else).
 
 - ``base.py``: the interface, in methods that say what they are for;
-- ``sqlite.py``: SQLite (one file, one batching writer; the embedded default);
+- ``sqlite.py``: SQLite (one file; the embedded default), over ``sqlite_db.py`` (connections,
+  migrations, the batching writer), with ``sqlite_timeline.py`` (events) and
+  ``sqlite_execution.py`` (documents, resolutions, journals);
 - ``schema.py``: the SQLite schema as numbered migrations.
 """
 
@@ -17,8 +19,10 @@ __all__ = ["Store", "open_store"]
 
 
 async def open_store(config: HubConfig | Path) -> Store:
-    """The deployment's store, opened (and migrated)."""
+    """The deployment's store, opened (and migrated); a bare path gets default settings."""
+    from hub.execution.policy import ExecutionPolicy
     from hub.store.sqlite import SqliteStore  # the one backend so far
 
-    path = config if isinstance(config, Path) else config.database
-    return await SqliteStore.open(path)
+    if isinstance(config, Path):
+        return await SqliteStore.open(config)
+    return await SqliteStore.open(config.database, ExecutionPolicy.from_config(config))

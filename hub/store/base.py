@@ -8,20 +8,25 @@ timeline) and pass the same contract tests (tests/hub/store/).
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from hub.abc import Destination, State
+from hub.abc import Destination, Stage, State
 from hub.records import (
     Acknowledgement,
     BreakerRow,
+    ControlCounts,
     DeadLetter,
     DeliveryMark,
     DeliveryRow,
+    DocumentRecord,
+    Due,
     Event,
     Ingested,
     MessageRow,
     Processed,
     QueuedRow,
+    Registration,
     RulesVersion,
     Submission,
 )
@@ -93,14 +98,16 @@ class Store(abc.ABC):
 
     # ---------------------------------------------------------------------------- deliveries
     @abc.abstractmethod
-    async def mark_delivered(self, marks: Sequence[DeliveryMark]) -> None:
-        """A batch's inline deliveries and their events, in one transaction."""
+    async def mark_delivered(self, marks: Sequence[DeliveryMark]) -> list[Registration]:
+        """A batch's inline deliveries and their events, in one transaction; documents whose
+        recipient registers on delivery are registered in it (returned, to tell senders)."""
 
     @abc.abstractmethod
     async def settle_delivery(
         self, message_id: str, destination: Destination, state: str, detail: str
-    ) -> None:
-        """A queued delivery came to an end (``delivered`` or ``expired``), on the timeline."""
+    ) -> Registration | None:
+        """A queued delivery came to an end (``delivered`` or ``expired``), on the timeline;
+        a registration on delivery, as ``mark_delivered``."""
 
     @abc.abstractmethod
     async def note_retry(self, message_id: str, destination: Destination, detail: str) -> None:
@@ -109,6 +116,51 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def mark_failed_after_delivery(self, message_id: str, adapter: str, detail: str) -> None:
         """News after delivery (a mail bounce): the delivery and the message failed after all."""
+
+    # ---------------------------------------------------------------------------- execution
+    @abc.abstractmethod
+    async def document(self, message_id: str) -> DocumentRecord | None:
+        """A document's execution: its state under the rules, its card, deadline changes."""
+
+    @abc.abstractmethod
+    async def allocate_registration_number(
+        self, message_id: str, department: str, journal: str | None = None
+    ) -> Registration:
+        """The next number of a department's journal for a document it received (the same
+        number if asked again); the department's notice then registers it under that number.
+        NoticeRefused for a document it did not receive, one registered or refused already."""
+
+    @abc.abstractmethod
+    async def journal(self, department: str, journal: str, year: int) -> list[Registration]:
+        """A registration journal's entries for a year, in number order."""
+
+    @abc.abstractmethod
+    async def record_stage(self, message_id: str, stage: Stage, detail: str) -> bool:
+        """A stage the hub asserts on a document's behalf (what an agency's answer or refusal
+        means over SMEV or mail): no rules, no notice. False if there is no such document."""
+
+    @abc.abstractmethod
+    async def due_documents(self, until: dt.date, told: str) -> list[Due]:
+        """Documents on control due by ``until`` not yet told of for their current deadline
+        (``told``: "reminded" or "overdue")."""
+
+    @abc.abstractmethod
+    async def mark_told(self, item: Due, told: str, stage: Stage, detail: str) -> None:
+        """On record: the reminder or the overdue notice for this deadline went out."""
+
+    @abc.abstractmethod
+    async def control_counts(self) -> dict[str, ControlCounts]:
+        """Per department: documents on control now, due soon, overdue."""
+
+    @abc.abstractmethod
+    async def execution_summary(
+        self,
+        department: str | None = None,
+        period_from: dt.date | None = None,
+        period_to: dt.date | None = None,
+    ) -> list[tuple[str, str | None, int, int, int, int, int]]:
+        """Per department and executor: on control, due soon, overdue (now), executed on time,
+        executed late (within the period)."""
 
     # ---------------------------------------------------------------------------- dead letters
     @abc.abstractmethod

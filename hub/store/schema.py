@@ -132,3 +132,92 @@ MIGRATIONS: list[str] = [
     CREATE INDEX queue_by_priority ON queue(queue, priority DESC, id);
     """,
 ]
+
+MIGRATIONS.append(
+    # 7: execution control — documents and their business state, resolutions, deadline changes,
+    # registration journals (numbers never skip, never repeat: one counter row per journal and
+    # year, moved in the transaction that hands the number out)
+    """
+    CREATE TABLE documents (
+        message_id        TEXT PRIMARY KEY,
+        sender            TEXT NOT NULL,
+        recipient         TEXT NOT NULL,
+        received_at       TEXT NOT NULL,
+        card              TEXT,
+        title             TEXT,
+        urgency           TEXT,
+        control_term      TEXT,
+        stage             TEXT,
+        number            TEXT,
+        registered_on     TEXT,
+        journal           TEXT,
+        refusal           TEXT,
+        executor          TEXT,
+        deadline          TEXT,
+        executed_on       TEXT,
+        executed_on_time  INTEGER,
+        answer            TEXT,
+        report            TEXT,
+        closed_on         TEXT,
+        reminded_for      TEXT,
+        overdue_for       TEXT,
+        updated_at        TEXT NOT NULL
+    );
+    CREATE INDEX documents_recipient ON documents(recipient, received_at);
+    CREATE INDEX documents_sender ON documents(sender, received_at);
+    CREATE INDEX documents_on_control ON documents(deadline, recipient)
+        WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL;
+    CREATE INDEX documents_executed ON documents(executed_on, recipient)
+        WHERE executed_on IS NOT NULL;
+    CREATE INDEX documents_number ON documents(number) WHERE number IS NOT NULL;
+    CREATE TABLE assignments (
+        id                 TEXT PRIMARY KEY,
+        message_id         TEXT NOT NULL,
+        position           INTEGER NOT NULL,
+        parent             TEXT,
+        executor           TEXT NOT NULL,
+        co_executors       TEXT NOT NULL,
+        deadline           TEXT NOT NULL,
+        set_by_department  TEXT NOT NULL,
+        set_by_person      TEXT,
+        urgency            TEXT,
+        text               TEXT,
+        at                 TEXT NOT NULL
+    );
+    CREATE INDEX assignments_document ON assignments(message_id, position);
+    CREATE TABLE deadline_changes (
+        id          INTEGER PRIMARY KEY,
+        message_id  TEXT NOT NULL,
+        assignment  TEXT NOT NULL,
+        department  TEXT NOT NULL,
+        person      TEXT,
+        old         TEXT NOT NULL,
+        new         TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX deadline_changes_document ON deadline_changes(message_id, id);
+    CREATE TABLE journal_counters (
+        department  TEXT NOT NULL,
+        journal     TEXT NOT NULL,
+        year        INTEGER NOT NULL,
+        last        INTEGER NOT NULL,
+        PRIMARY KEY (department, journal, year)
+    );
+    CREATE TABLE registrations (
+        department     TEXT NOT NULL,
+        journal        TEXT NOT NULL,
+        year           INTEGER NOT NULL,
+        number         TEXT NOT NULL,
+        seq            INTEGER,
+        message_id     TEXT NOT NULL,
+        state          TEXT NOT NULL,
+        registered_on  TEXT NOT NULL,
+        at             TEXT NOT NULL,
+        PRIMARY KEY (department, journal, year, number)
+    );
+    CREATE UNIQUE INDEX registrations_seq ON registrations(department, journal, year, seq)
+        WHERE seq IS NOT NULL;
+    CREATE UNIQUE INDEX registrations_document ON registrations(message_id, department, journal);
+    """
+)

@@ -16,72 +16,59 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hub.abc import Destination, State
+from hub.abc import Destination, Stage, State
+from hub.config import ExecutionConfig
+from hub.execution.policy import ExecutionPolicy
+from hub.execution.rules import NoticeRefused
 from hub.queues import header_priority
 from hub.records import (
-    REASON_STATES,
-    TIMELINE_ONLY,
     Acknowledgement,
     BreakerRow,
+    ControlCounts,
     DeadLetter,
     DeliveryMark,
     DeliveryRow,
+    DocumentRecord,
+    Due,
     Event,
     Ingested,
     MessageRow,
     Processed,
     QueuedRow,
+    Registration,
     RulesVersion,
     Submission,
     first_events,
-    next_state,
     now_iso,
     submission_outcome,
 )
+from hub.store import sqlite_execution as execution
 from hub.store.base import Store
 from hub.store.sqlite_db import SqliteDatabase
+from hub.store.sqlite_timeline import record_event
 
 _MESSAGE_COLUMNS = (
     "message_id, digest, sender, recipient, message_type, kind, correlation_id, "
     "conversation_id, expires_at, state, reason, rules_version, received_at, updated_at"
 )
 
+_TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
 _INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 14)})"
-
-
-def _record(conn: sqlite3.Connection, message_id: str, state: str, detail: str, at: str) -> None:
-    """An event on the timeline, and the message's state moved where the event moves it."""
-    conn.execute(
-        "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
-        (message_id, state, at, detail),
-    )
-    if state in TIMELINE_ONLY:
-        return
-    row = conn.execute("SELECT state FROM messages WHERE message_id = ?", (message_id,)).fetchone()
-    if row is None:
-        return
-    new = next_state(row[0], state)
-    if new is None:
-        return
-    conn.execute(
-        "UPDATE messages SET state = ?, updated_at = ?, reason = CASE WHEN ? THEN ? ELSE reason "
-        "END WHERE message_id = ?",
-        (new, at, new in REASON_STATES, detail, message_id),
-    )
 
 
 class SqliteStore(Store):
     """The hub's SQLite database, written by one batching writer."""
 
-    def __init__(self, database: SqliteDatabase) -> None:
+    def __init__(self, database: SqliteDatabase, policy: ExecutionPolicy | None = None) -> None:
         self.database = database
         self.path = database.path
+        self.policy = policy or ExecutionPolicy.from_config(ExecutionConfig())
         self._write = database.write
         self._fetchall = database.fetchall
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteStore:
-        return cls(await SqliteDatabase.open(path))
+    async def open(cls, path: Path, policy: ExecutionPolicy | None = None) -> SqliteStore:
+        return cls(await SqliteDatabase.open(path), policy)
 
     async def close(self) -> None:
         await self.database.close()
@@ -95,11 +82,12 @@ class SqliteStore(Store):
     ) -> list[Ingested]:
         at = now_iso()
         items = list(zip(decisions, submissions, hints, strict=True))
+        policy = self.policy
 
         def run(conn: sqlite3.Connection) -> list[Ingested]:
             outcomes: list[Ingested] = []
             for p, submission, hint in items:
-                outcome = _ingest_one(conn, p, at, hint)
+                outcome = _ingest_one(conn, p, at, hint, policy)
                 outcomes.append(outcome)
                 if submission:
                     result, reason = submission_outcome(p, outcome.status)
@@ -122,7 +110,7 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ timelines
     async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
         at = now_iso()
-        await self._write(lambda c: _record(c, message_id, str(state), detail, at))
+        await self._write(lambda c: record_event(c, message_id, str(state), detail, at))
 
     async def record_many(self, events: Iterable[tuple[str, State | str, str]]) -> None:
         items = [(m, str(s), d) for m, s, d in events]
@@ -130,7 +118,7 @@ class SqliteStore(Store):
 
         def run(conn: sqlite3.Connection) -> None:
             for message_id, state, detail in items:
-                _record(conn, message_id, state, detail, at)
+                record_event(conn, message_id, state, detail, at)
 
         await self._write(run)
 
@@ -188,37 +176,48 @@ class SqliteStore(Store):
         return [MessageRow(*r) for r in rows]
 
     # ------------------------------------------------------------------ deliveries
-    async def mark_delivered(self, marks: Sequence[DeliveryMark]) -> None:
+    async def mark_delivered(self, marks: Sequence[DeliveryMark]) -> list[Registration]:
         at = now_iso()
         items = list(marks)
+        policy = self.policy
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> list[Registration]:
             conn.executemany(
                 "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, "
                 "updated_at = ? WHERE message_id = ? AND adapter = ? AND address = ?",
                 [(at, m.message_id, d.adapter, d.address) for m in items for d in m.delivered],
             )
+            registered = []
             for mark in items:
                 for event_id, state, detail, handed_at in mark.events:
-                    _record(conn, event_id, str(state), detail, handed_at)
+                    record_event(conn, event_id, str(state), detail, handed_at)
+                if mark.delivered:
+                    done = execution.register_on_delivery(conn, mark.message_id, policy, at)
+                    if done is not None:
+                        registered.append(done)
+            return registered
 
-        await self._write(run)
+        return await self._write(run)
 
     async def settle_delivery(
         self, message_id: str, destination: Destination, state: str, detail: str
-    ) -> None:
+    ) -> Registration | None:
         at = now_iso()
+        policy = self.policy
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> Registration | None:
             conn.execute(
                 "UPDATE deliveries SET state = ?, attempts = attempts + 1, updated_at = ?, "
                 "last_error = CASE WHEN ? = 'delivered' THEN last_error ELSE ? END "
                 "WHERE message_id = ? AND adapter = ? AND address = ?",
                 (state, at, state, detail, message_id, destination.adapter, destination.address),
             )
-            _record(conn, message_id, state, detail, at)
+            record_event(conn, message_id, state, detail, at)
+            if state != State.DELIVERED:
+                return None
+            return execution.register_on_delivery(conn, message_id, policy, at)
 
-        await self._write(run)
+        return await self._write(run)
 
     async def note_retry(self, message_id: str, destination: Destination, detail: str) -> None:
         at = now_iso()
@@ -230,7 +229,7 @@ class SqliteStore(Store):
                 "WHERE message_id = ? AND adapter = ? AND address = ?",
                 (detail, message_id, destination.adapter, destination.address),
             )
-            _record(conn, message_id, State.RETRY_SCHEDULED, f"{destination}: {detail}", at)
+            record_event(conn, message_id, State.RETRY_SCHEDULED, f"{destination}: {detail}", at)
 
         await self._write(run)
 
@@ -251,6 +250,53 @@ class SqliteStore(Store):
             )
 
         await self._write(run)
+
+    # ------------------------------------------------------------------ execution
+    async def document(self, message_id: str) -> DocumentRecord | None:
+        return await self.database.read(lambda c: execution.load_record(c, message_id))
+
+    async def allocate_registration_number(
+        self, message_id: str, department: str, journal: str | None = None
+    ) -> Registration:
+        at = now_iso()
+        policy = self.policy
+        return await self._write(
+            lambda c: execution.allocate(c, message_id, department, journal, policy, at)
+        )
+
+    async def journal(self, department: str, journal: str, year: int) -> list[Registration]:
+        return await self.database.read(
+            lambda c: execution.journal_entries(c, department, journal, year)
+        )
+
+    async def record_stage(self, message_id: str, stage: Stage, detail: str) -> bool:
+        at, today = now_iso(), self.policy.today()
+        return await self._write(
+            lambda c: execution.record_stage(c, message_id, stage, detail, at, today)
+        )
+
+    async def due_documents(self, until: dt.date, told: str) -> list[Due]:
+        column = _TOLD[told]
+        return await self.database.read(lambda c: execution.due(c, until, column))
+
+    async def mark_told(self, item: Due, told: str, stage: Stage, detail: str) -> None:
+        column, at = _TOLD[told], now_iso()
+        await self._write(lambda c: execution.mark_told(c, item, column, stage, detail, at))
+
+    async def control_counts(self) -> dict[str, ControlCounts]:
+        today, days = self.policy.today(), self.policy.due_soon_days
+        return await self.database.read(lambda c: execution.control_counts(c, today, days))
+
+    async def execution_summary(
+        self,
+        department: str | None = None,
+        period_from: dt.date | None = None,
+        period_to: dt.date | None = None,
+    ) -> list[tuple[str, str | None, int, int, int, int, int]]:
+        today, days = self.policy.today(), self.policy.due_soon_days
+        return await self.database.read(
+            lambda c: execution.summary_rows(c, today, days, department, period_from, period_to)
+        )
 
     # ------------------------------------------------------------------ dead letters
     async def dead_letter(
@@ -276,8 +322,8 @@ class SqliteStore(Store):
                 "WHERE message_id = ? AND adapter = ? AND address = ?",
                 (reason, at, message_id, d.adapter, d.address),
             )
-            _record(conn, message_id, State.FAILED, f"{d}: {reason}", at)
-            _record(conn, message_id, State.DEAD_LETTERED, f"{d}: {reason}", at)
+            record_event(conn, message_id, State.FAILED, f"{d}: {reason}", at)
+            record_event(conn, message_id, State.DEAD_LETTERED, f"{d}: {reason}", at)
 
         await self._write(run)
 
@@ -530,14 +576,20 @@ class SqliteStore(Store):
 
 
 # ---------------------------------------------------------------------------- in the transaction
-def _ingest_one(conn: sqlite3.Connection, p: Processed, at: str, hint: str | None) -> Ingested:
+def _ingest_one(
+    conn: sqlite3.Connection,
+    p: Processed,
+    at: str,
+    hint: str | None,
+    policy: ExecutionPolicy,
+) -> Ingested:
     row = conn.execute(
         "SELECT digest, state FROM messages WHERE message_id = ?", (p.message_id,)
     ).fetchone()
     if row is not None and row[1] == State.REJECTED and row[0] != p.digest:
         # a corrected resubmission of something we refused: nothing of it was delivered, so
         # it gets a fresh decision (the old timeline stays, with a note)
-        _record(
+        record_event(
             conn, p.message_id, State.NOTE, "resubmitted with other content after rejection", at
         )
         conn.execute("DELETE FROM messages WHERE message_id = ?", (p.message_id,))
@@ -551,9 +603,9 @@ def _ingest_one(conn: sqlite3.Connection, p: Processed, at: str, hint: str | Non
                 "'pending'",
                 (p.message_id,),
             ).fetchall()
-            _record(conn, p.message_id, State.NOTE, "resubmitted: same content, ignored", at)
+            record_event(conn, p.message_id, State.NOTE, "resubmitted: same content, ignored", at)
             return Ingested(p, "duplicate", [tuple(r) for r in pending], existing_state=state)
-        _record(
+        record_event(
             conn,
             p.message_id,
             State.NOTE,
@@ -561,8 +613,9 @@ def _ingest_one(conn: sqlite3.Connection, p: Processed, at: str, hint: str | Non
             at,
         )
         return Ingested(p, "conflict", existing_state=state)
+    refusal = _apply_notice(conn, p, policy, at) if p.notice is not None else None
     # A new message is written in its final ingest state at once, with its first events
-    # (the same rows _record would leave, in three statements instead of eleven).
+    # (the same rows record_event would leave, in three statements instead of eleven).
     state, reason, events = first_events(p)
     conn.execute(
         _INSERT_MESSAGE,
@@ -590,21 +643,23 @@ def _ingest_one(conn: sqlite3.Connection, p: Processed, at: str, hint: str | Non
         "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
         [(p.message_id, s, at, d) for s, d in events],
     )
-    outcome = Ingested(p, "new")
+    outcome = Ingested(p, "new", refusal=refusal)
     if p.state != State.ACCEPTED:
         return outcome
+    if p.kind == "request":
+        execution.insert_document(conn, p, at)
     conn.executemany(
         "INSERT INTO deliveries (message_id, adapter, address, state, updated_at) "
         "VALUES (?, ?, ?, 'pending', ?)",
         [(p.message_id, o.adapter, o.address, at) for o in p.outgoing],
     )
     outcome.pending = [(o.adapter, o.address) for o in p.outgoing]
-    if p.correlation_id:
+    if p.correlation_id and p.kind != "notice":  # a notice reports on a document; it answers none
         found = conn.execute(
             "SELECT 1 FROM messages WHERE message_id = ?", (p.correlation_id,)
         ).fetchone()
         if found:
-            _record(
+            record_event(
                 conn,
                 p.correlation_id,
                 State.ANSWERED,
@@ -617,7 +672,7 @@ def _ingest_one(conn: sqlite3.Connection, p: Processed, at: str, hint: str | Non
             "SELECT recipient FROM messages WHERE message_id = ?", (hint,)
         ).fetchone()
         if found is not None and found[0] == p.sender:  # only the addressee may answer it
-            _record(
+            record_event(
                 conn,
                 hint,
                 State.ANSWERED,
@@ -627,6 +682,26 @@ def _ingest_one(conn: sqlite3.Connection, p: Processed, at: str, hint: str | Non
             )
             outcome.answered = hint
     return outcome
+
+
+def _apply_notice(
+    conn: sqlite3.Connection, p: Processed, policy: ExecutionPolicy, at: str
+) -> tuple[str, str] | None:
+    """Record an accepted notice against its document, or turn it into a rejection (in place:
+    the caller stores ``p`` as rejected, with no deliveries) when the rules refuse it."""
+    if p.state != State.ACCEPTED:
+        return None
+    conn.execute("SAVEPOINT notice")
+    try:
+        execution.apply_notice(conn, p, policy, at)
+    except NoticeRefused as refused:
+        conn.execute("ROLLBACK TO notice")
+        conn.execute("RELEASE notice")
+        p.state, p.code, p.reasons = State.REJECTED, refused.code, [refused.reason]
+        p.outgoing, p.receipt, p.receipt_state = [], None, None
+        return refused.code, refused.reason
+    conn.execute("RELEASE notice")
+    return None
 
 
 def _remove_letter(conn: sqlite3.Connection, letter: DeadLetter) -> None:
@@ -653,4 +728,4 @@ def _settle_letter(
             letter.address,
         ),
     )
-    _record(conn, letter.message_id, state, detail, at)
+    record_event(conn, letter.message_id, state, detail, at)

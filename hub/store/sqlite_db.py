@@ -136,12 +136,27 @@ class SqliteDatabase:
                 else:
                     future.set_exception(value)
 
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn on the reader connection, in one read transaction (one snapshot: reads that
+        belong together see the same state)."""
+        assert self._reader is not None
+        result: T = await self._reader._execute(_in_snapshot, self._reader._conn, fn)  # type: ignore[no-untyped-call]
+        return result
+
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         assert self._reader is not None
         cursor = await self._reader.execute(sql, params)
         rows = await cursor.fetchall()
         await cursor.close()
         return list(rows)
+
+
+def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN")
+    try:
+        return fn(conn)
+    finally:
+        conn.execute("COMMIT")
 
 
 def _run_batch(
