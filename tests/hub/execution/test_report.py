@@ -432,6 +432,7 @@ def libreoffice() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(180)  # past the conversion's own 120 s, so that its error is the one seen
 def test_libreoffice_reads_the_xlsx_as_the_csv_says(tmp_path: Path) -> None:
     soffice = libreoffice()
     summary = sample()
