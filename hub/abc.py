@@ -239,6 +239,11 @@ class AdapterContext(abc.ABC):
     def inbox_queue(self, participant: str) -> str:
         """The transport queue that is ``participant``'s inbox."""
 
+    @abc.abstractmethod
+    async def record_stage(self, document_id: str, stage: Stage, detail: str) -> None:
+        """An execution stage a document reached at an agency, as the adapter's protocol says
+        it (a SMEV rejection is a refused registration there, an answer is execution)."""
+
 
 class Adapter(abc.ABC):
     """Delivers envelopes to one kind of destination.

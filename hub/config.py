@@ -7,24 +7,17 @@ are relative to the file's folder, so a deployment folder can move as a whole.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from envelopes.ids import PARTICIPANT_PATTERN
 from hub.errors import ConfigError as ConfigError  # where callers of load_config look
+from hub.execution.settings import ExecutionConfig
 
 
 class _Section(BaseModel):
@@ -74,65 +67,6 @@ class RetryConfig(_Section):
 class BreakerConfig(_Section):
     failure_threshold: int = Field(default=5, ge=1)
     probe_interval: float = Field(default=30.0, gt=0)
-
-
-class RegistrationConfig(_Section):
-    """A department's registration: its index, journals (name → number template; empty: the
-    default template), the default journal, and whether the hub registers on delivery."""
-
-    index: str = ""
-    journals: dict[str, str] = Field(default_factory=lambda: {"incoming": ""})
-    journal: str = "incoming"
-    auto_register: bool = False
-
-    @model_validator(mode="after")
-    def _journals(self) -> RegistrationConfig:
-        from hub.execution.journals import template_for
-
-        if self.journal not in self.journals:
-            raise ValueError(
-                f"journal {self.journal!r} is not among the journals "
-                f"({', '.join(sorted(self.journals)) or 'none'})"
-            )
-        for name, template in self.journals.items():
-            try:
-                template_for(self.index, template or None)
-            except ConfigError as exc:
-                raise ValueError(f"journals.{name}: {exc}") from None
-        return self
-
-
-class ExecutionConfig(_Section):
-    """Execution control (docs/execution.md): time zone, calendar, reminders, registration."""
-
-    timezone: str = "Europe/Moscow"
-    due_soon_days: int = Field(default=3, ge=0, le=60)
-    remind_days_before: int = Field(default=2, ge=0, le=60)
-    scan_interval: float = Field(default=60.0, gt=0)
-    extra_holidays: list[dt.date] = Field(default_factory=list)
-    extra_working_days: list[dt.date] = Field(default_factory=list)
-    registration: dict[str, RegistrationConfig] = Field(default_factory=dict)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a time zone (like Europe/Moscow)") from None
-        return value
-
-    @field_validator("registration")
-    @classmethod
-    def _departments(cls, value: dict[str, RegistrationConfig]) -> dict[str, RegistrationConfig]:
-        import re
-
-        bad = [d for d in value if not re.match(PARTICIPANT_PATTERN, d)]
-        if bad:
-            raise ValueError(f"not participant ids: {', '.join(bad)}")
-        return value
 
 
 class HubConfig(BaseSettings):

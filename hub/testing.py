@@ -20,6 +20,7 @@ from hub.abc import (
     InboundMessage,
     OutboundMessage,
     Outcome,
+    Stage,
     State,
     Transport,
 )
@@ -54,6 +55,7 @@ class FakeAdapterContext(AdapterContext):
         self.events: list[tuple[str, str, str]] = []
         self.references: dict[str, tuple[str, str]] = {}
         self.notified: list[tuple[str, str, list[tuple[str, str]]]] = []
+        self.stages: list[tuple[str, str, str]] = []  # execution stages at agencies
         self.log = log if log is not None else []
 
     async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
@@ -101,6 +103,9 @@ class FakeAdapterContext(AdapterContext):
 
     def inbox_queue(self, participant: str) -> str:
         return inbox_queue(participant)
+
+    async def record_stage(self, document_id: str, stage: Stage, detail: str) -> None:
+        self.stages.append((document_id, str(stage), detail))
 
 
 class ScriptedAdapter(Adapter):

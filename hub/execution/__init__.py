@@ -4,7 +4,9 @@
 - ``rules.py``: which notice may follow which (pure; every store applies it in its transaction);
 - ``calendar.py``: the production calendar, default terms, working days;
 - ``journals.py``: registration journals and number templates;
-- ``control.py``: the hub's side: notices it sends itself (automatic registration, reminders,
-  overdue), the continuous overdue scan;
+- ``settings.py``: ``[execution]`` of hub.toml; ``policy.py``: the settings as the code uses them;
 - ``report.py``: the execution summary («сводка об исполнении») and its formats.
+
+The running part (registration on delivery, reminders, the overdue watch) is the hub's:
+``hub/pipeline/execution.py``. The store keeps the state (``hub/store/sqlite_execution.py``).
 """

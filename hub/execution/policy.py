@@ -13,10 +13,10 @@ import zoneinfo
 from dataclasses import dataclass, field
 
 from envelopes.model import Urgency
-from hub.config import ExecutionConfig, HubConfig, RegistrationConfig
 from hub.execution.calendar import WorkCalendar
 from hub.execution.journals import NumberTemplate, template_for
 from hub.execution.rules import NoticeRefused
+from hub.execution.settings import ExecutionConfig, RegistrationConfig
 
 DEFAULT_JOURNAL = "incoming"
 
@@ -46,8 +46,8 @@ class ExecutionPolicy:
     registration: dict[str, RegistrationConfig] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: HubConfig | ExecutionConfig) -> ExecutionPolicy:
-        execution = config.execution if isinstance(config, HubConfig) else config
+    def from_config(cls, execution: ExecutionConfig) -> ExecutionPolicy:
+        """From hub.toml's ``[execution]`` (``HubConfig.execution``)."""
         return cls(
             timezone=zoneinfo.ZoneInfo(execution.timezone),
             calendar=WorkCalendar(execution.extra_holidays, execution.extra_working_days),

@@ -12,7 +12,7 @@ from envelopes.codec import to_bytes
 from envelopes.ids import is_participant
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
-from hub.abc import AdapterContext, InboundMessage, State, Transport
+from hub.abc import AdapterContext, InboundMessage, Stage, State, Transport
 from hub.config import HubConfig
 from hub.pipeline.receipts import ReceiptSender, receipt_content
 from hub.queues import INBOUND_QUEUE, inbox_queue
@@ -105,3 +105,6 @@ class HubAdapterContext(AdapterContext):
 
     def inbox_queue(self, participant: str) -> str:
         return inbox_queue(participant)
+
+    async def record_stage(self, document_id: str, stage: Stage, detail: str) -> None:
+        await self._store.record_stage(document_id, stage, f"{self._adapter}: {detail}")

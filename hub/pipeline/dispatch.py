@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from hub.abc import (
     Adapter,
@@ -34,7 +35,7 @@ from hub.queues import (
     to_headers,
     without_broker_headers,
 )
-from hub.records import Ingested, Outgoing, Processed, now_iso
+from hub.records import Ingested, Outgoing, Processed, Registration, now_iso
 from hub.store import Store
 
 log = logging.getLogger("hub")
@@ -57,6 +58,7 @@ class Dispatcher:
         receipts: ReceiptSender,
         dead_letters: DeadLetters,
         observer: Observer,
+        registered: Callable[[list[Registration]], Awaitable[None]],
     ) -> None:
         self.store = store
         self.transport = transport
@@ -66,6 +68,7 @@ class Dispatcher:
         self.receipts = receipts
         self.dead_letters = dead_letters
         self.observer = observer
+        self._registered = registered
 
     # ------------------------------------------------------------------ right after ingest
     async def dispatch(self, outcome: Ingested, started: float) -> Marks:
@@ -168,7 +171,11 @@ class Dispatcher:
     ) -> None:
         destination = message.destination
         detail = f"{destination}" + (f" ({outcome.reference})" if outcome.reference else "")
-        await self.store.settle_delivery(message.message_id, destination, "delivered", detail)
+        registered = await self.store.settle_delivery(
+            message.message_id, destination, "delivered", detail
+        )
+        if registered is not None:
+            await self._registered([registered])
         first = float(message.extra.get("first-attempt-at", "0") or 0)
         if first:
             self.observer.delivered(destination, time.time() - first)

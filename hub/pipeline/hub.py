@@ -15,10 +15,12 @@ from typing import Any
 
 from hub.abc import Adapter, Destination, Observer, Transport
 from hub.config import HubConfig
+from hub.execution.policy import ExecutionPolicy
 from hub.pipeline.breakers import Breaker, Breakers, BreakerState
 from hub.pipeline.context import HubAdapterContext, HubSigner
 from hub.pipeline.dead_letters import DeadLetters
 from hub.pipeline.dispatch import Dispatcher
+from hub.pipeline.execution import ExecutionControl
 from hub.pipeline.ingest import Ingest
 from hub.pipeline.observers import Observers
 from hub.pipeline.pool import CryptoPool
@@ -56,6 +58,8 @@ class Hub:
         self.pool: CryptoPool | None = None
         self.rules: RuleSet = RuleSet()
         self.signer = HubSigner(config)
+        self.policy = ExecutionPolicy.from_config(config.execution)
+        self.control: ExecutionControl | None = None
         self.retry = RetryPolicy(config.retry)
         self.breakers = Breakers(
             config.breaker.failure_threshold,
@@ -86,6 +90,14 @@ class Hub:
         self.pool = pool = CryptoPool(config, inline)
         await pool.warm_up()
         receipts = ReceiptSender(config.id, self.transport, pool.sign_receipt, self.observers)
+        self.control = control = ExecutionControl(
+            config.id,
+            self.store,
+            self.transport,
+            self.policy,
+            self.signer.sign_envelope,
+            config.departments,
+        )
         dead_letters = DeadLetters(self.store, receipts, self.observers)
         dispatcher = Dispatcher(
             self.store,
@@ -96,6 +108,7 @@ class Hub:
             receipts,
             dead_letters,
             self.observers,
+            control.registered,
         )
         self._ingest = ingest = Ingest(
             config,
@@ -108,6 +121,7 @@ class Hub:
             self.adapters,
             self.observers,
             self._spawn,
+            control.registered,
         )
         for name, adapter in self.adapters.items():
             await adapter.start(
@@ -124,6 +138,7 @@ class Hub:
         self.observers.hub_started(self.transport.name)
         self._spawn(ingest.run(), "ingest-batches")
         self._spawn(self._watch_rules(), "rules-watch")
+        self._spawn(control.run(), "execution-control")
         await self.transport.consume(INBOUND_QUEUE, ingest.on_inbound, prefetch=config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), dispatcher.on_outbound, prefetch=16)

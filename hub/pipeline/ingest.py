@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from hub.abc import Adapter, Delivery, Destination, Observer, State, Transport
@@ -20,7 +20,7 @@ from hub.config import HubConfig
 from hub.pipeline.dispatch import Dispatcher
 from hub.pipeline.pool import CryptoPool
 from hub.pipeline.receipts import ReceiptSender, receipt_after_dispatch
-from hub.records import DeliveryMark, Ingested
+from hub.records import DeliveryMark, Ingested, Registration
 from hub.routing import RuleSet
 from hub.store import Store
 
@@ -44,6 +44,7 @@ class Ingest:
         adapters: dict[str, Adapter],
         observer: Observer,
         spawn: Callable[[Coroutine[Any, Any, None], str], None],
+        registered: Callable[[list[Registration]], Awaitable[None]],
     ) -> None:
         self.config = config
         self.store = store
@@ -58,6 +59,7 @@ class Ingest:
         self._batch_ready = asyncio.Event()
         self._batch_slots = asyncio.Semaphore(max(1, config.workers) + 1)
         self._spawn = spawn  # the hub keeps the batch tasks (and cancels them when it stops)
+        self._registered = registered  # tells senders of documents registered on delivery
         self.stopping = False
 
     # ------------------------------------------------------------------ batching
@@ -144,12 +146,14 @@ class Ingest:
         marks = await asyncio.gather(*(self.dispatcher.dispatch(o, started) for o in outcomes))
         if any(delivered or events for delivered, events in marks):
             # one transaction for the batch: a delivery row and its event never disagree
-            await self.store.mark_delivered(
+            registered = await self.store.mark_delivered(
                 [
                     DeliveryMark(o.processed.message_id, delivered, events)
                     for o, (delivered, events) in zip(outcomes, marks, strict=True)
                 ]
             )
+            if registered:
+                await self._registered(registered)
         await asyncio.gather(
             *(self._tell_sender(o, m[0]) for o, m in zip(outcomes, marks, strict=True))
         )
@@ -188,6 +192,12 @@ class Ingest:
                             f"MessageId {p.message_id} was already submitted with other content",
                         )
                     ],
+                )
+            return
+        if outcome.refusal is not None:  # a notice the rules refused: its receipt says why
+            if p.sender:
+                await self.receipts.send(
+                    p.sender, p.message_id, State.REJECTED, p.digest, [], [outcome.refusal]
                 )
             return
         if p.receipt is None or not p.sender or not p.receipt_state:

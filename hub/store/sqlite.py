@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from hub.abc import Destination, Stage, State
-from hub.config import ExecutionConfig
 from hub.execution.policy import ExecutionPolicy
 from hub.execution.rules import NoticeRefused
+from hub.execution.settings import ExecutionConfig
 from hub.queues import header_priority
 from hub.records import (
     Acknowledgement,

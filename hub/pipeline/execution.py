@@ -1,4 +1,5 @@
-"""The hub's own part in execution control: the notices it sends itself, and the overdue watch.
+"""The hub's own part in execution control (hub/execution holds the rules): the notices it
+sends itself, and the deadline watch.
 
 - **Registration on delivery**: where a department has the hub register what it receives
   (``auto_register``), the store registers the document with the delivery; here the sender is
@@ -142,8 +143,9 @@ class ExecutionControl:
             try:
                 await self.send(participant, notice)
             except Exception as exc:  # on record already; an inbox that failed misses one
-                log.warning("%s notice about %s to %s failed: %r", stage, item.message_id,
-                            participant, exc)
+                log.warning(
+                    "%s notice about %s to %s failed: %r", stage, item.message_id, participant, exc
+                )
 
     async def run(self) -> None:
         """Scan every ``scan_interval`` seconds until cancelled."""
