@@ -45,6 +45,14 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "Messages by state, queues, dead letters, circuit breakers, rules version.",
     ),
     "dlq": ("hub.cli.dlq:dlq", "Dead letters: messages the hub gave up delivering."),
+    "doc": (
+        "hub.cli.doc:doc",
+        "Execution control: register, assign, report, execute documents (signed notices).",
+    ),
+    "report": (
+        "hub.cli.report:report",
+        "Reports: the execution summary by department and executor.",
+    ),
     "routes": (
         "hub.cli.routes:routes",
         "Routing rules: check, explain, reload, versions, JSON Schema (docs/routing.md).",

@@ -325,9 +325,15 @@ def allocate(
             existing[2],
             existing[3],
         )
+    if doc.stage == Stage.REGISTRATION_REFUSED:
+        raise NoticeRefused(
+            "registration_refused",
+            f"document {message_id} was refused registration ({doc.refusal})",
+        )
     if doc.stage is not None:
         raise NoticeRefused(
-            "already_registered", f"document {message_id} is {doc.stage.value} already"
+            "already_registered",
+            f"document {message_id} is registered already (№ {doc.number})",
         )
     today = policy.today()
     year = today.year

@@ -16,8 +16,9 @@ from lxml import etree
 
 from adapters.internal import InternalAdapter
 from envelopes.codec import new_envelope, to_bytes
-from envelopes.model import Attachment, Kind
+from envelopes.model import Attachment, DocumentCard, Kind
 from envelopes.parsing import parse_xml
+from envelopes.pki import TrustStore
 from envelopes.signatures import Signer
 from hub.abc import Adapter
 from hub.config import HubConfig, load_config
@@ -43,6 +44,9 @@ class Deployment:
     def pki(self) -> Path:
         return self.directory / "pki"
 
+    def trust(self) -> TrustStore:
+        return TrustStore.from_pem_files([self.pki / "ca.pem"])
+
     def signer(self, participant: str) -> Signer:
         return Signer.from_files(
             str(self.pki / f"{participant}.key.pem"), str(self.pki / f"{participant}.pem")
@@ -60,6 +64,7 @@ class Deployment:
         sign_as: str | None = None,
         attachments: list[Attachment] | None = None,
         expires_in: float | None = None,
+        card: DocumentCard | None = None,
     ) -> tuple[str, bytes]:
         """A signed envelope: (message id, bytes)."""
         payload = payload if payload is not None else parse_xml(MEMO.read_bytes())
@@ -74,6 +79,7 @@ class Deployment:
             created=now,
             correlation_id=uuid.UUID(correlation_id) if correlation_id else None,
             expires_at=now + dt.timedelta(seconds=expires_in) if expires_in is not None else None,
+            card=card,
         )
         self.signer(sign_as or sender).sign(root)
         return str(header.message_id), to_bytes(root)

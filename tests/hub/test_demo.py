@@ -21,5 +21,5 @@ def test_demo_runs_every_path_and_says_ok(
     assert "rejected        signature_invalid" in out
     assert out.count("answered by") >= 2  # the memo and the SMEV request were answered
     memo = out.split("# memo finance → culture", 1)[1].split("\n# ", 1)[0]
-    states = [line.split()[1] for line in memo.splitlines() if line.startswith("  20")]
+    states = [line.split()[2] for line in memo.splitlines() if line.startswith("  20")]
     assert states.index("delivered") < states.index("answered"), memo  # in causal order
