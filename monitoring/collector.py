@@ -40,7 +40,7 @@ CHECK_TIMEOUT = 3.0
 ACK_PAIRING_GRACE = 60.0
 ACK_SCAN_LIMIT = 5000
 # the gauge groups one refresh goes through (the ``part`` label of hub_collector_errors_total)
-PARTS = ("readiness", "queues", "store", "acks", "certificates", "breakers")
+PARTS = ("readiness", "queues", "store", "acks", "certificates", "breakers", "execution")
 
 
 @runtime_checkable
@@ -183,6 +183,7 @@ class Collector:
             await self._part("acks", self._acks)
             await self._part("certificates", self._certificates)
             await self._part("breakers", self._breakers)
+            await self._part("execution", self._execution)
             self._last_run = time.monotonic()
 
     async def _part(self, name: str, refresh: Callable[[], Awaitable[object]]) -> None:
@@ -288,6 +289,21 @@ class Collector:
             if isinstance(adapter, ReportsBreakers):
                 for destination, state in adapter.breaker_states().items():
                     self.metrics.breaker_state.labels(name, destination).set(state)
+
+    # -------------------------------------------------------------- execution
+    async def _execution(self) -> None:
+        """Documents on control, due soon, overdue, per department (every configured one, at 0
+        when it has none, so that an alert sees the series)."""
+        counts = await self.hub.store.control_counts()
+        departments = set(self.hub.config.departments) | set(counts)
+        for department in departments:
+            figures = counts.get(department)
+            on_control = figures.on_control if figures else 0
+            self.metrics.documents_on_control.labels(department).set(on_control)
+            self.metrics.documents_due_soon.labels(department).set(
+                figures.due_soon if figures else 0
+            )
+            self.metrics.documents_overdue.labels(department).set(figures.overdue if figures else 0)
 
     # -------------------------------------------------------------- readiness
     async def check_ready(self) -> Readiness:

@@ -120,6 +120,24 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.documents_on_control = Gauge(
+            "hub_documents_on_control",
+            "Documents on control (a deadline set, not executed, not closed), by recipient",
+            ["department"],
+            registry=r,
+        )
+        self.documents_due_soon = Gauge(
+            "hub_documents_due_soon",
+            "Documents on control due within [execution] due_soon_days, by recipient",
+            ["department"],
+            registry=r,
+        )
+        self.documents_overdue = Gauge(
+            "hub_documents_overdue",
+            "Documents on control past their deadline, by recipient",
+            ["department"],
+            registry=r,
+        )
         self.up = Gauge("hub_up", "1 while the hub runs", ["transport"], registry=r)
         self.ready = Gauge(
             "hub_ready",
