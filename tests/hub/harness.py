@@ -184,3 +184,44 @@ def tune_retries(deployment: Deployment, **values: float) -> None:
     retry.inline_attempts = int(values.get("inline_attempts", 1))
     deployment.config.breaker.failure_threshold = int(values.get("threshold", 3))
     deployment.config.breaker.probe_interval = values.get("probe_interval", 1.0)
+
+
+async def document_on_control(
+    store: Store,
+    deadline: dt.date,
+    executor: str = "Иванова А.А.",
+    sender: str = "dept.finance",
+    recipient: str = "dept.culture",
+    executed: dt.datetime | None = None,
+) -> str:
+    """A delivered document, registered and assigned (and executed at ``executed``), put in
+    the store through its notices as the rules see them (no hub needed)."""
+    from hub.abc import Stage, State
+    from hub.execution.notices import Notice
+    from hub.records import Processed
+
+    doc = str(uuid.uuid4())
+    request = Processed(
+        message_id=doc, state=State.ACCEPTED, envelope=b"<e/>", sender=sender,
+        recipient=recipient, kind="request", digest=doc,
+    )  # fmt: skip
+    await store.record_ingest([request], [None], [None])
+    await store.record(doc, State.DELIVERED, "internal")
+    at = dt.datetime.now(dt.UTC)
+    notices = [
+        Notice(doc, Stage.REGISTERED, recipient, at, number=doc[:8],
+               date=deadline - dt.timedelta(days=30), journal="incoming"),
+        Notice(doc, Stage.EXECUTOR_ASSIGNED, recipient, at, assignment=str(uuid.uuid4()),
+               deadline=deadline, executor=executor),
+    ]  # fmt: skip
+    if executed is not None:
+        notices.append(Notice(doc, Stage.EXECUTED, recipient, executed, text="исполнено"))
+    for notice in notices:
+        processed = Processed(
+            message_id=str(uuid.uuid4()), state=State.ACCEPTED, envelope=b"<n/>",
+            sender=recipient, recipient=sender, kind="notice", correlation_id=doc,
+            digest=str(uuid.uuid4()), notice=notice,
+        )  # fmt: skip
+        (outcome,) = await store.record_ingest([processed], [None], [None])
+        assert outcome.refusal is None, outcome.refusal
+    return doc

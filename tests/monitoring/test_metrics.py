@@ -220,44 +220,19 @@ async def test_documents_on_control_due_soon_and_overdue_per_department(
     deployment: Deployment,
 ) -> None:
     import datetime as dt
-    import uuid
 
-    from hub.abc import Stage, State
     from hub.execution.calendar import WorkCalendar
-    from hub.execution.notices import Notice
-    from hub.records import Outgoing, Processed
+    from tests.hub.harness import document_on_control
 
     d = deployment
     store = d.hub.store
     today = d.hub.policy.today()
-    at = dt.datetime.now(dt.UTC)
 
     def working(day: dt.date) -> dt.date:
         return d.hub.policy.calendar.previous_working_day(day)
 
     async def document(deadline: dt.date) -> None:
-        doc = str(uuid.uuid4())
-        request = Processed(
-            message_id=doc, state=State.ACCEPTED, envelope=b"<e/>", sender=SENDER,
-            recipient=RECIPIENT, kind="request", digest=doc,
-            outgoing=[Outgoing("internal", RECIPIENT, b"<e/>")],
-        )  # fmt: skip
-        await store.record_ingest([request], [None], [None])
-        await store.record(doc, State.DELIVERED, "internal")
-        registered = today - dt.timedelta(days=60)
-        for notice in (
-            Notice(doc, Stage.REGISTERED, RECIPIENT, at, number=doc[:8], date=registered,
-                   journal="incoming"),
-            Notice(doc, Stage.EXECUTOR_ASSIGNED, RECIPIENT, at, assignment=str(uuid.uuid4()),
-                   deadline=deadline, executor="Иванова А.А."),
-        ):  # fmt: skip
-            processed = Processed(
-                message_id=str(uuid.uuid4()), state=State.ACCEPTED, envelope=b"<n/>",
-                sender=RECIPIENT, recipient=SENDER, kind="notice", correlation_id=doc,
-                digest=doc, notice=notice,
-            )  # fmt: skip
-            (outcome,) = await store.record_ingest([processed], [None], [None])
-            assert outcome.refusal is None, outcome.refusal
+        await document_on_control(store, deadline, sender=SENDER, recipient=RECIPIENT)
 
     await document(working(today - dt.timedelta(days=10)))  # overdue
     await document(working(today + dt.timedelta(days=40)))  # on control, not due soon

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from pathlib import Path
 
 from envelopes.parsing import parse_xml
 from envelopes.signatures import verify_sender
-from hub.abc import Stage, State
+from hub.abc import Stage
 from hub.execution.calendar import WorkCalendar
 from hub.execution.notices import Notice, read_notice
 from hub.execution.settings import RegistrationConfig
 from hub.ops import inbox as ops_inbox
 from hub.ops import trace as ops_trace
-from hub.pipeline.hub import Hub
-from hub.records import Processed
-from tests.hub.harness import Deployment, running_hub, submit, wait_for_state
+from tests.hub.harness import (
+    Deployment,
+    document_on_control,
+    running_hub,
+    submit,
+    wait_for_state,
+)
 
 SENDER, RECIPIENT = "dept.finance", "dept.culture"
 
@@ -59,44 +62,6 @@ async def test_registration_on_delivery_tells_the_sender(
     assert notice.department == RECIPIENT
 
 
-async def _on_control(hub: Hub, deadline: dt.date) -> str:
-    """A delivered document, registered and assigned with ``deadline``, straight in the store."""
-    store = hub.store
-    doc = str(uuid.uuid4())
-    await store.record_ingest(
-        [
-            Processed(
-                message_id=doc, state=State.ACCEPTED, envelope=b"<e/>", sender=SENDER,
-                recipient=RECIPIENT, kind="request", digest=doc,
-            )
-        ],
-        [None],
-        [None],
-    )  # fmt: skip
-    await store.record(doc, State.DELIVERED, "internal")
-    at = dt.datetime.now(dt.UTC)
-    registered = deadline - dt.timedelta(days=20)
-    for notice in (
-        Notice(doc, Stage.REGISTERED, RECIPIENT, at, number=doc[:8], date=registered,
-               journal="incoming"),
-        Notice(doc, Stage.EXECUTOR_ASSIGNED, RECIPIENT, at, assignment=str(uuid.uuid4()),
-               deadline=deadline, executor="Иванова А.А."),
-    ):  # fmt: skip
-        (outcome,) = await store.record_ingest(
-            [
-                Processed(
-                    message_id=str(uuid.uuid4()), state=State.ACCEPTED, envelope=b"<n/>",
-                    sender=RECIPIENT, recipient=SENDER, kind="notice", correlation_id=doc,
-                    digest=str(uuid.uuid4()), notice=notice,
-                )
-            ],
-            [None],
-            [None],
-        )  # fmt: skip
-        assert outcome.refusal is None, outcome.refusal
-    return doc
-
-
 async def test_reminders_and_overdue_are_sent_once_per_deadline(
     deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -107,8 +72,8 @@ async def test_reminders_and_overdue_are_sent_once_per_deadline(
         calendar = WorkCalendar(extra_working_days=[soon, late])
         hub.policy.calendar = calendar
         hub.store.policy.calendar = calendar  # type: ignore[attr-defined]
-        due_soon = await _on_control(hub, soon)
-        overdue = await _on_control(hub, late)
+        due_soon = await document_on_control(hub.store, soon)
+        overdue = await document_on_control(hub.store, late)
         assert hub.control is not None
         assert await hub.control.scan() == (1, 1)
         assert await hub.control.scan() == (0, 0)  # told once per deadline
