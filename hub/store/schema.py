@@ -165,9 +165,10 @@ MIGRATIONS.append(
     );
     CREATE INDEX documents_recipient ON documents(recipient, received_at);
     CREATE INDEX documents_sender ON documents(sender, received_at);
-    CREATE INDEX documents_on_control ON documents(deadline, recipient)
+    CREATE INDEX documents_on_control ON documents(deadline, recipient, executor)
         WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL;
-    CREATE INDEX documents_executed ON documents(executed_on, recipient)
+    CREATE INDEX documents_executed
+        ON documents(executed_on, recipient, executor, executed_on_time)
         WHERE executed_on IS NOT NULL;
     CREATE INDEX documents_number ON documents(number) WHERE number IS NOT NULL;
     CREATE TABLE assignments (
