@@ -74,6 +74,7 @@ from hub.abc import (
     InboundMessage,
     OutboundMessage,
     Outcome,
+    Stage,
     State,
 )
 
@@ -522,13 +523,14 @@ class SmevAdapter(Adapter):
             await self._dispatch_status(incoming.async_status, original)
             return
         if incoming.rejections:
-            await context.notify_sender(
-                original,
-                State.FAILED,
-                [
-                    (reason_code(code or "rejected"), f"SMEV RequestRejected {code}: {text}")
-                    for code, text in incoming.rejections
-                ],
+            reasons = [
+                (reason_code(code or "rejected"), f"SMEV RequestRejected {code}: {text}")
+                for code, text in incoming.rejections
+            ]
+            await context.notify_sender(original, State.FAILED, reasons)
+            # for execution control: the agency refused to take the request on
+            await context.record_stage(
+                original, Stage.REGISTRATION_REFUSED, "; ".join(text for _, text in reasons)
             )
             return
         if incoming.business_status is not None:
@@ -537,6 +539,10 @@ class SmevAdapter(Adapter):
                 original,
                 State.NOTE,
                 [(f"smev-status-{business.code}", f"SMEV RequestStatus {business.text}")],
+            )
+            # an interim status of the agency's work on it
+            await context.record_stage(
+                original, Stage.IN_PROGRESS, f"SMEV RequestStatus {business.code}: {business.text}"
             )
             return
         if incoming.content is None:

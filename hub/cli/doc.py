@@ -82,7 +82,7 @@ def _send(stage: str, document_id: str, options: dict[str, Any], **fields: Any) 
     request = NoticeRequest(
         Stage(stage), person=options.get("person"), post=options.get("post"), **fields
     )
-    policy = ExecutionPolicy.from_config(config.execution)
+    policy = ExecutionPolicy.from_config(config.execution, config.departments)
 
     async def run() -> Any:
         async with connect(config) as (store, transport):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from envelopes.model import Urgency
@@ -44,10 +45,13 @@ class ExecutionPolicy:
     remind_days_before: int = 2
     scan_interval: float = 60.0
     registration: dict[str, RegistrationConfig] = field(default_factory=dict)
+    departments: frozenset[str] = frozenset()  # those with an inbox here; the others are agencies
 
     @classmethod
-    def from_config(cls, execution: ExecutionConfig) -> ExecutionPolicy:
-        """From hub.toml's ``[execution]`` (``HubConfig.execution``)."""
+    def from_config(
+        cls, execution: ExecutionConfig, departments: Iterable[str] = ()
+    ) -> ExecutionPolicy:
+        """From hub.toml's ``[execution]`` and ``departments``."""
         return cls(
             timezone=zoneinfo.ZoneInfo(execution.timezone),
             calendar=WorkCalendar(execution.extra_holidays, execution.extra_working_days),
@@ -55,6 +59,7 @@ class ExecutionPolicy:
             remind_days_before=execution.remind_days_before,
             scan_interval=execution.scan_interval,
             registration=dict(execution.registration),
+            departments=frozenset(departments),
         )
 
     def now(self) -> dt.datetime:
@@ -79,6 +84,10 @@ class ExecutionPolicy:
             )
         template = template_for(settings.index, settings.journals[chosen] or None)
         return Journal(department, chosen, settings.index, template)
+
+    def is_agency(self, participant: str | None) -> bool:
+        """An outside body: it reports execution through its protocol, not by notices."""
+        return bool(participant) and bool(self.departments) and participant not in self.departments
 
     def registers_on_delivery(self, department: str) -> bool:
         return self._settings(department).auto_register

@@ -27,8 +27,7 @@ async def execution_summary(
     rows = await store.execution_summary(department, period_from, period_to)
     return Summary(
         rows=[
-            SummaryRow(dept, executor or NO_EXECUTOR, *figures)
-            for dept, executor, *figures in rows
+            SummaryRow(dept, executor or NO_EXECUTOR, *figures) for dept, executor, *figures in rows
         ],
         generated_at=policy.now(),
         period_from=period_from,
@@ -47,7 +46,7 @@ async def execution_report(
     lang: str = "ru",
 ) -> bytes:
     """``hub report execution``: the summary rendered as table, csv, json or xlsx."""
-    policy = ExecutionPolicy.from_config(config.execution)
+    policy = ExecutionPolicy.from_config(config.execution, config.departments)
     async with opened_store(config) as store:
         summary = await execution_summary(store, policy, department, period_from, period_to)
     return render(summary, fmt, lang, policy.timezone)

@@ -15,7 +15,7 @@ from hub.store import Store
 
 async def trace(config: HubConfig, message_id: str) -> dict[str, Any] | None:
     """What ``hub trace --json`` prints; None for an unknown id."""
-    today = ExecutionPolicy.from_config(config.execution).today()
+    today = ExecutionPolicy.from_config(config.execution, config.departments).today()
     async with opened_store(config) as store:
         return await trace_of(store, message_id, today)
 

@@ -58,7 +58,7 @@ class Hub:
         self.pool: CryptoPool | None = None
         self.rules: RuleSet = RuleSet()
         self.signer = HubSigner(config)
-        self.policy = ExecutionPolicy.from_config(config.execution)
+        self.policy = ExecutionPolicy.from_config(config.execution, config.departments)
         self.control: ExecutionControl | None = None
         self.retry = RetryPolicy(config.retry)
         self.breakers = Breakers(

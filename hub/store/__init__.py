@@ -25,4 +25,6 @@ async def open_store(config: HubConfig | Path) -> Store:
 
     if isinstance(config, Path):
         return await SqliteStore.open(config)
-    return await SqliteStore.open(config.database, ExecutionPolicy.from_config(config.execution))
+    return await SqliteStore.open(
+        config.database, ExecutionPolicy.from_config(config.execution, config.departments)
+    )

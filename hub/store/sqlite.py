@@ -667,6 +667,7 @@ def _ingest_one(
                 at,
             )
             outcome.answered = p.correlation_id
+            _answered_by_agency(conn, p, p.correlation_id, policy, at)
     elif hint:
         found = conn.execute(
             "SELECT recipient FROM messages WHERE message_id = ?", (hint,)
@@ -681,7 +682,24 @@ def _ingest_one(
                 at,
             )
             outcome.answered = hint
+            _answered_by_agency(conn, p, hint, policy, at)
     return outcome
+
+
+def _answered_by_agency(
+    conn: sqlite3.Connection, p: Processed, document: str, policy: ExecutionPolicy, at: str
+) -> None:
+    """An agency's answer to a document it received is its execution there (an agency reports
+    no notices: its protocol's answer is what it says)."""
+    if p.kind == "response" and policy.is_agency(p.sender):
+        row = conn.execute(
+            "SELECT recipient, executed_on FROM documents WHERE message_id = ?", (document,)
+        ).fetchone()
+        if row is not None and row[0] == p.sender and row[1] is None:
+            execution.record_stage(
+                conn, document, Stage.EXECUTED,
+                f"answered by {p.sender} with {p.message_id}", at, policy.today(),
+            )  # fmt: skip
 
 
 def _apply_notice(

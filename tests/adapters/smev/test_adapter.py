@@ -344,6 +344,13 @@ async def test_statuses_rejections_and_business_statuses(
         (message.message_id, "failed", ["smev-NO_DATA"]),
         (message.message_id, "note", ["smev-status-3"]),
     ]
+    # for execution control: a rejection is a refused registration at the agency, a business
+    # status its work in progress
+    assert [(m, s) for m, s, _ in context.stages] == [
+        (message.message_id, "registration_refused"),
+        (message.message_id, "in_progress"),
+    ]
+    assert "no such plot" in context.stages[0][2] and "in work" in context.stages[1][2]
     assert len(_acks(fake_smev)) == 4 and not context.submitted
 
 

@@ -27,7 +27,7 @@ def report(deployment: Deployment, *args: str) -> bytes:
 
 
 def test_the_summary_counts_what_the_store_holds(deployment: Deployment, tmp_path: Path) -> None:
-    policy = ExecutionPolicy.from_config(deployment.config.execution)
+    policy = ExecutionPolicy.from_config(deployment.config.execution, deployment.config.departments)
     today = policy.today()
     dates = {
         "overdue": today - dt.timedelta(days=4),

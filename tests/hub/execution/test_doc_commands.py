@@ -186,7 +186,9 @@ async def test_the_same_notice_twice_is_one_event(deployment: Deployment) -> Non
         document_id, body = deployment.envelope("dept.finance", "dept.culture")
         await submit(hub, body)
         await wait_for_state(hub.store, document_id, {"delivered"})
-        policy = ExecutionPolicy.from_config(deployment.config.execution)
+        policy = ExecutionPolicy.from_config(
+            deployment.config.execution, deployment.config.departments
+        )
         async with connect(deployment.config) as (store, _):
             prepared = await build_notice(
                 store,
