@@ -8,6 +8,7 @@ nothing but Python: it is the README's first command. It is a composition of the
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -16,11 +17,15 @@ from pathlib import Path
 from lxml import etree
 
 from envelopes.codec import new_envelope, to_bytes
-from envelopes.model import Attachment, Kind
+from envelopes.model import Attachment, DocumentCard, DocumentKind, Kind, Person, Urgency
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
+from hub.abc import Stage
 from hub.config import load_config
+from hub.execution.report import render
+from hub.ops.documents import NoticeRequest, build_notice, notice_envelope
 from hub.ops.inbox import InboxItem, inbox
+from hub.ops.reports import execution_summary
 from hub.ops.trace import format_trace, trace
 from hub.pipeline.hub import Hub
 from hub.queues import INBOUND_QUEUE
@@ -46,6 +51,7 @@ def _envelope(
     correlation_id: uuid.UUID | None = None,
     attachments: list[Attachment] | None = None,
     sign_as: str | None = None,
+    card: DocumentCard | None = None,
 ) -> tuple[str, bytes]:
     header, root = new_envelope(
         sender,
@@ -54,6 +60,7 @@ def _envelope(
         kind=kind,
         attachments=attachments,
         correlation_id=correlation_id,
+        card=card,
     )
     message_id = header.message_id
     signer_id = sign_as or sender
@@ -67,7 +74,15 @@ def _samples(pki: Path) -> list[Sample]:
     application = parse_xml((examples / "citizen-application.xml").read_bytes())
     notice = parse_xml((examples / "status-notification.xml").read_bytes())
     samples = []
-    memo_id, body = _envelope(pki, "dept.finance", "dept.culture", memo)
+    card = DocumentCard(
+        kind=DocumentKind.LETTER,
+        title="О ремонте кровли здания ДК «Октябрь»",
+        number="ФУ-01-123/26",
+        date=dt.date.today(),
+        urgency=Urgency.OPERATIVE,
+        signatory=Person(name="Петров П.П.", post="начальник финансового управления"),
+    )
+    memo_id, body = _envelope(pki, "dept.finance", "dept.culture", memo, card=card)
     samples.append(Sample("memo finance → culture", body, memo_id))
     scan = Attachment.from_bytes(
         "att-passport", "passport.pdf", "application/pdf", b"%PDF-1.4 " * 200
@@ -148,6 +163,109 @@ participants = {{ SIMAGENCY = "agency.rosreestr" }}
     return sim, section
 
 
+@dataclass
+class Story:
+    """What the execution part of the demo did, as lines to print, and whether it all held."""
+
+    lines: list[str]
+    ok: bool
+
+
+async def _state(hub: Hub, message_id: str, wanted: set[str]) -> str:
+    for _ in range(400):
+        row = await hub.store.get_message(message_id)
+        if row is not None and row.state in wanted:
+            return row.state
+        await asyncio.sleep(0.05)
+    row = await hub.store.get_message(message_id)
+    return row.state if row else "?"
+
+
+async def _notice(
+    hub: Hub, signer: Signer, document: str, request: NoticeRequest
+) -> tuple[str, str]:
+    """A department's notice, signed and submitted as ``hub doc`` does: (stage, outcome)."""
+    prepared = await build_notice(hub.store, hub.policy, signer.participant_id, document, request)
+    notice_id, body = notice_envelope(signer, prepared)
+    await hub.transport.publish(INBOUND_QUEUE, body, {"source": "demo"})
+    state = await _state(hub, notice_id, {"delivered", "rejected"})
+    return request.stage.value, state
+
+
+async def _execution_story(
+    hub: Hub, pki: Path, memo: Sample, response: Sample, application: Sample
+) -> Story:
+    """The memo is registered, assigned, reported on, given more time, answered, executed and
+    closed; the application is registered late and found overdue."""
+    culture = Signer.from_files(str(pki / "dept.culture.key.pem"), str(pki / "dept.culture.pem"))
+    finance = Signer.from_files(str(pki / "dept.finance.key.pem"), str(pki / "dept.finance.pem"))
+    head = "Петров П.П."
+    steps = [
+        (culture, memo, NoticeRequest(Stage.REGISTERED, person="Сидорова А.А.")),
+        (
+            culture,
+            memo,
+            NoticeRequest(
+                Stage.EXECUTOR_ASSIGNED,
+                person=head,
+                executor="Иванова А.А.",
+                co_executors=["Орлов О.О."],
+                text="Подготовить смету и ответ",
+            ),
+        ),
+        (culture, memo, NoticeRequest(Stage.IN_PROGRESS, text="Запрошены сметы подрядчиков")),
+    ]
+    outcomes = [await _notice(hub, signer, doc.message_id, req) for signer, doc, req in steps]
+    record = await hub.store.document(memo.message_id)
+    deadline = record.state.deadline if record and record.state.deadline else dt.date.today()
+    outcomes.append(
+        await _notice(
+            hub,
+            culture,
+            memo.message_id,
+            NoticeRequest(
+                Stage.DEADLINE_CHANGED,
+                person=head,
+                deadline=deadline + dt.timedelta(days=7),
+                text="смета подрядчика не согласована",
+            ),
+        )
+    )
+    await hub.transport.publish(INBOUND_QUEUE, response.body, {"source": "demo"})
+    await _state(hub, response.message_id, {"delivered", "acknowledged"})
+    for request in (
+        NoticeRequest(Stage.EXECUTED, answer=response.message_id, text="Смета направлена"),
+        NoticeRequest(Stage.CONTROL_CLOSED, person=head),
+    ):
+        outcomes.append(await _notice(hub, culture, memo.message_id, request))
+    # the application: registered six weeks late, due ten days ago, not executed
+    calendar = hub.policy.calendar
+    due = calendar.previous_working_day(hub.policy.today() - dt.timedelta(days=10))
+    for request in (
+        NoticeRequest(Stage.REGISTERED, number="Ф-77/26", date=due - dt.timedelta(days=30)),
+        NoticeRequest(Stage.EXECUTOR_ASSIGNED, executor="Кузнецова К.К.", deadline=due),
+    ):
+        outcomes.append(await _notice(hub, finance, application.message_id, request))
+    assert hub.control is not None
+    await hub.control.scan()
+    lines = [f"{stage:<22} {state}" for stage, state in outcomes]
+    ok = all(state != "rejected" for _, state in outcomes)
+    for sample in (memo, application):
+        data = await trace(hub.config, sample.message_id)
+        execution = (data or {}).get("execution") or {}
+        lines.append(
+            f"{sample.title}: {execution.get('stage')}, № "
+            f"{(execution.get('registration') or {}).get('number')}, executor "
+            f"{execution.get('executor')}, deadline {execution.get('deadline')}, overdue "
+            f"{execution.get('overdue')}"
+        )
+        if sample is memo:
+            ok = ok and execution.get("stage") == "control_closed"
+        else:
+            ok = ok and execution.get("overdue") is True
+    return Story(lines, ok)
+
+
 async def _run(directory: Path) -> int:
     sim, smev_section = await _start_smev(directory)
     config_path = init_deployment(directory, DEPARTMENTS, metrics_address="127.0.0.1:0")
@@ -171,7 +289,7 @@ async def _run(directory: Path) -> int:
             await asyncio.sleep(0.05)
         culture = directory / "inbox" / "dept.culture"
         inboxes["dept.culture"] += await inbox(config, "dept.culture", culture, None, 0.3)
-        await hub.transport.publish(INBOUND_QUEUE, response.body, {"source": "demo"})
+        story = await _execution_story(hub, directory / "pki", memo, response, samples[1])
         states: dict[str, str] = {}
         smev = samples[-1].message_id
         for _ in range(600):
@@ -210,8 +328,13 @@ async def _run(directory: Path) -> int:
             if data is not None:
                 print(f"\n# {sample.title}")
                 print(format_trace(data))
+        print("\nExecution control (`hub doc …`, `hub report execution`):")
+        for line in story.lines:
+            print(f"  {line}")
+        report = render(await execution_summary(hub.store, hub.policy), "table")
+        print("\n" + report.decode())
         expected = {"delivered", "acknowledged", "answered"}
-        ok = (
+        ok = story.ok and (
             states.get(samples[0].message_id) == "answered"
             and states.get(samples[1].message_id) in expected
             and all(states.get(s.message_id) == "rejected" for s in samples[3:6])

@@ -35,6 +35,7 @@ class NoticeRequest:
     person: str | None = None
     post: str | None = None
     number: str | None = None
+    date: dt.date | None = None  # of a registration under the department's own number
     journal: str | None = None
     reason: RefusalReason | None = None
     text: str | None = None
@@ -76,7 +77,11 @@ async def build_notice(
     if stage == Stage.REGISTERED:
         if request.number:
             journal = policy.journal(department, request.journal)
-            values = {"number": request.number, "date": policy.today(), "journal": journal.name}
+            values = {
+                "number": request.number,
+                "date": request.date or policy.today(),
+                "journal": journal.name,
+            }
         else:  # the journal's next number, handed out for this document alone
             registration = await store.allocate_registration_number(
                 document_id, department, request.journal
