@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from envelopes.model import DocumentCard
 from hub.abc import Destination, Stage, State
-from hub.execution.notices import Notice
-from hub.execution.rules import Document
+
+if TYPE_CHECKING:  # annotations only: the CLI's start-up does not load the models
+    from envelopes.model import DocumentCard
+    from hub.execution.notices import Notice
+    from hub.execution.rules import Document
 
 
 def now_iso() -> str:

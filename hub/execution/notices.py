@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass, field
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from hub.abc import Stage
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 NOTICE_NS = "urn:interagency-hub:execution:1.0"
 NOTICE_TYPE = "{" + NOTICE_NS + "}ExecutionNotice"
@@ -88,6 +90,8 @@ class Notice:
 
 def notice_element(notice: Notice) -> etree._Element:
     """The ExecutionNotice payload element for a notice."""
+    from lxml import etree  # the data above is read by the store, which needs no XML
+
     root = etree.Element(_X + "ExecutionNotice", nsmap={"x": NOTICE_NS})
     etree.SubElement(root, _X + "Document").text = notice.document
     etree.SubElement(root, _X + "Department").text = notice.department
@@ -150,6 +154,8 @@ def notice_element(notice: Notice) -> etree._Element:
 
 def read_notice(payload: etree._Element) -> Notice:
     """The notice a schema-valid ExecutionNotice payload carries."""
+    from lxml import etree
+
     event = payload[-1]
     while not isinstance(event.tag, str):  # a trailing comment
         event = event.getprevious()  # type: ignore[assignment]

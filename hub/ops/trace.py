@@ -4,10 +4,10 @@ labelled), deliveries, answers, and — for a document — where its execution s
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
 from hub.config import HubConfig
-from hub.execution.policy import ExecutionPolicy
 from hub.ops.connection import opened_store
 from hub.records import EXECUTION_STAGES, DocumentRecord
 from hub.store import Store
@@ -15,7 +15,7 @@ from hub.store import Store
 
 async def trace(config: HubConfig, message_id: str) -> dict[str, Any] | None:
     """What ``hub trace --json`` prints; None for an unknown id."""
-    today = ExecutionPolicy.from_config(config.execution, config.departments).today()
+    today = dt.datetime.now(zoneinfo.ZoneInfo(config.execution.timezone)).date()
     async with opened_store(config) as store:
         return await trace_of(store, message_id, today)
 

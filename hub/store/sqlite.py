@@ -9,15 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.abc import Destination, Stage, State
-from hub.execution.policy import ExecutionPolicy
 from hub.execution.rules import NoticeRefused
 from hub.execution.settings import ExecutionConfig
 from hub.queues import header_priority
@@ -47,6 +47,9 @@ from hub.store.base import Store
 from hub.store.sqlite_db import SqliteDatabase
 from hub.store.sqlite_timeline import record_event
 
+if TYPE_CHECKING:
+    from hub.execution.policy import ExecutionPolicy
+
 _MESSAGE_COLUMNS = (
     "message_id, digest, sender, recipient, message_type, kind, correlation_id, "
     "conversation_id, expires_at, state, reason, rules_version, received_at, updated_at"
@@ -59,15 +62,32 @@ _INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join
 class SqliteStore(Store):
     """The hub's SQLite database, written by one batching writer."""
 
-    def __init__(self, database: SqliteDatabase, policy: ExecutionPolicy | None = None) -> None:
+    def __init__(
+        self,
+        database: SqliteDatabase,
+        policy: ExecutionPolicy | Callable[[], ExecutionPolicy] | None = None,
+    ) -> None:
         self.database = database
         self.path = database.path
-        self.policy = policy or ExecutionPolicy.from_config(ExecutionConfig())
+        # the execution settings, built on first use (reading needs none of them)
+        self._policy = policy
         self._write = database.write
         self._fetchall = database.fetchall
 
+    @functools.cached_property
+    def policy(self) -> ExecutionPolicy:
+        """The execution settings the rules, journals and deadlines are applied with."""
+        from hub.execution.policy import ExecutionPolicy
+
+        given = self._policy
+        if given is None:
+            return ExecutionPolicy.from_config(ExecutionConfig())
+        return given if isinstance(given, ExecutionPolicy) else given()
+
     @classmethod
-    async def open(cls, path: Path, policy: ExecutionPolicy | None = None) -> SqliteStore:
+    async def open(
+        cls, path: Path, policy: ExecutionPolicy | Callable[[], ExecutionPolicy] | None = None
+    ) -> SqliteStore:
         return cls(await SqliteDatabase.open(path), policy)
 
     async def close(self) -> None:

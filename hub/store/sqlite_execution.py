@@ -11,10 +11,9 @@ import datetime as dt
 import json
 import sqlite3
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from envelopes.model import DocumentCard
 from hub.abc import Stage
-from hub.execution.policy import ExecutionPolicy
 from hub.execution.rules import Answer, Assignment, Document, NoticeRefused, apply
 from hub.records import (
     ControlCounts,
@@ -25,6 +24,9 @@ from hub.records import (
     Registration,
 )
 from hub.store.sqlite_timeline import record_event
+
+if TYPE_CHECKING:
+    from hub.execution.policy import ExecutionPolicy
 
 DELIVERED_STATES = ("delivered", "acknowledged", "answered")
 _DOC_COLUMNS = (
@@ -118,7 +120,11 @@ def load_record(conn: sqlite3.Connection, message_id: str) -> DocumentRecord | N
             (message_id,),
         )
     ]
-    card = DocumentCard.model_validate_json(row[14]) if row[14] else None
+    card = None
+    if row[14]:
+        from envelopes.model import DocumentCard  # pydantic: not on the CLI's start-up path
+
+        card = DocumentCard.model_validate_json(row[14])
     return DocumentRecord(state=state, card=card, received_at=row[15], changes=changes)
 
 
