@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from envelopes.ids import PARTICIPANT_PATTERN
@@ -40,17 +47,57 @@ class LimitsConfig(_Section):
     max_depth: int = Field(default=64, ge=8, le=256)
 
 
+def _check_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return value
+
+
 class MetricsConfig(_Section):
     address: str = "127.0.0.1:9464"
     enabled: bool = True
 
-    @field_validator("address")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ValueError(f"{value!r} is not HOST:PORT")
-        return value
+    _address = field_validator("address")(_check_address)
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class ApiLimits(_Section):
+    """Limits of one caller (a participant), overriding ``[api]``'s."""
+
+    max_body_bytes: int | None = Field(default=None, gt=0)
+    rate: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+
+
+class ApiConfig(_Section):
+    """The HTTP API (docs/api.md): where it listens, TLS and client certificates, limits."""
+
+    address: str = "127.0.0.1:8080"
+    enabled: bool = True
+    tls_cert: Path | None = None  # the server's certificate (PEM): HTTPS
+    tls_key: Path | None = None
+    client_ca: Path | None = None  # CA of client certificates: mTLS, the SAN names the caller
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    rate: float = Field(default=50.0, gt=0)  # requests per second per caller (sustained)
+    burst: int = Field(default=200, ge=1)  # requests a caller may make at once
+    request_timeout: float = Field(default=120.0, gt=0)
+    lease: float = Field(default=60.0, gt=0, le=3600)  # how long an inbox item is held
+    limits: dict[str, ApiLimits] = Field(default_factory=dict)  # per participant
+
+    _address = field_validator("address")(_check_address)
+
+    @model_validator(mode="after")
+    def _tls(self) -> ApiConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.client_ca is not None and self.tls_cert is None:
+            raise ValueError("client_ca (mTLS) needs tls_cert and tls_key")
+        return self
 
 
 class RetryConfig(_Section):
@@ -92,6 +139,7 @@ class HubConfig(BaseSettings):
     paths: PathsConfig = Field(default_factory=PathsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
@@ -142,8 +190,11 @@ class HubConfig(BaseSettings):
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:
-        host, _, port = self.metrics.address.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.metrics.address)
+
+    @property
+    def api_host_port(self) -> tuple[str, int]:
+        return _host_port(self.api.address)
 
 
 def default_workers() -> int:

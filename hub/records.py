@@ -262,6 +262,52 @@ class ControlCounts:
     overdue: int = 0
 
 
+# ----------------------------------------------------------------------------- the HTTP API
+@dataclass(frozen=True)
+class ApiToken:
+    """A bearer token as the store keeps it: never the token itself, a keyed hash of it."""
+
+    id: str
+    participant: str
+    role: str  # participant | manager | admin | auditor
+    department: str | None
+    hash: str
+    label: str
+    created_at: str
+    created_by: str
+    revoked_at: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An administrator's action: who, what, on what, when, why."""
+
+    id: int
+    at: str
+    actor: str
+    role: str
+    action: str
+    target: str
+    reason: str
+    detail: str  # JSON
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """A search among messages: whose (a participant as sender or recipient), in what state,
+    with whom, of what type, received when; ``after`` continues a page (a cursor)."""
+
+    parties: tuple[str, ...] = ()  # any of these as sender or recipient (empty: everyone's)
+    state: str | None = None
+    counterpart: str | None = None
+    message_type: str | None = None
+    kind: str | None = None
+    received_from: str | None = None  # ISO time stamps
+    received_to: str | None = None
+    after: tuple[str, str] | None = None  # (received_at, message_id) of the last one seen
+    limit: int = 50
+
+
 # ------------------------------------------------------------------------ rules every store keeps
 # How far along the main line a state is: a message's state only moves forward along it.
 _RANK: dict[str, int] = {

@@ -53,6 +53,7 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "hub.cli.report:report",
         "Reports: the execution summary by department and executor.",
     ),
+    "tokens": ("hub.cli.tokens:tokens", "API tokens: create (shown once), list, revoke."),
     "routes": (
         "hub.cli.routes:routes",
         "Routing rules: check, explain, reload, versions, JSON Schema (docs/routing.md).",

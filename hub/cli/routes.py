@@ -7,7 +7,6 @@ refused (one line per problem on stderr, naming file and line), 2 usage error.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -15,18 +14,14 @@ from typing import Any
 
 import click
 
-from envelopes.codec import envelope_from_tree
 from envelopes.errors import EnvelopeError
-from envelopes.model import Envelope
-from envelopes.parsing import ParseLimits, parse_xml
 from hub.cli.support import Rejected, config_option, deployment_config
 from hub.config import HubConfig, default_config_path
+from hub.ops.rules import check_json
 from hub.routing import (
-    CheckReport,
     Decision,
     Explanation,
     RulesError,
-    RuleSet,
     check_rules,
     load_rules,
     rules_json_schema,
@@ -49,18 +44,6 @@ def routes() -> None:
 
 
 # ------------------------------------------------------------------------------------ check
-def _report_json(report: CheckReport) -> dict[str, Any]:
-    rules = report.rules
-    return {
-        "directory": str(report.directory),
-        "ok": report.ok,
-        "version": rules.version if rules else None,
-        "rules": [r.name for _, r in rules.rules] if rules else [],
-        "errors": report.errors,
-        "warnings": report.warnings,
-    }
-
-
 @routes.command("check")
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @click.option(
@@ -92,7 +75,7 @@ def check_command(
     report = check_rules(folder, set(config.adapters) if config else None)
     failed = not report.ok or (strict and bool(report.warnings))
     if as_json:
-        click.echo(json.dumps(_report_json(report), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(check_json(report), ensure_ascii=False, indent=2))
         if failed:
             sys.exit(1)
         return
@@ -118,53 +101,6 @@ def check_command(
 
 
 # ---------------------------------------------------------------------------------- explain
-def _signature(
-    config: HubConfig, root: Any, rules: RuleSet
-) -> tuple[dict[str, Any], dict[str, Any], Envelope | None]:
-    """Does the sender's signature verify, and is the certificate the registered one?"""
-    from envelopes.pki import TrustStore, describe
-    from envelopes.signatures import verify_sender
-
-    try:
-        trust = TrustStore.from_pem_files(config.path(p) for p in config.pki.trust)
-        verified = verify_sender(root, trust, wrapper=config.id)
-    except EnvelopeError as exc:
-        detail = "; ".join(exc.problems)
-        return {"verifies": False, "detail": detail}, {"checked": False}, None
-    except OSError as exc:
-        return {"verifies": False, "detail": f"cannot read the trust store: {exc}"}, {}, None
-    signer = verified.signer_id
-    signature = {
-        "verifies": True,
-        "signer": signer,
-        "detail": f"signed by {signer} with {describe(verified.certificate)}",
-    }
-    problem = rules.check_certificate(signer, verified.certificate)
-    if problem is not None:
-        certificate: dict[str, Any] = {"checked": True, "registered": False, "detail": problem}
-    elif rules.fingerprints.get(signer):
-        certificate = {"checked": True, "registered": True, "detail": f"registered for {signer}"}
-    else:
-        certificate = {
-            "checked": False,
-            "registered": None,
-            "detail": f"{signer} declares no certificates: any certificate from a trusted CA",
-        }
-    return signature, certificate, verified.envelope
-
-
-def _schema(config: HubConfig, root: Any) -> dict[str, Any]:
-    from hub.schemas import schema_registry
-
-    try:
-        schema_registry(config).validate_envelope(root)
-    except EnvelopeError as exc:
-        return {"valid": False, "detail": "; ".join(exc.problems)}
-    except OSError as exc:
-        return {"valid": False, "detail": f"cannot read the schemas: {exc}"}
-    return {"valid": True, "detail": "valid"}
-
-
 def _decision_line(decision: Decision) -> list[str]:
     if decision.rejected or not decision.destinations:
         return [f"reject ({decision.code}): {decision.rejection}"]
@@ -237,71 +173,24 @@ def explain_command(file: str, config_path: str, rules_dir: str | None, as_json:
     Lists every rule in the order tried, whether it matched (and why not), the access right
     that allowed it and the decision. Exit 0 if the hub would deliver it, 1 if not.
     """
+    from hub.ops.rules import explain
+
     config = _config(config_path)
     try:
         body = Path(file).read_bytes()
     except OSError as exc:
         raise click.BadParameter(f"{file}: {exc.strerror}", param_hint="FILE") from None
-    try:
-        limits = ParseLimits(config.limits.max_bytes, config.limits.max_depth)
-        root = parse_xml(body, limits)
-        envelope = envelope_from_tree(root)
-    except EnvelopeError as exc:
-        raise Refused([f"{file}: {p}" for p in exc.problems], prefix="rejected") from None
     folder = Path(rules_dir) if rules_dir else config.path(config.paths.routing_rules)
     try:
         rules = load_rules(folder)
     except RulesError as exc:
         raise Refused(exc.problems) from None
-    schema = _schema(config, root)
-    signature, certificate, verified = _signature(config, root, rules)
-    if verified is not None:
-        envelope = verified  # route what the signature covers, as the hub does
-    header = envelope.header
-    explanation = rules.explain(header, envelope.payload)
-    decision = explanation.decision
-    expired = header.expires_at is not None and header.expires_at <= dt.datetime.now(dt.UTC)
-    delivers = not decision.rejected and bool(decision.destinations)
-    ok = (
-        delivers
-        and schema["valid"]
-        and signature["verifies"]
-        and certificate.get("registered") is not False
-        and not expired
-    )
-    if ok:
-        outcome = "would be delivered"
-    elif not schema["valid"] or not signature["verifies"]:
-        outcome = "would be rejected before routing"
-    elif certificate.get("registered") is False:
-        outcome = "would be rejected: certificate_not_registered"
-    elif expired:
-        outcome = "would be expired"
-    else:
-        outcome = f"would be rejected: {decision.code}"
-    data: dict[str, Any] = {
-        "file": file,
-        "header": {
-            "message_id": str(header.message_id),
-            "sender": header.sender,
-            "recipient": header.recipient,
-            "message_type": header.message_type,
-            "kind": header.kind.value,
-            "priority": header.priority,
-            "test": header.test,
-            "expires_at": header.expires_at.isoformat() if header.expires_at else None,
-        },
-        "schema": schema,
-        "signature": signature,
-        "certificate": certificate,
-        "expired": expired,
-        "rules_dir": str(folder),
-        "rules_version": rules.version,
-        "steps": [s.as_dict() for s in explanation.steps],
-        "decision": decision.as_dict(),
-        "outcome": outcome,
-        "delivered": ok,
-    }
+    try:
+        data, explanation = explain(config, body, rules, str(folder))
+    except EnvelopeError as exc:
+        raise Refused([f"{file}: {p}" for p in exc.problems], prefix="rejected") from None
+    data = {"file": file, **data}
+    ok = data["delivered"]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hub.abc import Transport
 from hub.config import HubConfig
 from hub.ops.connection import connect
 from hub.queues import INBOUND_QUEUE, inbox_queue, out_queue
+from hub.store import Store
 
 
 def pid_file(config: HubConfig) -> Path:
@@ -32,35 +34,38 @@ def hub_running(config: HubConfig) -> int | None:
 
 async def status(config: HubConfig) -> dict[str, Any]:
     async with connect(config) as (store, transport):
-        queues = [INBOUND_QUEUE, *(out_queue(a) for a in config.adapters)]
-        queues += [inbox_queue(d) for d in config.departments]
-        depths = {q: await transport.depth(q) for q in queues}
-        breakers = await store.breakers()
-        versions = await store.rules_versions()
-        latest = max(versions, key=lambda v: v.applied_at) if versions else None
-        return {
-            "hub": config.id,
-            "mode": "embedded" if config.embedded else "rabbitmq",
-            "running_pid": hub_running(config),
-            "messages_by_state": await store.count_by_state(),
-            "queues": depths,
-            "dead_letters": await store.count_dead_letters(),
-            "oldest_undelivered_seconds": round(await store.oldest_undelivered_age(), 1),
-            "circuit_breakers": [
-                {
-                    "destination": f"{b.adapter}:{b.address}",
-                    "state": b.state,
-                    "failures": b.failures,
-                    "last_error": b.last_error,
-                    "since": b.updated_at,
-                }
-                for b in breakers
-            ],
-            "rules": {"version": latest.version, "applied_at": latest.applied_at}
-            if latest
-            else None,
-            "store_bytes": await store.size_bytes(),
-        }
+        return await status_of(config, store, transport)
+
+
+async def status_of(config: HubConfig, store: Store, transport: Transport) -> dict[str, Any]:
+    """``status`` on an open store and transport (the running hub's)."""
+    queues = [INBOUND_QUEUE, *(out_queue(a) for a in config.adapters)]
+    queues += [inbox_queue(d) for d in config.departments]
+    depths = {q: await transport.depth(q) for q in queues}
+    breakers = await store.breakers()
+    versions = await store.rules_versions()
+    latest = max(versions, key=lambda v: v.applied_at) if versions else None
+    return {
+        "hub": config.id,
+        "mode": "embedded" if config.embedded else "rabbitmq",
+        "running_pid": hub_running(config),
+        "messages_by_state": await store.count_by_state(),
+        "queues": depths,
+        "dead_letters": await store.count_dead_letters(),
+        "oldest_undelivered_seconds": round(await store.oldest_undelivered_age(), 1),
+        "circuit_breakers": [
+            {
+                "destination": f"{b.adapter}:{b.address}",
+                "state": b.state,
+                "failures": b.failures,
+                "last_error": b.last_error,
+                "since": b.updated_at,
+            }
+            for b in breakers
+        ],
+        "rules": {"version": latest.version, "applied_at": latest.applied_at} if latest else None,
+        "store_bytes": await store.size_bytes(),
+    }
 
 
 def format_status(data: dict[str, Any]) -> str:

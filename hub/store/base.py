@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from hub.abc import Destination, Stage, State
 from hub.records import (
     Acknowledgement,
+    ApiToken,
+    AuditEntry,
     BreakerRow,
     ControlCounts,
     DeadLetter,
@@ -23,6 +25,7 @@ from hub.records import (
     Due,
     Event,
     Ingested,
+    MessageQuery,
     MessageRow,
     Processed,
     QueuedRow,
@@ -162,6 +165,37 @@ class Store(abc.ABC):
         """Per department and executor: on control, due soon, overdue (now), executed on time,
         executed late (within the period)."""
 
+    # ---------------------------------------------------------------------------- the HTTP API
+    @abc.abstractmethod
+    async def search_messages(self, query: MessageQuery) -> list[MessageRow]:
+        """Messages matching ``query``, newest first (without envelopes)."""
+
+    @abc.abstractmethod
+    async def add_token(self, token: ApiToken) -> None:
+        """Keep a new API token (its hash)."""
+
+    @abc.abstractmethod
+    async def token(self, token_id: str) -> ApiToken | None:
+        """A token by its id (revoked ones too: they say when)."""
+
+    @abc.abstractmethod
+    async def tokens(self) -> list[ApiToken]:
+        """Every token, oldest first."""
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_id: str) -> bool:
+        """Revoke a token for good; False if there is no such live token."""
+
+    @abc.abstractmethod
+    async def audit(
+        self, actor: str, role: str, action: str, target: str, reason: str, detail: str
+    ) -> None:
+        """Put an administrator's action on record."""
+
+    @abc.abstractmethod
+    async def audit_log(self, since: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        """Administrators' actions, newest first (those after ``since`` if given)."""
+
     # ---------------------------------------------------------------------------- dead letters
     @abc.abstractmethod
     async def dead_letter(
@@ -239,6 +273,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def mark_seen(self, participant: str, message_id: str) -> bool:
         """Remember that a participant took a message from its inbox; False if it already had."""
+
+    @abc.abstractmethod
+    async def seen(self, participant: str, message_id: str) -> bool:
+        """Whether a participant took a message from its inbox already."""
 
     # ---------------------------------------------------------------------------- state of things
     @abc.abstractmethod

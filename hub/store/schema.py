@@ -222,3 +222,35 @@ MIGRATIONS.append(
     CREATE UNIQUE INDEX registrations_document ON registrations(message_id, department, journal);
     """
 )
+
+MIGRATIONS.append(
+    # 8: the HTTP API — bearer tokens (only a keyed hash of each is kept), the audit log of
+    # administrators' actions, and the indexes that a caller's message search needs
+    """
+    CREATE TABLE api_tokens (
+        id          TEXT PRIMARY KEY,
+        participant TEXT NOT NULL,
+        role        TEXT NOT NULL,
+        department  TEXT,
+        hash        TEXT NOT NULL,
+        label       TEXT NOT NULL DEFAULT '',
+        created_at  TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        revoked_at  TEXT
+    );
+    CREATE TABLE audit_log (
+        id      INTEGER PRIMARY KEY,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        role    TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        reason  TEXT NOT NULL,
+        detail  TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_at ON audit_log(at);
+    CREATE INDEX messages_sender ON messages(sender, received_at);
+    CREATE INDEX messages_recipient ON messages(recipient, received_at);
+    CREATE INDEX messages_received ON messages(received_at)
+    """
+)

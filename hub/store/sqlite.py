@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hub.abc import Destination, Stage, State
-from hub.execution.rules import NoticeRefused
 from hub.execution.settings import ExecutionConfig
 from hub.queues import header_priority
 from hub.records import (
     Acknowledgement,
+    ApiToken,
+    AuditEntry,
     BreakerRow,
     ControlCounts,
     DeadLetter,
@@ -32,31 +33,31 @@ from hub.records import (
     Due,
     Event,
     Ingested,
+    MessageQuery,
     MessageRow,
     Processed,
     QueuedRow,
     Registration,
     RulesVersion,
     Submission,
-    first_events,
     now_iso,
     submission_outcome,
 )
 from hub.store import sqlite_execution as execution
 from hub.store.base import Store
 from hub.store.sqlite_db import SqliteDatabase
+from hub.store.sqlite_ingest import MESSAGE_COLUMNS, ingest_one
 from hub.store.sqlite_timeline import record_event
 
 if TYPE_CHECKING:
     from hub.execution.policy import ExecutionPolicy
 
-_MESSAGE_COLUMNS = (
-    "message_id, digest, sender, recipient, message_type, kind, correlation_id, "
-    "conversation_id, expires_at, state, reason, rules_version, received_at, updated_at"
-)
+_MESSAGE_COLUMNS = MESSAGE_COLUMNS
 
+_TOKEN_COLUMNS = (
+    "id, participant, role, department, hash, label, created_at, created_by, revoked_at"
+)
 _TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
-_INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 
 
 class SqliteStore(Store):
@@ -107,7 +108,7 @@ class SqliteStore(Store):
         def run(conn: sqlite3.Connection) -> list[Ingested]:
             outcomes: list[Ingested] = []
             for p, submission, hint in items:
-                outcome = _ingest_one(conn, p, at, hint, policy)
+                outcome = ingest_one(conn, p, at, hint, policy)
                 outcomes.append(outcome)
                 if submission:
                     result, reason = submission_outcome(p, outcome.status)
@@ -318,6 +319,71 @@ class SqliteStore(Store):
             lambda c: execution.summary_rows(c, today, days, department, period_from, period_to)
         )
 
+    # ------------------------------------------------------------------ the HTTP API
+    async def search_messages(self, query: MessageQuery) -> list[MessageRow]:
+        where, params = _message_filters(query)
+        sql = (
+            f"SELECT {_MESSAGE_COLUMNS}, NULL FROM messages"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY received_at DESC, message_id DESC LIMIT ?"
+        )
+        rows = await self._fetchall(sql, [*params, query.limit])
+        return [MessageRow(*r) for r in rows]
+
+    async def add_token(self, token: ApiToken) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO api_tokens (id, participant, role, department, hash, label, "
+                "created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token.id, token.participant, token.role, token.department, token.hash,
+                    token.label, token.created_at, token.created_by, token.revoked_at,
+                ),
+            )
+        )  # fmt: skip
+
+    async def token(self, token_id: str) -> ApiToken | None:
+        rows = await self._fetchall(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = ?", (token_id,)
+        )
+        return ApiToken(*rows[0]) if rows else None
+
+    async def tokens(self) -> list[ApiToken]:
+        rows = await self._fetchall(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at")
+        return [ApiToken(*r) for r in rows]
+
+    async def revoke_token(self, token_id: str) -> bool:
+        at = now_iso()
+
+        def run(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (at, token_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(run)
+
+    async def audit(
+        self, actor: str, role: str, action: str, target: str, reason: str, detail: str
+    ) -> None:
+        at = now_iso()
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO audit_log (at, actor, role, action, target, reason, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (at, actor, role, action, target, reason, detail),
+            )
+        )
+
+    async def audit_log(self, since: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        rows = await self._fetchall(
+            "SELECT id, at, actor, role, action, target, reason, detail FROM audit_log "
+            "WHERE at > ? ORDER BY id DESC LIMIT ?",
+            (since or "", limit),
+        )
+        return [AuditEntry(*r) for r in rows]
+
     # ------------------------------------------------------------------ dead letters
     async def dead_letter(
         self,
@@ -470,6 +536,13 @@ class SqliteStore(Store):
 
         return await self._write(run)
 
+    async def seen(self, participant: str, message_id: str) -> bool:
+        rows = await self._fetchall(
+            "SELECT 1 FROM inbox_seen WHERE participant = ? AND message_id = ?",
+            (participant, message_id),
+        )
+        return bool(rows)
+
     # ------------------------------------------------------------------ state of things
     async def count_by_state(self) -> dict[str, int]:
         rows = await self._fetchall("SELECT state, COUNT(*) FROM messages GROUP BY state")
@@ -596,150 +669,34 @@ class SqliteStore(Store):
 
 
 # ---------------------------------------------------------------------------- in the transaction
-def _ingest_one(
-    conn: sqlite3.Connection,
-    p: Processed,
-    at: str,
-    hint: str | None,
-    policy: ExecutionPolicy,
-) -> Ingested:
-    row = conn.execute(
-        "SELECT digest, state FROM messages WHERE message_id = ?", (p.message_id,)
-    ).fetchone()
-    if row is not None and row[1] == State.REJECTED and row[0] != p.digest:
-        # a corrected resubmission of something we refused: nothing of it was delivered, so
-        # it gets a fresh decision (the old timeline stays, with a note)
-        record_event(
-            conn, p.message_id, State.NOTE, "resubmitted with other content after rejection", at
-        )
-        conn.execute("DELETE FROM messages WHERE message_id = ?", (p.message_id,))
-        conn.execute("DELETE FROM envelopes WHERE message_id = ?", (p.message_id,))
-        row = None
-    if row is not None:
-        digest, state = row
-        if digest == p.digest:
-            pending = conn.execute(
-                "SELECT adapter, address FROM deliveries WHERE message_id = ? AND state = "
-                "'pending'",
-                (p.message_id,),
-            ).fetchall()
-            record_event(conn, p.message_id, State.NOTE, "resubmitted: same content, ignored", at)
-            return Ingested(p, "duplicate", [tuple(r) for r in pending], existing_state=state)
-        record_event(
-            conn,
-            p.message_id,
-            State.NOTE,
-            "rejected a resubmission: same MessageId with other content (conflict)",
-            at,
-        )
-        return Ingested(p, "conflict", existing_state=state)
-    refusal = _apply_notice(conn, p, policy, at) if p.notice is not None else None
-    # A new message is written in its final ingest state at once, with its first events
-    # (the same rows record_event would leave, in three statements instead of eleven).
-    state, reason, events = first_events(p)
-    conn.execute(
-        _INSERT_MESSAGE,
-        (
-            p.message_id,
-            p.digest,
-            p.sender,
-            p.recipient,
-            p.message_type,
-            p.kind,
-            p.correlation_id,
-            p.conversation_id,
-            p.expires_at,
-            state,
-            reason,
-            p.rules_version,
-            at,
-            at,
-        ),
-    )
-    conn.execute(
-        "INSERT INTO envelopes (message_id, body) VALUES (?, ?)", (p.message_id, p.envelope)
-    )
-    conn.executemany(
-        "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
-        [(p.message_id, s, at, d) for s, d in events],
-    )
-    outcome = Ingested(p, "new", refusal=refusal)
-    if p.state != State.ACCEPTED:
-        return outcome
-    if p.kind == "request":
-        execution.insert_document(conn, p, at)
-    conn.executemany(
-        "INSERT INTO deliveries (message_id, adapter, address, state, updated_at) "
-        "VALUES (?, ?, ?, 'pending', ?)",
-        [(p.message_id, o.adapter, o.address, at) for o in p.outgoing],
-    )
-    outcome.pending = [(o.adapter, o.address) for o in p.outgoing]
-    if p.correlation_id and p.kind != "notice":  # a notice reports on a document; it answers none
-        found = conn.execute(
-            "SELECT 1 FROM messages WHERE message_id = ?", (p.correlation_id,)
-        ).fetchone()
-        if found:
-            record_event(
-                conn,
-                p.correlation_id,
-                State.ANSWERED,
-                f"answered by {p.message_id} ({p.kind} from {p.sender})",
-                at,
-            )
-            outcome.answered = p.correlation_id
-            _answered_by_agency(conn, p, p.correlation_id, policy, at)
-    elif hint:
-        found = conn.execute(
-            "SELECT recipient FROM messages WHERE message_id = ?", (hint,)
-        ).fetchone()
-        if found is not None and found[0] == p.sender:  # only the addressee may answer it
-            record_event(
-                conn,
-                hint,
-                State.ANSWERED,
-                f"answered by {p.message_id} ({p.kind} from {p.sender}; matched by the "
-                "transport's reply reference)",
-                at,
-            )
-            outcome.answered = hint
-            _answered_by_agency(conn, p, hint, policy, at)
-    return outcome
-
-
-def _answered_by_agency(
-    conn: sqlite3.Connection, p: Processed, document: str, policy: ExecutionPolicy, at: str
-) -> None:
-    """An agency's answer to a document it received is its execution there (an agency reports
-    no notices: its protocol's answer is what it says)."""
-    if p.kind == "response" and policy.is_agency(p.sender):
-        row = conn.execute(
-            "SELECT recipient, executed_on FROM documents WHERE message_id = ?", (document,)
-        ).fetchone()
-        if row is not None and row[0] == p.sender and row[1] is None:
-            execution.record_stage(
-                conn, document, Stage.EXECUTED,
-                f"answered by {p.sender} with {p.message_id}", at, policy.today(),
-            )  # fmt: skip
-
-
-def _apply_notice(
-    conn: sqlite3.Connection, p: Processed, policy: ExecutionPolicy, at: str
-) -> tuple[str, str] | None:
-    """Record an accepted notice against its document, or turn it into a rejection (in place:
-    the caller stores ``p`` as rejected, with no deliveries) when the rules refuse it."""
-    if p.state != State.ACCEPTED:
-        return None
-    conn.execute("SAVEPOINT notice")
-    try:
-        execution.apply_notice(conn, p, policy, at)
-    except NoticeRefused as refused:
-        conn.execute("ROLLBACK TO notice")
-        conn.execute("RELEASE notice")
-        p.state, p.code, p.reasons = State.REJECTED, refused.code, [refused.reason]
-        p.outgoing, p.receipt, p.receipt_state = [], None, None
-        return refused.code, refused.reason
-    conn.execute("RELEASE notice")
-    return None
+def _message_filters(query: MessageQuery) -> tuple[list[str], list[object]]:
+    where: list[str] = []
+    params: list[object] = []
+    if query.parties:
+        marks = ",".join("?" * len(query.parties))
+        where.append(f"(sender IN ({marks}) OR recipient IN ({marks}))")
+        params += [*query.parties, *query.parties]
+    if query.counterpart:
+        where.append("(sender = ? OR recipient = ?)")
+        params += [query.counterpart, query.counterpart]
+    for column, value in (
+        ("state", query.state),
+        ("message_type", query.message_type),
+        ("kind", query.kind),
+    ):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.received_from:
+        where.append("received_at >= ?")
+        params.append(query.received_from)
+    if query.received_to:
+        where.append("received_at <= ?")
+        params.append(query.received_to)
+    if query.after:
+        where.append("(received_at < ? OR (received_at = ? AND message_id < ?))")
+        params += [query.after[0], query.after[0], query.after[1]]
+    return where, params
 
 
 def _remove_letter(conn: sqlite3.Connection, letter: DeadLetter) -> None:

@@ -1,0 +1,136 @@
+"""Who is calling, and what they may do.
+
+A caller shows a bearer token (``Authorization: Bearer hubt_…``, made by ``hub tokens
+create``) or, over mTLS, a client certificate issued by ``[api] client_ca`` whose SAN names a
+participant (the same ``urn:hub:participant:<id>`` the envelopes use). A token says the role; a
+certificate alone is its participant's.
+
+| role | may |
+|---|---|
+| participant | submit envelopes it sends itself; read its inbox, its messages, its documents |
+| manager | read everything its department sent or received (no inbox, no submitting) |
+| auditor | read everything; change nothing |
+| admin | everything, the administration endpoints included |
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from fastapi import Request
+
+from envelopes.pki import participant_ids
+from hub.api.problems import Problem
+from hub.ops.tokens import Role, verify_token
+from hub.records import MessageRow
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller."""
+
+    participant: str
+    role: Role
+    department: str | None = None
+    via: str = "token"  # token | certificate
+    token_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How the audit log and the timeline name the caller."""
+        return f"{self.participant} ({self.role.value}, {self.via} {self.token_id or ''})".replace(
+            " )", ")"
+        )
+
+    @property
+    def reads_everything(self) -> bool:
+        return self.role in (Role.ADMIN, Role.AUDITOR)
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        """Whose messages the caller reads (empty: everyone's)."""
+        if self.reads_everything:
+            return ()
+        if self.role == Role.MANAGER:
+            return (self.department or self.participant,)
+        return (self.participant,)
+
+    def may_read(self, row: MessageRow) -> bool:
+        parties = self.parties
+        return not parties or row.sender in parties or row.recipient in parties
+
+    def may_read_department(self, department: str) -> bool:
+        parties = self.parties
+        return not parties or department in parties
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket per participant: ``rate`` requests a second, ``burst`` at once."""
+
+    rate: float
+    burst: int
+    overrides: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # tokens, at
+
+    def retry_after(self, participant: str) -> float | None:
+        """None if the request may go now, else the seconds to wait."""
+        rate, burst = self.overrides.get(participant, (self.rate, self.burst))
+        now = time.monotonic()
+        tokens, at = self._buckets.get(participant, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - at) * rate)
+        if tokens < 1.0:
+            self._buckets[participant] = (tokens, now)
+            return (1.0 - tokens) / rate
+        self._buckets[participant] = (tokens - 1.0, now)
+        return None
+
+
+async def authenticate(request: Request) -> Caller:
+    """The caller of a request, or 401 naming what was wrong."""
+    state = request.app.state.api
+    header = request.headers.get("authorization", "")
+    caller: Caller | None = None
+    if header:
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise _unauthorized("use Authorization: Bearer <token>")
+        record = await verify_token(state.store, state.token_key, credentials.strip())
+        if record is None:
+            raise _unauthorized("the token is unknown, revoked or malformed")
+        caller = Caller(
+            record.participant, Role(record.role), record.department, "token", record.id
+        )
+    else:
+        der = (request.scope.get("state") or {}).get("peer_certificate")
+        if der:
+            ids = participant_ids(x509.load_der_x509_certificate(der))
+            if len(ids) != 1:
+                raise _unauthorized("the client certificate names no single participant")
+            caller = Caller(ids[0], Role.PARTICIPANT, None, "certificate")
+    if caller is None:
+        raise _unauthorized("no credentials: a bearer token or a client certificate")
+    wait = state.limiter.retry_after(caller.participant)
+    if wait is not None:
+        seconds = max(1, int(wait + 0.999))
+        raise Problem(
+            429,
+            "rate_limited",
+            f"{caller.participant} sends more than its rate; retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+    request.state.caller = caller
+    return caller
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require(caller: Caller, *roles: Role) -> None:
+    """403 unless the caller has one of ``roles``."""
+    if caller.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise Problem(403, "forbidden", f"{caller.role.value} may not do this (needs {allowed})")

@@ -1,0 +1,66 @@
+"""Participants' certificates and when they expire (``/v1/me``, the administration pages).
+
+A participant's certificate is ``<pki folder>/<id>.pem`` next to the hub's own (as ``hub init``
+and ``hub keys new`` write them), and any PEM file the routing rules register for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from hub.config import HubConfig
+
+
+def certificate_facts(path: Path, base: Path) -> list[dict[str, Any]]:
+    """Each certificate in a PEM file: file, subject, serial, not_after, days_left."""
+    try:
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError):
+        return []
+    try:
+        label = str(path.relative_to(base))
+    except ValueError:
+        label = str(path)
+    now = dt.datetime.now(dt.UTC)
+    return [
+        {
+            "file": label,
+            "subject": cert.subject.rfc4514_string(),
+            "serial": f"{cert.serial_number:x}",
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "days_left": round((cert.not_valid_after_utc - now).total_seconds() / 86400, 1),
+        }
+        for cert in certificates
+    ]
+
+
+def certificate_paths(
+    config: HubConfig, participant: str, rules_dir: Path | None = None
+) -> list[Path]:
+    """Where a participant's certificates are: the PKI folder, and PEMs the rules name."""
+    paths = [config.path(config.pki.cert).parent / f"{participant}.pem"]
+    if rules_dir is not None:
+        from hub.routing import load_rules
+
+        try:
+            rules = load_rules(rules_dir)
+        except Exception:  # the rules in force are checked elsewhere; show what is on disk
+            return [p for p in paths if p.is_file()]
+        declared = rules.participants.get(participant)
+        for ref in declared.certificates if declared else []:
+            if ref.pem:
+                path = Path(ref.pem)
+                paths.append(path if path.is_absolute() else rules_dir / path)
+    return [p for p in dict.fromkeys(paths) if p.is_file()]
+
+
+def certificates_of(config: HubConfig, participant: str) -> list[dict[str, Any]]:
+    rules_dir = config.path(config.paths.routing_rules)
+    facts: list[dict[str, Any]] = []
+    for path in certificate_paths(config, participant, rules_dir):
+        facts += certificate_facts(path, config.base_dir)
+    return facts
