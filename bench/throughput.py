@@ -222,7 +222,11 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             config = init_deployment(
-                Path(tmp), ["dept.finance", "dept.culture"], url, metrics_address="127.0.0.1:0"
+                Path(tmp),
+                ["dept.finance", "dept.culture"],
+                url,
+                metrics_address="127.0.0.1:0",
+                api_address="127.0.0.1:0",
             )
             text = re.sub(r"(?m)^workers = \d+$", f"workers = {args.workers}", config.read_text())
             config.write_text(text)

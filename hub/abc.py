@@ -124,8 +124,10 @@ class Transport(abc.ABC):
         """Start handing messages of ``queue`` to ``handler`` (at most ``prefetch`` unacked)."""
 
     @abc.abstractmethod
-    async def get(self, queue: str) -> Delivery | None:
-        """Take one message if there is one (pull; used by ``hub inbox``)."""
+    async def get(self, queue: str, hold: float | None = None) -> Delivery | None:
+        """Take one message if there is one (pull: ``hub inbox``, the API's inbox). It is held
+        for the taker until settled, or for ``hold`` seconds where the transport can bound it
+        (embedded; RabbitMQ holds it until the channel closes)."""
 
     @abc.abstractmethod
     async def depth(self, queue: str) -> int:

@@ -86,7 +86,8 @@ class ApiConfig(_Section):
     rate: float = Field(default=50.0, gt=0)  # requests per second per caller (sustained)
     burst: int = Field(default=200, ge=1)  # requests a caller may make at once
     request_timeout: float = Field(default=120.0, gt=0)
-    lease: float = Field(default=60.0, gt=0, le=3600)  # how long an inbox item is held
+    # how long an inbox item is held; under RabbitMQ's consumer_timeout (30 min by default)
+    lease: float = Field(default=60.0, gt=0, le=1200)
     limits: dict[str, ApiLimits] = Field(default_factory=dict)  # per participant
 
     _address = field_validator("address")(_check_address)

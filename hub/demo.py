@@ -268,7 +268,9 @@ async def _execution_story(
 
 async def _run(directory: Path) -> int:
     sim, smev_section = await _start_smev(directory)
-    config_path = init_deployment(directory, DEPARTMENTS, metrics_address="127.0.0.1:0")
+    config_path = init_deployment(
+        directory, DEPARTMENTS, metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
+    )
     config_path.write_text(config_path.read_text() + smev_section)
     (directory / "routing_rules" / "smev.yaml").write_text(SMEV_RULES)
     config = load_config(config_path)

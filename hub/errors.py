@@ -8,7 +8,8 @@ it as it is. The tree::
     │   └── AdapterConfigError  an [adapters.<name>] section: unknown type, broken module, bad key
     ├── PluginError             an installed command group or extension cannot be loaded
     ├── RulesError              routing rules cannot be used (names file and line)
-    └── StoreError              the store cannot be opened or is not the hub's
+    ├── StoreError              the store cannot be opened or is not the hub's
+    └── ApiError                the HTTP API refused a request (its status and stable code)
 
 Other roots, on purpose: ``envelopes.errors.EnvelopeError`` (the envelope library stands on its
 own and knows nothing of the hub; its errors carry the rejection code and problems that go into
@@ -45,3 +46,12 @@ class RulesError(HubError):
 
 class StoreError(HubError):
     """The store cannot be opened, or is not a store of this hub."""
+
+
+class ApiError(HubError):
+    """The HTTP API refused a request; ``status`` and ``code`` as its problem+json says."""
+
+    def __init__(self, status: int, code: str, problems: str | list[str]) -> None:
+        super().__init__(problems)
+        self.status = status
+        self.code = code

@@ -27,6 +27,7 @@ def write_config(
     hub_id: str = "hub.main",
     metrics_address: str = "127.0.0.1:9464",
     extra: str = "",
+    api_address: str = "127.0.0.1:8080",
 ) -> Path:
     deps = ", ".join(f'"{d}"' for d in departments)
     workers = default_workers()
@@ -53,6 +54,11 @@ routing_rules = "routing_rules"
 [metrics]
 address = "{metrics_address}"
 
+# the HTTP API (docs/api.md): tokens with `hub tokens create`; tls_cert/tls_key for HTTPS,
+# client_ca for client certificates (mTLS)
+[api]
+address = "{api_address}"
+
 [retry]
 max_attempts = 8
 base_delay = 2.0
@@ -73,6 +79,7 @@ def init_deployment(
     departments: list[str],
     broker_url: str = "",
     metrics_address: str = "127.0.0.1:9464",
+    api_address: str = "127.0.0.1:8080",
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     pki = directory / "pki"
@@ -83,4 +90,6 @@ def init_deployment(
         target = directory / name
         if not target.exists():
             shutil.copytree(shipped(name), target)
-    return write_config(directory, departments, broker_url, metrics_address=metrics_address)
+    return write_config(
+        directory, departments, broker_url, metrics_address=metrics_address, api_address=api_address
+    )

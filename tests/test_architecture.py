@@ -269,3 +269,27 @@ def test_no_module_holds_too_much() -> None:
         and str(path.relative_to(ROOT)) not in one_concept
     ]
     assert long == []
+
+
+def test_the_api_is_an_extension_of_the_core() -> None:
+    """The core never imports the HTTP API (``hub serve`` finds it as an extension); only the
+    command line and the API itself do."""
+    offences = [
+        f"{i.importer}:{i.line} imports {i.imported}"
+        for i in all_imports()
+        if i.imported.startswith("hub.api") and not i.importer.startswith(("hub.api", "hub.cli"))
+    ]
+    assert offences == []
+
+
+def test_the_api_client_needs_no_server() -> None:
+    """``hub send --url`` on a department's machine loads the client, not the web framework."""
+    server_side = ("fastapi", "starlette", "uvicorn")
+    offences = [
+        f"{i.importer}:{i.line} imports {i.imported}"
+        for name in ("client", "models")
+        for i in imports_of(ROOT / "hub" / "api" / f"{name}.py")
+        if i.imported.split(".")[0] in server_side
+        or (i.imported.startswith("hub.api.") and i.imported not in ("hub.api.models",))
+    ]
+    assert offences == []

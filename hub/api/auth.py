@@ -93,6 +93,7 @@ async def authenticate(request: Request) -> Caller:
     state = request.app.state.api
     header = request.headers.get("authorization", "")
     caller: Caller | None = None
+    shown = _certificate_participant(request)
     if header:
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
@@ -103,13 +104,14 @@ async def authenticate(request: Request) -> Caller:
         caller = Caller(
             record.participant, Role(record.role), record.department, "token", record.id
         )
-    else:
-        der = (request.scope.get("state") or {}).get("peer_certificate")
-        if der:
-            ids = participant_ids(x509.load_der_x509_certificate(der))
-            if len(ids) != 1:
-                raise _unauthorized("the client certificate names no single participant")
-            caller = Caller(ids[0], Role.PARTICIPANT, None, "certificate")
+        if shown is not None and shown != caller.participant:
+            raise Problem(
+                403,
+                "forbidden",
+                f"the client certificate is {shown}'s, the token {caller.participant}'s",
+            )
+    elif shown is not None:
+        caller = Caller(shown, Role.PARTICIPANT, None, "certificate")
     if caller is None:
         raise _unauthorized("no credentials: a bearer token or a client certificate")
     wait = state.limiter.retry_after(caller.participant)
@@ -123,6 +125,17 @@ async def authenticate(request: Request) -> Caller:
         )
     request.state.caller = caller
     return caller
+
+
+def _certificate_participant(request: Request) -> str | None:
+    """The participant of the client certificate (verified by the TLS handshake), if any."""
+    der = (request.scope.get("state") or {}).get("peer_certificate")
+    if not der:
+        return None
+    ids = participant_ids(x509.load_der_x509_certificate(der))
+    if len(ids) != 1:
+        raise _unauthorized("the client certificate names no single participant")
+    return ids[0]
 
 
 def _unauthorized(detail: str) -> Problem:

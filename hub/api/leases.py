@@ -22,6 +22,11 @@ from hub.queues import header_facts, inbox_queue
 from hub.store import Store
 
 log = logging.getLogger("hub.api")
+HOLD_MARGIN = 30.0
+
+
+class LeaseExpired(Exception):
+    """The caller's lease on a message ended before it acknowledged it."""
 
 
 @dataclass
@@ -47,6 +52,7 @@ class InboxLeases:
         self.transport = transport
         self.lease_seconds = lease_seconds
         self._leases: dict[str, Lease] = {}
+        self.run_interval = min(1.0, lease_seconds / 4)  # how often ended leases are collected
         self._task: asyncio.Task[None] | None = None
 
     async def take(self, participant: str, limit: int, wait: float) -> list[Lease]:
@@ -55,7 +61,9 @@ class InboxLeases:
         deadline = time.monotonic() + wait
         taken: list[Lease] = []
         while len(taken) < limit:
-            delivery = await self.transport.get(queue)
+            # the transport holds it a little longer than the lease, so that it comes back
+            # (to anyone) only through ``expire`` — or, if this server dies, by itself
+            delivery = await self.transport.get(queue, hold=self.lease_seconds + HOLD_MARGIN)
             if delivery is None:
                 if taken or time.monotonic() >= deadline:
                     break
@@ -80,22 +88,40 @@ class InboxLeases:
             taken.append(lease)
         return taken
 
-    async def ack(self, participant: str, message_id: str) -> bool:
-        """Settle what the caller holds of ``message_id``; False if it holds nothing of it."""
+    async def ack(self, participant: str, message_id: str, lease_id: str | None = None) -> bool:
+        """Settle what the caller holds of ``message_id`` (under ``lease_id`` if given: two
+        pullers of one participant each settle only their own); False if it holds nothing of
+        it, LeaseExpired if that lease has ended (the message goes back, to be handed out
+        again) or was handed out anew since."""
         held = [
             lease
             for lease in self._leases.values()
             if lease.participant == participant and lease.message_id == message_id
         ]
+        if lease_id is not None:
+            if not any(lease.id == lease_id for lease in held):
+                if held:
+                    raise LeaseExpired(message_id)  # another lease holds it now
+                return False
+            held = [lease for lease in held if lease.id == lease_id]
         if not held:
             return False
         for lease in held:
             self._leases.pop(lease.id, None)
+        if all(lease.expires <= time.monotonic() for lease in held):
+            for lease in held:
+                with contextlib.suppress(Exception):
+                    await lease.delivery.nack(requeue=True)
+            raise LeaseExpired(message_id)
         first = await self.store.mark_seen(participant, message_id)
         if first and held[0].kind != "receipt":
             await self.store.record(message_id, State.ACKNOWLEDGED, f"taken by {participant}")
         for lease in held:
-            await lease.delivery.ack()
+            try:
+                await lease.delivery.ack()
+            except Exception:  # its channel is gone: the copy that comes back is dropped as seen
+                log.warning("inbox %s: %s acknowledged, but the transport lost the delivery",
+                            participant, message_id)  # fmt: skip
         return True
 
     async def expire(self) -> int:
@@ -110,7 +136,7 @@ class InboxLeases:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(min(1.0, self.lease_seconds / 4))
+            await asyncio.sleep(self.run_interval)
             try:
                 await self.expire()
             except Exception:

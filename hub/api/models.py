@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -243,3 +244,56 @@ class ParticipantOut(BaseModel):
     groups: list[str]
     certificates: list[Certificate]
     registered_fingerprints: int
+
+
+ReportedStage = Literal[
+    "registered",
+    "registration_refused",
+    "executor_assigned",
+    "deadline_changed",
+    "in_progress",
+    "report_prepared",
+    "executed",
+    "control_closed",
+]
+
+
+class NoticeRequestIn(BaseModel):
+    """What a department reports about a document it received; the hub fills in the rest."""
+
+    stage: ReportedStage
+    person: str | None = Field(default=None, description="who acts, as written")
+    post: str | None = None
+    number: str | None = Field(default=None, description="registered: own number (default: next)")
+    date: dt.date | None = Field(default=None, description="registered: with an own number")
+    journal: str | None = None
+    reason: (
+        Literal[
+            "not_to_be_registered",
+            "wrong_addressee",
+            "no_signature",
+            "illegible",
+            "incomplete",
+            "duplicate",
+            "other",
+        ]
+        | None
+    ) = Field(default=None, description="registration_refused: why")
+    text: str | None = None
+    executor: str | None = Field(default=None, description="executor_assigned: who")
+    co_executors: list[str] = Field(default_factory=list)
+    deadline: dt.date | None = Field(default=None, description="default: from the urgency")
+    urgency: Literal["urgent", "operative", "normal"] | None = None
+    parent: str | None = Field(default=None, description="the assignment this one splits")
+    assignment: str | None = Field(default=None, description="default: the resolution")
+    answer: str | None = Field(default=None, description="executed: the answer's MessageId")
+
+
+class NoticeDraft(BaseModel):
+    """A notice to sign: put ``payload`` into an envelope of Kind notice from the caller to
+    ``recipient`` with CorrelationId ``document``, sign it, and submit it."""
+
+    document: str
+    recipient: str
+    payload: str = Field(description="the execution notice, as XML text")
+    notes: list[str] = Field(description="defaults the hub worked out (a number, a deadline)")

@@ -23,9 +23,15 @@ from hub.scaffold import DEFAULT_DEPARTMENTS
 )
 @click.option("--broker", "broker_url", default="", help="RabbitMQ URL (default: embedded mode)")
 @click.option("--metrics-address", default="127.0.0.1:9464", show_default=True)
+@click.option("--api-address", default="127.0.0.1:8080", show_default=True, help="the HTTP API")
 @click.option("--force", is_flag=True, help="overwrite an existing hub.toml and reissue keys")
 def init_command(
-    directory: str, departments: str, broker_url: str, metrics_address: str, force: bool
+    directory: str,
+    departments: str,
+    broker_url: str,
+    metrics_address: str,
+    api_address: str,
+    force: bool,
 ) -> None:
     """Scaffold a working deployment in DIRECTORY."""
     from hub.scaffold import init_deployment
@@ -40,7 +46,7 @@ def init_command(
         raise click.BadParameter(
             f"not participant ids: {', '.join(bad)}", param_hint="--departments"
         )
-    path = init_deployment(Path(directory), names, broker_url, metrics_address)
+    path = init_deployment(Path(directory), names, broker_url, metrics_address, api_address)
     click.echo(f"wrote {path}; start the hub with: hub serve --config {path}")
 
 

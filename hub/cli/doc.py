@@ -17,7 +17,14 @@ from typing import Any
 
 import click
 
-from hub.cli.support import Rejected, config_option, deployment_config
+from hub.cli.support import (
+    Rejected,
+    api_rejected,
+    config_option,
+    deployment_config,
+    remote_client,
+    remote_options,
+)
 
 ACCEPTED_EXIT, REJECTED_EXIT = 0, 1
 
@@ -52,7 +59,7 @@ def _common(command: Callable[..., Any]) -> Callable[..., Any]:
         ]
     ):
         command = option(command)
-    return command
+    return remote_options(command)
 
 
 def _date(_: click.Context, __: click.Parameter, value: str | None) -> dt.date | None:
@@ -72,25 +79,28 @@ def _send(stage: str, document_id: str, options: dict[str, Any], **fields: Any) 
     from hub.ops.connection import connect
     from hub.ops.documents import NoticeRequest, send_notice
 
-    config = deployment_config(options["config_path"])
     try:
         signer = Signer.from_files(options["key"], options["cert"])
     except (EnvelopeError, ValueError) as exc:
         raise Rejected([f"{options['key']}: cannot load the key or certificate ({exc})"]) from None
     if not signer.participant_id:
         raise Rejected([f"{options['cert']}: names no participant (SAN urn:hub:participant:…)"])
-    request = NoticeRequest(
-        Stage(stage), person=options.get("person"), post=options.get("post"), **fields
-    )
-    policy = ExecutionPolicy.from_config(config.execution, config.departments)
+    if options.get("url"):
+        result, notes = _send_remote(stage, document_id, signer, options, fields)
+    else:
+        config = deployment_config(options["config_path"])
+        request = NoticeRequest(
+            Stage(stage), person=options.get("person"), post=options.get("post"), **fields
+        )
+        policy = ExecutionPolicy.from_config(config.execution, config.departments)
 
-    async def run() -> Any:
-        async with connect(config) as (store, transport):
-            return await send_notice(
-                store, transport, policy, signer, document_id, request, options["wait"]
-            )
+        async def run() -> Any:
+            async with connect(config) as (store, transport):
+                return await send_notice(
+                    store, transport, policy, signer, document_id, request, options["wait"]
+                )
 
-    result, notes = asyncio.run(run())
+        result, notes = asyncio.run(run())
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"{result.message_id} {result.state}")
@@ -100,8 +110,38 @@ def _send(stage: str, document_id: str, options: dict[str, Any], **fields: Any) 
         sys.exit(REJECTED_EXIT)
 
 
+def _send_remote(
+    stage: str, document_id: str, signer: Any, options: dict[str, Any], fields: dict[str, Any]
+) -> tuple[Any, list[str]]:
+    """Over the API: the hub drafts the notice, the department signs and submits it."""
+    from envelopes.parsing import parse_xml
+    from hub.api.models import NoticeRequestIn
+    from hub.errors import ApiError
+    from hub.ops.documents import signed_notice
+    from hub.ops.submit import SendResult
+
+    values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
+    request = NoticeRequestIn(
+        stage=stage, person=options.get("person"), post=options.get("post"), **values
+    )
+    with remote_client(options["url"], options["token"], options["ca_file"]) as client:
+        try:
+            draft = client.draft_notice(document_id, request)
+            _, body = signed_notice(
+                signer, draft.recipient, parse_xml(draft.payload.encode()), document_id
+            )
+            submitted = client.submit(body, options["wait"])
+        except ApiError as exc:
+            if exc.status in (404, 409, 422):  # the hub refused the notice before signing
+                why = "\n".join(f"{exc.code}: {p}" for p in exc.problems)
+                return SendResult("-", "rejected", why), []
+            raise api_rejected(exc) from None
+    reason = "\n".join(f"{r.code}: {r.text}" for r in submitted.reasons) or None
+    return SendResult(submitted.message_id, submitted.state, reason), draft.notes
+
+
 def _options(**values: Any) -> dict[str, Any]:
-    keys = ("key", "cert", "config_path", "person", "post", "wait")
+    keys = ("key", "cert", "config_path", "person", "post", "wait", "url", "token", "ca_file")
     return {k: values[k] for k in keys}
 
 

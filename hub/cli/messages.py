@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from hub.cli.support import Rejected, config_option, deployment_config, to_json
+from hub.cli.support import (
+    Rejected,
+    api_rejected,
+    config_option,
+    deployment_config,
+    remote_client,
+    remote_options,
+    to_json,
+)
 
 
 @click.command("send")
@@ -21,12 +30,26 @@ from hub.cli.support import Rejected, config_option, deployment_config, to_json
     show_default=True,
     help="seconds to wait for the hub's decision",
 )
-def send_command(files: tuple[str, ...], config_path: str, wait: float) -> None:
+@remote_options
+def send_command(
+    files: tuple[str, ...],
+    config_path: str,
+    wait: float,
+    url: str | None,
+    token: str | None,
+    ca_file: str | None,
+) -> None:
     """Submit envelope FILES; prints '<message-id> <state>' for each."""
-    from hub.ops.submit import send
+    from hub.ops.submit import SendResult, send
 
-    config = deployment_config(config_path)
-    results = asyncio.run(send(config, [Path(f) for f in files], wait))
+    if url:
+        results: list[SendResult] = []
+        with remote_client(url, token, ca_file) as client:
+            for name in files:
+                results.append(_send_remote(client, Path(name), wait))
+    else:
+        config = deployment_config(config_path)
+        results = asyncio.run(send(config, [Path(f) for f in files], wait))
     failed = False
     for result in results:
         click.echo(f"{result.message_id} {result.state}")
@@ -36,6 +59,19 @@ def send_command(files: tuple[str, ...], config_path: str, wait: float) -> None:
                 click.echo(f"rejected: {result.message_id}: {line}", err=True)
     if failed:
         sys.exit(1)
+
+
+def _send_remote(client: Any, path: Path, wait: float) -> Any:
+    from hub.errors import ApiError
+    from hub.ops.submit import SendResult
+
+    try:
+        submitted = client.submit(path.read_bytes(), wait)
+    except ApiError as exc:
+        why = "\n".join(f"{exc.code}: {p}" for p in exc.problems)
+        return SendResult(path.name, "rejected", why)
+    reason = "\n".join(r.text for r in submitted.reasons) or None
+    return SendResult(submitted.message_id, submitted.state, reason)
 
 
 @click.command("inbox")
@@ -52,10 +88,21 @@ def send_command(files: tuple[str, ...], config_path: str, wait: float) -> None:
     show_default=True,
     help="folder for the <message-id>.xml files",
 )
+@remote_options
 def inbox_command(
-    participant: str, config_path: str, max_items: int | None, wait: float, out_dir: str
+    participant: str,
+    config_path: str,
+    max_items: int | None,
+    wait: float,
+    out_dir: str,
+    url: str | None,
+    token: str | None,
+    ca_file: str | None,
 ) -> None:
     """Take what waits in PARTICIPANT's inbox: '<message-id> <sender> <kind>' per item."""
+    if url:
+        _inbox_remote(remote_client(url, token, ca_file), participant, max_items, wait, out_dir)
+        return
     from hub.ops.inbox import inbox
 
     config = deployment_config(config_path)
@@ -64,16 +111,62 @@ def inbox_command(
         click.echo(f"{item.message_id} {item.sender} {item.kind}")
 
 
+def _inbox_remote(
+    client: Any, participant: str, max_items: int | None, wait: float, out_dir: str
+) -> None:
+    """Take items under a lease, write each, then acknowledge it (as ``hub inbox`` does)."""
+    from hub.errors import ApiError
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    taken = 0
+    with client:
+        try:
+            me = client.me()
+            if me.participant != participant:
+                raise Rejected([f"the token is {me.participant}'s, not {participant}'s"])
+            while max_items is None or taken < max_items:
+                room = min(100, max_items - taken) if max_items is not None else 100
+                items = client.inbox(room, wait if taken == 0 else 0)
+                if not items:
+                    break
+                for item in items:
+                    (folder / f"{item.message_id}.xml").write_text(item.envelope, "utf-8")
+                    client.ack(item.message_id, item.lease.id)
+                    taken += 1
+                    click.echo(f"{item.message_id} {item.sender} {item.kind}")
+        except ApiError as exc:
+            raise api_rejected(exc) from None
+
+
 @click.command("trace")
 @click.argument("message_id")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def trace_command(message_id: str, config_path: str, as_json: bool) -> None:
+@remote_options
+def trace_command(
+    message_id: str,
+    config_path: str,
+    as_json: bool,
+    url: str | None,
+    token: str | None,
+    ca_file: str | None,
+) -> None:
     """Show a message's timeline."""
     from hub.ops.trace import format_trace, trace
 
-    config = deployment_config(config_path)
-    data = asyncio.run(trace(config, message_id))
-    if data is None:
-        raise Rejected([f"no message {message_id} in {config.database}"])
+    if url:
+        from hub.errors import ApiError
+
+        try:
+            with remote_client(url, token, ca_file) as client:
+                data = client.trace(message_id)
+        except ApiError as exc:
+            raise api_rejected(exc) from None
+    else:
+        config = deployment_config(config_path)
+        found = asyncio.run(trace(config, message_id))
+        if found is None:
+            raise Rejected([f"no message {message_id} in {config.database}"])
+        data = found
     click.echo(to_json(data) if as_json else format_trace(data))

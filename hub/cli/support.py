@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from hub.config import HubConfig, default_config_path, load_config
 from hub.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Rejected(click.ClickException):
@@ -72,3 +75,42 @@ def write_out(path: str | None, data: bytes) -> None:
 
 def to_json(data: object) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def remote_options(command: F) -> F:
+    """``--url``/``--token`` (``HUB_URL``/``HUB_TOKEN``): talk to a hub's API, not its store."""
+    for option in reversed(
+        [
+            click.option(
+                "--url",
+                envvar="HUB_URL",
+                help="the hub's API (e.g. https://hub.city.example): work remotely [HUB_URL]",
+            ),
+            click.option(
+                "--token", envvar="HUB_TOKEN", help="the API token (hub tokens create) [HUB_TOKEN]"
+            ),
+            click.option(
+                "--ca",
+                "ca_file",
+                envvar="HUB_CA",
+                type=click.Path(dir_okay=False, exists=True),
+                help="the CA of the API's TLS certificate (default: the system's) [HUB_CA]",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def remote_client(url: str, token: str | None, ca_file: str | None) -> Any:
+    """A ``hub.api.client.HubClient`` for the remote options (a token is required)."""
+    if not token:
+        raise click.UsageError("--url needs --token (or HUB_TOKEN): ask the hub's administrator")
+    from hub.api.client import HubClient
+
+    return HubClient(url, token, verify=ca_file or True)
+
+
+def api_rejected(exc: Any) -> Rejected:
+    """An ``ApiError`` as the command line's rejection (one line per problem, with its code)."""
+    return Rejected([f"{exc.code}: {problem}" for problem in exc.problems] or [exc.code])

@@ -15,6 +15,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
+from lxml import etree
+
 from envelopes.codec import new_envelope, to_bytes
 from envelopes.model import Kind, Urgency
 from envelopes.signatures import Signer
@@ -171,12 +173,21 @@ def _working(policy: ExecutionPolicy, day: dt.date, notes: list[str]) -> dt.date
 
 def notice_envelope(signer: Signer, prepared: Prepared) -> tuple[str, bytes]:
     """The signed notice envelope: (its MessageId, its bytes)."""
+    return signed_notice(
+        signer, prepared.recipient, notice_element(prepared.notice), prepared.notice.document
+    )
+
+
+def signed_notice(
+    signer: Signer, recipient: str, notice: etree._Element, document_id: str
+) -> tuple[str, bytes]:
+    """A notice (built here or drafted by the API) in an envelope the department signs."""
     header, root = new_envelope(
-        prepared.notice.department,
-        prepared.recipient,
-        notice_element(prepared.notice),
+        signer.participant_id or "",
+        recipient,
+        notice,
         kind=Kind.NOTICE,
-        correlation_id=uuid.UUID(prepared.notice.document),
+        correlation_id=uuid.UUID(document_id),
     )
     signer.sign(root)
     return str(header.message_id), to_bytes(root)

@@ -131,8 +131,8 @@ class EmbeddedTransport(Transport):
             with contextlib.suppress(Exception):
                 await delivery.nack(requeue=True)
 
-    async def get(self, queue: str) -> Delivery | None:
-        rows = await self.store.claim(queue, 1, self.lease)
+    async def get(self, queue: str, hold: float | None = None) -> Delivery | None:
+        rows = await self.store.claim(queue, 1, hold or self.lease)
         return EmbeddedDelivery(self.store, rows[0], None) if rows else None
 
     async def depth(self, queue: str) -> int:

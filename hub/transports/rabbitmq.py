@@ -348,7 +348,7 @@ class RabbitTransport(Transport):
 
         await declared.consume(on_message, no_ack=False)
 
-    async def get(self, queue: str) -> Delivery | None:
+    async def get(self, queue: str, hold: float | None = None) -> Delivery | None:
         assert self._publish_channel is not None
         declared = await self._declare(queue)
         message = await declared.get(no_ack=False, fail=False, timeout=self.publish_timeout)

@@ -86,7 +86,9 @@ class Deployment:
 
 
 def make_deployment(directory: Path, broker_url: str = "", workers: int = 0) -> Deployment:
-    path = init_deployment(directory, DEPARTMENTS, broker_url, metrics_address="127.0.0.1:0")
+    path = init_deployment(
+        directory, DEPARTMENTS, broker_url, metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
+    )
     import re
 
     text = re.sub(r"(?m)^workers = \d+$", f"workers = {workers}", path.read_text())

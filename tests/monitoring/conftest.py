@@ -91,7 +91,11 @@ async def wait_for(check: Callable[[], bool], limit: float = 10.0) -> None:
 
 @pytest.fixture
 async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
-    config = load_config(init_deployment(tmp_path, DEPARTMENTS, metrics_address="127.0.0.1:0"))
+    config = load_config(
+        init_deployment(
+            tmp_path, DEPARTMENTS, metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
+        )
+    )
     config.workers = 0
     config.retry.base_delay = 0.1  # the one retry in these tests comes after the 0.5 s floor
     config.retry.jitter = 0

@@ -114,7 +114,11 @@ async def test_readyz_names_the_store(deployment: Deployment, base_url: str) -> 
 async def test_hub_serve_logs_the_address_and_serves(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = load_config(init_deployment(tmp_path, DEPARTMENTS, metrics_address="127.0.0.1:0"))
+    config = load_config(
+        init_deployment(
+            tmp_path, DEPARTMENTS, metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
+        )
+    )
     config.workers = 0
     stop = asyncio.Event()
     caplog.set_level(logging.INFO, logger="hub")

@@ -38,7 +38,7 @@ class StandIn:
 
 async def test_queue_depths_and_readiness_on_rabbitmq(tmp_path: Path) -> None:
     require_broker()
-    config_path = init_deployment(tmp_path, DEPARTMENTS, BROKER_URL, "127.0.0.1:0")
+    config_path = init_deployment(tmp_path, DEPARTMENTS, BROKER_URL, "127.0.0.1:0", "127.0.0.1:0")
     store = await Store.open(tmp_path / "hub.sqlite")
     transport = RabbitTransport(BROKER_URL)
     await transport.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import json
 import logging
 import time
 from typing import Annotated
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from hub.api.auth import Caller, authenticate, require
+from hub.api.leases import LeaseExpired
 from hub.api.models import (
     Certificate,
     InboxItem,
@@ -86,9 +88,13 @@ async def submit_envelope(
     body = await read_body(request, state.max_body(caller.participant))
     if not body.strip():
         raise Problem(422, "invalid_request", "the body is empty: send one signed envelope")
-    _, sender, _ = header_facts(body)
+    message_id, sender, _ = header_facts(body)
     if sender not in ("-", caller.participant):
         log.warning("%s tried to submit an envelope from %s", caller.name, sender)
+        await state.store.audit(
+            caller.name, caller.role.value, "envelope.forbidden", message_id,
+            f"Sender is {sender}", json.dumps({"sender": sender}),
+        )  # fmt: skip
         raise Problem(
             403,
             "forbidden",
@@ -183,11 +189,12 @@ def _cursor(value: str | None) -> tuple[str, str] | None:
     return received_at, message_id
 
 
-def _date(value: dt.date | None, end: bool = False) -> str | None:
+def _date(value: dt.date | None, zone: dt.tzinfo, end: bool = False) -> str | None:
+    """The first (or last) moment of a day in the hub's time zone, as the store writes times."""
     if value is None:
         return None
-    moment = dt.datetime.combine(value, dt.time.max if end else dt.time.min, dt.UTC)
-    return moment.isoformat(timespec="microseconds")
+    moment = dt.datetime.combine(value, dt.time.max if end else dt.time.min, zone)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 @router.get("/v1/messages", response_model=MessagePage, responses=ERRORS)
@@ -204,7 +211,9 @@ async def search_messages(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> MessagePage:
     """The caller's messages (sent or received; a manager: its department's; an auditor or
-    admin: all), newest first, by state, counterpart, type, kind and date; ``next`` pages on."""
+    admin: all), newest first, by state, counterpart, type, kind and date (``from``/``to``,
+    days in the hub's time zone, both included); ``next`` pages on."""
+    zone = state.hub.policy.timezone
     rows = await state.store.search_messages(
         MessageQuery(
             parties=caller.parties,
@@ -212,8 +221,8 @@ async def search_messages(
             counterpart=counterpart,
             message_type=message_type,
             kind=kind,
-            received_from=_date(received_from),
-            received_to=_date(received_to, end=True),
+            received_from=_date(received_from, zone),
+            received_to=_date(received_to, zone, end=True),
             after=_cursor(cursor),
             limit=limit,
         )
@@ -271,13 +280,32 @@ async def take_inbox(
 
 
 @router.post(
-    "/v1/inbox/{message_id}/ack", status_code=204, response_class=Response, responses=ERRORS
+    "/v1/inbox/{message_id}/ack",
+    status_code=204,
+    response_class=Response,
+    responses={**ERRORS, 409: ERRORS[403]},
 )
-async def ack_inbox(message_id: str, caller: Auth, state: State) -> Response:
+async def ack_inbox(
+    message_id: str,
+    caller: Auth,
+    state: State,
+    lease: Annotated[
+        str | None, Query(description="the lease id the item came with: settle only that lease")
+    ] = None,
+) -> Response:
     """Acknowledge a message taken from the inbox: it is settled, and ``acknowledged`` goes
-    on its timeline (as ``hub inbox`` records it)."""
+    on its timeline (as ``hub inbox`` records it). With ``lease`` (recommended when several
+    pullers share a participant) only that lease is settled; 409 if it has ended."""
     require(caller, Role.PARTICIPANT)
-    if not await state.leases.ack(caller.participant, message_id):
+    try:
+        held = await state.leases.ack(caller.participant, message_id, lease)
+    except LeaseExpired:
+        raise Problem(
+            409,
+            "conflict",
+            f"the lease on {message_id} has ended: the message is handed out again",
+        ) from None
+    if not held:
         raise Problem(404, "not_found", f"{caller.participant} holds no lease on {message_id}")
     return Response(status_code=204)
 

@@ -82,12 +82,18 @@ def email_settings(
 
 def make_deployment(directory: Path, settings: dict[str, Any]) -> HubConfig:
     """A hub deployment with dept.finance, agency.fns (trusted) and the email route."""
-    init_deployment(directory, [DEPARTMENT], metrics_address="127.0.0.1:0")
+    init_deployment(
+        directory, [DEPARTMENT], metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
+    )
     new_participant(AGENCY, directory / "pki")
     lines = ["[adapters.email]", 'type = "email"']
     lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
     path = write_config(
-        directory, [DEPARTMENT], metrics_address="127.0.0.1:0", extra="\n".join(lines) + "\n"
+        directory,
+        [DEPARTMENT],
+        metrics_address="127.0.0.1:0",
+        api_address="127.0.0.1:0",
+        extra="\n".join(lines) + "\n",
     )
     (directory / "routing_rules" / "agencies.yaml").write_text(RULE, encoding="utf-8")
     config = load_config(path)

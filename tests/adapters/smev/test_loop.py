@@ -149,7 +149,12 @@ participants = {{ SIMAGENCY = "agency.rosreestr" }}
 {settings}
 """
         path = write_config(
-            directory, DEPARTMENTS, broker_url, metrics_address="127.0.0.1:0", extra=extra
+            directory,
+            DEPARTMENTS,
+            broker_url,
+            metrics_address="127.0.0.1:0",
+            api_address="127.0.0.1:0",
+            extra=extra,
         )
         (directory / "routing_rules" / "smev-test.yaml").write_text(RULES, encoding="utf-8")
         config = load_config(path)

@@ -7,11 +7,14 @@ state in the store, records it on the document's timeline and forwards it to the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from envelopes.model import DocumentCard, Kind
@@ -21,6 +24,8 @@ from hub.cli import main
 from hub.execution.notices import NOTICE_TYPE, read_notice
 from hub.ops import inbox as ops_inbox
 from hub.ops import trace as ops_trace
+from hub.pipeline.hub import Hub
+from tests.hub.api.support import Api, serving_api
 from tests.hub.harness import NOTICE, Deployment, running_hub, submit, wait_for_state
 
 CARD = DocumentCard(
@@ -33,21 +38,51 @@ CARD = DocumentCard(
 
 
 class Doc:
-    """``hub doc`` as a department runs it next to the hub (in a thread: it has its own loop)."""
+    """``hub doc`` as a department runs it next to the hub (``--config``: it opens the store)
+    or on its own machine (``--url``/``--token``: over the API). In a thread: it has its own
+    loop."""
 
-    def __init__(self, deployment: Deployment, department: str = "dept.culture") -> None:
+    def __init__(
+        self, deployment: Deployment, department: str = "dept.culture", api: Api | None = None
+    ) -> None:
         self.deployment = deployment
         self.department = department
+        self.api = api
 
-    async def __call__(self, command: str, document_id: str, *args: str, **kw: str) -> Result:
-        key = self.deployment.pki / f"{kw.get('as_', self.department)}.key.pem"
-        cert = self.deployment.pki / f"{kw.get('as_', self.department)}.pem"
-        argv = [
-            "doc", command, document_id, *args,
-            "--key", str(key), "--cert", str(cert),
-            "--config", str(self.deployment.config_path),
-        ]  # fmt: skip
+    def __getitem__(self, department: str) -> Doc:
+        return Doc(self.deployment, department, self.api)
+
+    async def __call__(self, command: str, document_id: str, *args: str) -> Result:
+        key = self.deployment.pki / f"{self.department}.key.pem"
+        cert = self.deployment.pki / f"{self.department}.pem"
+        argv = ["doc", command, document_id, *args, "--key", str(key), "--cert", str(cert)]
+        if self.api is None:
+            argv += ["--config", str(self.deployment.config_path)]
+        else:  # the department's token; no hub.toml on its machine
+            name = self.department.removeprefix("dept.")
+            argv += ["--url", self.api.url, "--token", self.api.tokens[name]]
+            argv += ["--config", "/nonexistent/hub.toml"]
         return await asyncio.to_thread(CliRunner().invoke, main, argv)
+
+    def hidden(self, code: str) -> str:
+        """The API does not tell a caller about documents it may not read."""
+        return code if self.api is None else "not_found"
+
+
+@contextlib.asynccontextmanager
+async def serving(deployment: Deployment, via: str) -> AsyncIterator[tuple[Hub, Doc]]:
+    """The hub, and ``hub doc`` the way ``via`` says (store or api)."""
+    async with running_hub(deployment) as hub:
+        if via == "store":
+            yield hub, Doc(deployment)
+            return
+        async with serving_api(hub, deployment) as api:
+            yield hub, Doc(deployment, api=api)
+
+
+@pytest.fixture(params=["store", "api"])
+def via(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def accepted(result: Result) -> str:
@@ -70,9 +105,10 @@ async def execution(deployment: Deployment, message_id: str) -> dict[str, Any]:
     return result
 
 
-async def test_register_assign_extend_execute_close(deployment: Deployment, tmp_path: Path) -> None:
-    doc = Doc(deployment)
-    async with running_hub(deployment) as hub:
+async def test_register_assign_extend_execute_close(
+    deployment: Deployment, tmp_path: Path, via: str
+) -> None:
+    async with serving(deployment, via) as (hub, doc):
         document_id, body = deployment.envelope("dept.finance", "dept.culture", card=CARD)
         await submit(hub, body)
         await wait_for_state(hub.store, document_id, {"delivered"})
@@ -161,17 +197,20 @@ async def test_register_assign_extend_execute_close(deployment: Deployment, tmp_
     assert sorted(stages) == sorted(execution_stages)
 
 
-async def test_a_forged_or_foreign_notice_is_refused(deployment: Deployment) -> None:
-    async with running_hub(deployment) as hub:
+async def test_a_forged_or_foreign_notice_is_refused(deployment: Deployment, via: str) -> None:
+    async with serving(deployment, via) as (hub, doc):
         document_id, body = deployment.envelope("dept.finance", "dept.culture", card=CARD)
         await submit(hub, body)
         await wait_for_state(hub.store, document_id, {"delivered"})
         # dept.land signs a notice about a document it did not receive
-        rejected(await Doc(deployment, "dept.land")("register", document_id), "not_the_recipient")
-        rejected(await Doc(deployment)("register", str(uuid.uuid4())), "unknown_document")
+        land = doc["dept.land"]
+        rejected(await land("register", document_id), land.hidden("not_the_recipient"))
+        rejected(await doc("register", str(uuid.uuid4())), doc.hidden("unknown_document"))
+        # the sender registering what it sent
+        rejected(await doc["dept.finance"]("register", document_id), "not_the_recipient")
         # refusing registration, then registering, is refused
-        accepted(await Doc(deployment)("refuse", document_id, "--reason", "wrong_addressee"))
-        rejected(await Doc(deployment)("register", document_id), "registration_refused")
+        accepted(await doc("refuse", document_id, "--reason", "wrong_addressee"))
+        rejected(await doc("register", document_id), "registration_refused")
         state = await execution(deployment, document_id)
         assert state["stage"] == "registration_refused" and state["refusal"] == "wrong_addressee"
 

@@ -115,7 +115,9 @@ class Deployment:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Deployment:
-    path = init_deployment(tmp_path / "hub", DEPARTMENTS, metrics_address="127.0.0.1:0")
+    path = init_deployment(
+        tmp_path / "hub", DEPARTMENTS, metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
+    )
     config = load_config(path)
     config.workers = 0
     return Deployment(tmp_path / "hub", path, config)

@@ -1,0 +1,118 @@
+"""The API inside ``hub serve``: uvicorn on the hub's event loop, with TLS and client
+certificates when ``[api]`` names them.
+
+uvicorn does not hand the client certificate to the application; ``PeerCertificateProtocol``
+puts it into the request's state for ``auth.authenticate`` (the TLS handshake already checked
+it against ``client_ca``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from hub.abc import Extension
+from hub.api.app import create_app
+from hub.api.state import ApiState
+from hub.pipeline.hub import Hub
+
+log = logging.getLogger("hub.api")
+
+
+class PeerCertificateProtocol(H11Protocol):
+    """HTTP/1.1 that tells the app which certificate the client showed."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)  # type: ignore[arg-type]
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if der:
+            self.app_state = {**self.app_state, "peer_certificate": der}
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``hub serve`` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ApiServer(Extension):
+    """Serves the API of a started hub until stopped."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.url = ""
+        self._server: _Server | None = None
+        self._state: ApiState | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def state(self) -> ApiState:
+        """The API's parts (the inbox leases, the rate limiter …), once started."""
+        assert self._state is not None, "the API server is not started"
+        return self._state
+
+    async def start(self) -> None:
+        settings = self.hub.config.api
+        host, port = self.hub.config.api_host_port
+        app = create_app(self.hub)
+        self._state = app.state.api
+        self._state.leases.start()
+        options: dict[str, Any] = {}
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            options["ssl_certfile"] = str(self.hub.config.path(settings.tls_cert))
+            options["ssl_keyfile"] = str(self.hub.config.path(settings.tls_key))
+            if settings.client_ca is not None:
+                options["ssl_ca_certs"] = str(self.hub.config.path(settings.client_ca))
+                options["ssl_cert_reqs"] = ssl.CERT_OPTIONAL  # a token alone still works
+        config = uvicorn.Config(
+            app,
+            http=PeerCertificateProtocol,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            timeout_keep_alive=30,
+            **options,
+        )
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="api")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it
+            await asyncio.sleep(0.01)
+        bound_host, bound_port = sock.getsockname()[:2]
+        scheme = "https" if "ssl_certfile" in options else "http"
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self.url = f"{scheme}://{shown}:{bound_port}"
+        log.info("api at %s (docs at %s/docs)", self.url, self.url)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 10)
+        if self._state is not None:
+            await self._state.leases.close()
+
+
+def extension(hub: Hub) -> Extension | None:
+    """The ``hub.extensions`` entry point: the API for ``hub serve`` unless ``[api]`` is off."""
+    if not hub.config.api.enabled:
+        return None
+    return ApiServer(hub)
