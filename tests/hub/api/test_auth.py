@@ -48,7 +48,7 @@ def cases(doc: str, memo: str) -> list[Case]:
     return [
         Case("POST", "/v1/envelopes", {"finance": 202}, body="envelope"),
         Case("GET", f"/v1/messages/{memo}", reader_of),
-        Case("GET", f"/v1/messages/{memo}/receipt", {**reader_of, "culture": 403}),  # fmt: skip
+        Case("GET", f"/v1/messages/{memo}/receipt", {**reader_of, "culture": 403}),
         Case("GET", "/v1/messages", everyone),
         Case("GET", "/v1/inbox", {p: 200 for p in PARTICIPANTS}),
         # culture took the memo from its inbox the row before; the others hold no lease on it
@@ -59,17 +59,15 @@ def cases(doc: str, memo: str) -> list[Case]:
             "POST",
             f"/v1/documents/{doc}/registration-number",
             {"culture": 200, "finance": 409, "land": 404},
-        ),  # fmt: skip
+        ),
         Case(
             "POST",
             f"/v1/documents/{doc}/notices/draft",
             {"culture": 200, "finance": 200, "land": 404},
             body="notice",
-        ),  # fmt: skip
+        ),
         Case("GET", "/v1/reports/execution", everyone),
-        Case(
-            "GET", "/v1/reports/execution?department=dept.culture", {"culture": 200, **readers}
-        ),  # fmt: skip
+        Case("GET", "/v1/reports/execution?department=dept.culture", {"culture": 200, **readers}),
         Case("GET", "/v1/admin/status", readers),
         Case("GET", "/v1/admin/breakers", readers),
         Case("GET", "/v1/admin/routes/check", readers),
@@ -221,16 +219,19 @@ async def test_the_rate_limit_answers_429_with_retry_after(
 ) -> None:
     deployment.config.api.rate = rate
     deployment.config.api.burst = 5
-    async with running_hub(deployment) as hub, serving_api(hub, deployment) as api:
-        async with api.client("finance") as http:
-            statuses = [(await http.get("/v1/me")).status_code for _ in range(8)]
-            assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
-            limited = await http.get("/v1/me")
-            assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
-            wait = int(limited.headers["retry-after"])
-            assert 1 <= wait <= 2
-            # others are not slowed down by finance
-            async with api.client("culture") as other:
-                assert (await other.get("/v1/me")).status_code == 200
-            await asyncio.sleep(wait)
-            assert (await http.get("/v1/me")).status_code == 200
+    async with (
+        running_hub(deployment) as hub,
+        serving_api(hub, deployment) as api,
+        api.client("finance") as http,
+    ):
+        statuses = [(await http.get("/v1/me")).status_code for _ in range(8)]
+        assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
+        limited = await http.get("/v1/me")
+        assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+        wait = int(limited.headers["retry-after"])
+        assert 1 <= wait <= 2
+        # others are not slowed down by finance
+        async with api.client("culture") as other:
+            assert (await other.get("/v1/me")).status_code == 200
+        await asyncio.sleep(wait)
+        assert (await http.get("/v1/me")).status_code == 200

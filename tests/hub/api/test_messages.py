@@ -124,7 +124,7 @@ async def test_bad_submissions_are_refused_with_their_cause(api: Api) -> None:
         ("envelope.forbidden", "dept.finance")
     ]
     # the hub kept serving
-    message_id, body = api.deployment.envelope("dept.finance", "dept.culture")
+    _message_id, body = api.deployment.envelope("dept.finance", "dept.culture")
     async with api.client("finance") as http:
         ok = await http.post("/v1/envelopes?wait=10", content=body, headers=XML)
         assert ok.json()["state"] in ("accepted", "routed", "delivered")
