@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,9 +24,12 @@ def hub(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize("via", ["store", "api"])
 def test_send_inbox_trace_status_against_a_running_hub(
-    deployment: Deployment, tmp_path: Path
+    deployment: Deployment, tmp_path: Path, via: str
 ) -> None:
+    """The same commands next to the hub (``--config``: the store) and from a department's
+    machine (``--url``/``--token``: the API that ``hub serve`` runs)."""
     config = str(deployment.config_path)
     good_id, good = deployment.envelope("dept.finance", "dept.culture")
     bad_id, bad = deployment.envelope("dept.finance", "dept.culture", sign_as="dept.land")
@@ -41,25 +45,37 @@ def test_send_inbox_trace_status_against_a_running_hub(
     try:
         deadline = time.monotonic() + 60
         assert server.stderr is not None
+        url = ""
         while time.monotonic() < deadline:
             line = server.stderr.readline()
+            if found := re.search(r"api at (http://\S+)", line):
+                url = found.group(1)
             if "metrics at http://" in line:
                 break
         else:
             pytest.fail("hub serve did not start")
-        sent = hub("send", "good.xml", "bad.xml", "--config", config, cwd=tmp_path)
+        assert url, "hub serve logged no API address"
+        where = {p: ["--config", config] for p in ("dept.finance", "dept.culture")}
+        if via == "api":
+            for participant in where:
+                made = hub("tokens", "create", participant, "--config", config, cwd=tmp_path)
+                assert made.returncode == 0, made.stderr
+                token = made.stdout.strip().splitlines()[-1]
+                where[participant] = ["--url", url, "--token", token]
+        finance, culture = where["dept.finance"], where["dept.culture"]
+        sent = hub("send", "good.xml", "bad.xml", *finance, cwd=tmp_path)
         assert sent.returncode == 1  # one of them was rejected
         assert sent.stdout.splitlines() == [f"{good_id} delivered", f"{bad_id} rejected"]
         assert "belongs to dept.land" in sent.stderr
-        again = hub("send", "good.xml", "--config", config, cwd=tmp_path)
+        again = hub("send", "good.xml", *finance, cwd=tmp_path)
         assert again.stdout.strip() == f"{good_id} delivered"
-        taken = hub("inbox", "dept.culture", "--config", config, "-o", "in", cwd=tmp_path)
-        assert taken.stdout.strip() == f"{good_id} dept.finance request"
+        taken = hub("inbox", "dept.culture", *culture, "-o", "in", cwd=tmp_path)
+        assert taken.stdout.strip() == f"{good_id} dept.finance request", taken.stderr
         delivered = (tmp_path / "in" / f"{good_id}.xml").read_bytes()
         assert b"HubSignature" in delivered and good_id.encode() in delivered
-        empty = hub("inbox", "dept.culture", "--config", config, "-o", "in", cwd=tmp_path)
+        empty = hub("inbox", "dept.culture", *culture, "-o", "in", cwd=tmp_path)
         assert empty.stdout == ""  # taken once, acknowledged: not again
-        trace = hub("trace", good_id, "--json", "--config", config, cwd=tmp_path)
+        trace = hub("trace", good_id, "--json", *finance, cwd=tmp_path)
         data = json.loads(trace.stdout)
         assert data["message_id"] == good_id and data["state"] == "acknowledged"
         assert [e["state"] for e in data["events"]][:4] == [
@@ -68,6 +84,7 @@ def test_send_inbox_trace_status_against_a_running_hub(
             "routed",
             "delivered",
         ]
+        assert [e["state"] for e in data["events"]][-1] == "acknowledged"
         status = hub("status", "--config", config, cwd=tmp_path)
         assert status.returncode == 0 and "running (pid" in status.stdout
         redo = hub("init", str(deployment.directory), cwd=tmp_path)
