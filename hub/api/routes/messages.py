@@ -42,7 +42,7 @@ Auth = Annotated[Caller, Depends(authenticate)]
 State = Annotated[ApiState, Depends(api_state)]
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ProblemModel, "content": {"application/problem+json": {}}}
-    for code in (401, 403, 404, 413, 422, 429)
+    for code in (400, 401, 403, 404, 413, 422, 429)
 }
 MAX_WAIT = 60.0
 
