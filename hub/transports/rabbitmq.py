@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import aio_pika
@@ -153,6 +154,17 @@ class RabbitDelivery(Delivery):
         self.redelivered = bool(message.redelivered)
         raw_count = (message.headers or {}).get("x-delivery-count", 0)
         self.delivery_count = int(raw_count if isinstance(raw_count, int | str) else 0) + 1
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """The AMQP properties the hub reads (RabbitMQ has checked ``user_id``)."""
+        message = self._message
+        found = {
+            name: value
+            for name in ("message_id", "user_id", "reply_to")
+            if isinstance(value := getattr(message, name, None), str) and value
+        }
+        return MappingProxyType(found)
 
     async def ack(self) -> None:
         if self._settled:
