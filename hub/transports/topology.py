@@ -383,7 +383,7 @@ SUBMISSION = Message(
     (
         Field(
             "delivery_mode",
-            "`2` (persistent); publish with confirms and `mandatory=true`",
+            "persistent; publish with confirms and `mandatory=true`",
             type="integer",
             const=PERSISTENT,
         ),
@@ -398,9 +398,9 @@ SUBMISSION = Message(
         Field(
             "user_id",
             "Optional: your broker user name (RabbitMQ refuses a publish whose `user_id` is not "
-            "the connection's user). When the hub cannot name the sender from the envelope, it "
-            "sends its `rejected` receipt to `inbox.<user_id>` if that is a participant id "
-            "with an inbox here.",
+            "the connection's user). When the envelope names no sender with an inbox here (it "
+            "cannot be read, say), the hub sends its `rejected` receipt to `inbox.<user_id>`, "
+            "if that is a participant id with an inbox here.",
         ),
         Field(
             "reply_to",
@@ -432,9 +432,10 @@ ENVELOPE = Message(
         ),
         Field(
             "kind",
-            "the envelope's `Kind`",
+            "the envelope's `Kind` (an envelope of `Kind` `receipt` from a department is an "
+            "envelope like any other: the hub's receipts come from the hub's id)",
             True,
-            values=tuple(k.value for k in Kind if k is not Kind.RECEIPT),
+            values=tuple(k.value for k in Kind),
         ),
         Field(
             "message-type",
