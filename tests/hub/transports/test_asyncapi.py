@@ -19,6 +19,7 @@ from hub.transports.topology import EXCHANGES, MESSAGES, OPERATIONS, QUEUES
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
+TOPOLOGY_DOC = ROOT / "docs" / "rabbitmq-topology.md"
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,16 @@ def doc() -> dict[str, Any]:
 def test_the_committed_document_is_the_generated_one() -> None:
     assert DOCUMENT.read_text(encoding="utf-8") == asyncapi.to_yaml(asyncapi.document()), (
         "docs/asyncapi.yaml is stale: python -m hub.transports.asyncapi > docs/asyncapi.yaml"
+    )
+
+
+def test_the_tables_of_the_topology_doc_are_the_generated_ones() -> None:
+    text = TOPOLOGY_DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"<!-- topology:(\w+) -->", text)
+    assert sorted(blocks) == sorted(asyncapi.TABLES), "every generated table appears once"
+    assert asyncapi.update_markdown(text) == text, (
+        "the tables of docs/rabbitmq-topology.md are stale: "
+        "python -m hub.transports.asyncapi --markdown docs/rabbitmq-topology.md"
     )
 
 
