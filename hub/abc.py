@@ -21,6 +21,7 @@ import abc
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 
 class State(enum.StrEnum):
@@ -76,6 +77,9 @@ class Destination:
 
 
 # ------------------------------------------------------------------------------------ transport
+_NO_PROPERTIES: Mapping[str, str] = MappingProxyType({})
+
+
 class Delivery(abc.ABC):
     """One message handed to a consumer; it stays owned by the consumer until ack or nack."""
 
@@ -83,6 +87,13 @@ class Delivery(abc.ABC):
     headers: Mapping[str, str]
     redelivered: bool
     delivery_count: int
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """The message's AMQP properties the hub reads, by their AMQP names, where present:
+        ``message_id``, ``user_id`` (the broker checked it against the connection's user),
+        ``reply_to``. Read-only; a transport without AMQP properties has none (empty)."""
+        return _NO_PROPERTIES
 
     @abc.abstractmethod
     async def ack(self) -> None:

@@ -14,11 +14,11 @@ A queued delivery carries the facts an adapter needs as string headers (``to_hea
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from envelopes.codec import claimed_header
 from envelopes.errors import EnvelopeError
-from envelopes.ids import is_message_id
+from envelopes.ids import is_message_id, is_participant
 from envelopes.parsing import parse_xml
 from hub.abc import Destination, OutboundMessage
 
@@ -110,9 +110,40 @@ def without_broker_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if not k.startswith("x-")}
 
 
+UNPARSED_PREFIX = "unparsed-"
+
+
 def unparsed_id(body: bytes) -> str:
-    """The id under which an envelope without a readable MessageId is recorded."""
-    return "unparsed-" + hashlib.sha256(body).hexdigest()[:24]
+    """The id under which an envelope without a readable MessageId is recorded (when its
+    submitter gave none in the AMQP ``message_id`` property)."""
+    return UNPARSED_PREFIX + hashlib.sha256(body).hexdigest()[:24]
+
+
+def has_inbox_here(participant: str | None, departments: Collection[str]) -> bool:
+    """Whether the hub answers ``participant`` in an inbox: one of ``departments`` (any
+    participant, when none are configured)."""
+    return is_participant(participant) and (not departments or participant in departments)
+
+
+def answer_to(
+    properties: Mapping[str, str], departments: Collection[str]
+) -> tuple[str, str] | None:
+    """Whom to answer about a submission whose envelope names nobody the hub can answer, and
+    how it was found (None: nobody).
+
+    The AMQP ``user_id``, which RabbitMQ checks against the connection's user, if it is a
+    participant with an inbox here; else ``reply_to``, if it names such a participant's inbox.
+    Any other ``reply_to`` is not answered: the hub puts receipts into inboxes only, so a
+    submitter cannot have the hub publish into a queue of its choosing.
+    """
+    user = properties.get("user_id")
+    if user is not None and has_inbox_here(user, departments):
+        return user, "AMQP user_id"
+    reply = properties.get("reply_to", "")
+    participant = reply[len(INBOX_PREFIX) :] if is_inbox(reply) else None
+    if participant is not None and has_inbox_here(participant, departments):
+        return participant, "AMQP reply_to"
+    return None
 
 
 def header_facts(body: bytes) -> tuple[str, str, str]:

@@ -15,12 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from envelopes.ids import is_message_id
 from hub.abc import Adapter, Delivery, Destination, Observer, State, Transport
 from hub.config import HubConfig
 from hub.pipeline.dispatch import Dispatcher
 from hub.pipeline.pool import CryptoPool
 from hub.pipeline.receipts import ReceiptSender, receipt_after_dispatch
-from hub.records import DeliveryMark, Ingested, Registration
+from hub.queues import UNPARSED_PREFIX, answer_to, has_inbox_here
+from hub.records import DeliveryMark, Ingested, Processed, Registration
 from hub.routing import RuleSet
 from hub.store import Store
 
@@ -60,6 +62,7 @@ class Ingest:
         self._batch_slots = asyncio.Semaphore(max(1, config.workers) + 1)
         self._spawn = spawn  # the hub keeps the batch tasks (and cancels them when it stops)
         self._registered = registered  # tells senders of documents registered on delivery
+        self.departments = frozenset(config.departments)
         self.stopping = False
 
     # ------------------------------------------------------------------ batching
@@ -131,9 +134,11 @@ class Ingest:
         for d, _ in items:
             self.observer.message_received(d.headers.get("source", "amqp"))
         results = await self.pool.process(bodies, self.rules())
-        for p in results:
+        for (d, _), p in zip(items, results, strict=True):
             for stage, seconds in p.timings.items():
                 self.observer.stage_timed(stage, seconds)
+            if p.message_id.startswith(UNPARSED_PREFIX):
+                keep_under_given_id(d, p)
         t_store = time.perf_counter()
         outcomes = await self.store.record_ingest(
             results,
@@ -155,7 +160,10 @@ class Ingest:
             if registered:
                 await self._registered(registered)
         await asyncio.gather(
-            *(self._tell_sender(o, m[0]) for o, m in zip(outcomes, marks, strict=True))
+            *(
+                self._tell_sender(o, m[0], d)
+                for o, m, (d, _) in zip(outcomes, marks, items, strict=True)
+            )
         )
         await asyncio.gather(
             *(self._tell_adapter(d, o) for (d, _), o in zip(items, outcomes, strict=True))
@@ -175,30 +183,25 @@ class Ingest:
         else:
             self.observer.message_decided("accepted", p.message_type or "")
 
-    async def _tell_sender(self, outcome: Ingested, delivered: list[Destination]) -> None:
+    async def _tell_sender(
+        self, outcome: Ingested, delivered: list[Destination], delivery: Delivery
+    ) -> None:
         """The receipt for a stored (and, where inline, delivered) decision."""
         p = outcome.processed
         if outcome.status == "conflict":
-            if p.sender:
-                await self.receipts.send(
-                    p.sender,
-                    p.message_id,
-                    State.REJECTED,
-                    p.digest,
-                    [],
-                    [
-                        (
-                            "conflict",
-                            f"MessageId {p.message_id} was already submitted with other content",
-                        )
-                    ],
-                )
+            why = f"MessageId {p.message_id} was already submitted with other content"
+            await self._answer_refusal(delivery, p, [("conflict", why)])
             return
         if outcome.refusal is not None:  # a notice the rules refused: its receipt says why
             if p.sender:
                 await self.receipts.send(
                     p.sender, p.message_id, State.REJECTED, p.digest, [], [outcome.refusal]
                 )
+            return
+        if p.state == State.REJECTED and p.receipt is None:
+            # no receipt signed: the envelope names no sender with an inbox here (or its id
+            # was unreadable and it is kept under the one its submitter gave)
+            await self._answer_refusal(delivery, p, [(p.code or "rejected", r) for r in p.reasons])
             return
         if p.receipt is None or not p.sender or not p.receipt_state:
             return
@@ -212,6 +215,30 @@ class Ingest:
             await self.receipts.publish(p.sender, p.receipt, p.receipt_state)
         else:  # some destination is not there yet: "accepted" now, "delivered" later
             await self.receipts.send(p.sender, p.message_id, state, p.digest, p.destinations, [])
+
+    async def _answer_refusal(
+        self, delivery: Delivery, p: Processed, reasons: list[tuple[str, str]]
+    ) -> None:
+        """A ``rejected`` receipt, signed in the pool, to the envelope's sender if it has an
+        inbox here, else to the submitter (``answer_to``: the AMQP ``user_id`` or ``reply_to``);
+        with neither, the timeline says nobody could be told (unless an adapter brought it in:
+        the adapter answers its sender)."""
+        if p.sender is not None and has_inbox_here(p.sender, self.departments):
+            await self.receipts.send(p.sender, p.message_id, State.REJECTED, p.digest, [], reasons)
+            return
+        found = answer_to(delivery.properties, self.departments)
+        if found is None:
+            if delivery.headers.get("adapter", "") not in self.adapters:
+                await self.store.record(
+                    p.message_id,
+                    State.NOTE,
+                    "no receipt: neither the envelope nor the submission (AMQP user_id, "
+                    "reply_to) names a participant with an inbox here",
+                )
+            return
+        to, how = found
+        await self.receipts.send(to, p.message_id, State.REJECTED, p.digest, [], reasons)
+        await self.store.record(p.message_id, State.NOTE, f"rejected receipt to {to} ({how})")
 
     async def _tell_adapter(self, delivery: Delivery, outcome: Ingested) -> None:
         """A refused document an adapter brought in: the adapter answers its sender."""
@@ -236,3 +263,13 @@ class Ingest:
             )
             detail = f"{name}: the sender could not be told ({exc!r})"[:1000]
             await self.store.record(p.message_id, State.NOTE, detail)
+
+
+def keep_under_given_id(delivery: Delivery, p: Processed) -> None:
+    """An envelope without a readable MessageId is kept under the id its submitter gave in the
+    AMQP ``message_id`` property, if that is a MessageId, so that ``hub trace`` finds it by the
+    id the submitter knows (else under the ``unparsed-…`` id made from its bytes)."""
+    given = delivery.properties.get("message_id")
+    if given is not None and is_message_id(given):
+        p.message_id = given
+        p.receipt = p.receipt_state = None  # signed about the other id: answered anew

@@ -24,7 +24,7 @@ from hub.abc import Destination, State
 from hub.config import HubConfig
 from hub.execution.notices import NOTICE_TYPE, read_notice
 from hub.pipeline.receipts import receipt_at_ingest, receipt_content
-from hub.queues import unparsed_id
+from hub.queues import has_inbox_here, unparsed_id
 from hub.records import Outgoing, Processed
 from hub.routing import RuleSet
 from hub.schemas import schema_registry
@@ -47,9 +47,7 @@ class Processor:
 
     def receipt_goes_to(self, participant: str | None) -> bool:
         """Receipts go to senders that have an inbox here (the configured departments)."""
-        if not is_participant(participant):
-            return False
-        return not self.departments or participant in self.departments
+        return has_inbox_here(participant, self.departments)
 
     def process(self, body: bytes, rules: RuleSet, now: dt.datetime | None = None) -> Processed:
         now = now or dt.datetime.now(dt.UTC)

@@ -2,7 +2,10 @@
 store). Both implement ``hub.abc.Transport`` and pass the same contract tests.
 
 - ``rabbitmq.py``: aio-pika with the safe settings it does not default to;
-- ``embedded.py``: rows of the store's ``queue`` table, claimed with a lease.
+- ``embedded.py``: rows of the store's ``queue`` table, claimed with a lease;
+- ``topology.py``: the AMQP topology as data (what ``rabbitmq.py`` declares, and what each kind
+  of message carries); ``asyncapi.py`` writes it out as docs/asyncapi.yaml and as the tables of
+  docs/rabbitmq-topology.md.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from hub.abc import Delivery, Handler, Transport
 from hub.queues import DEAD_QUEUE, DELIVERY_LIMIT, has_delivery_limit
@@ -19,6 +20,8 @@ from hub.records import QueuedRow
 from hub.store import Store
 
 log = logging.getLogger(__name__)
+# the headers that stand for AMQP properties (Delivery.properties)
+_PROPERTY_HEADERS = (("message-id", "message_id"), ("user-id", "user_id"), ("reply-to", "reply_to"))
 
 
 class EmbeddedDelivery(Delivery):
@@ -31,6 +34,14 @@ class EmbeddedDelivery(Delivery):
         self.redelivered = row.deliveries > 1
         self._settled = False
         self._on_settle = on_settle
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """No AMQP here: the publisher's headers ``message-id``, ``user-id`` and ``reply-to``
+        stand for the properties. Only processes that can write the hub's store file publish
+        here (``hub send`` and the hub itself), so they are trusted like the hub."""
+        headers = self.headers
+        return MappingProxyType({p: headers[h] for h, p in _PROPERTY_HEADERS if headers.get(h)})
 
     async def ack(self) -> None:
         if not self._settled:

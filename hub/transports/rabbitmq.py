@@ -5,16 +5,18 @@ unroutable publish raises instead of vanishing; every publish bounded by a timeo
 a dropped robust connection can otherwise hang); manual acks with bounded prefetch; a delivery
 limit that dead-letters poison messages to ``hub.dead``. Delays use TTL delay queues that
 dead-letter back to the target (RabbitMQ 3.10 has no native delayed delivery; we never use the
-delayed-message plugin). The topology is written out in docs/rabbitmq-topology.md.
+delayed-message plugin). Every exchange, queue, argument and binding is declared from
+``hub/transports/topology.py``, which docs/asyncapi.yaml and docs/rabbitmq-topology.md are
+generated from.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import aio_pika
@@ -28,44 +30,27 @@ from aio_pika.abc import (
 )
 
 from hub.abc import Delivery, Handler, Transport
-from hub.queues import (
-    DEAD_QUEUE,
-    DELIVERY_LIMIT,
-    INBOUND_QUEUE,
-    has_delivery_limit,
-    header_priority,
+from hub.queues import header_priority
+from hub.transports.topology import (
+    EXCHANGES,
+    QUEUES,
+    RETRY_PREFIX,
+    Exchange,
+    delay_bucket,
+    exchange,
+    resolve_queue,
 )
+
+__all__ = ["AckCoalescer", "RabbitDelivery", "RabbitTransport", "delay_bucket"]
 
 log = logging.getLogger(__name__)
 
-SUBMIT_EXCHANGE = "hub.submit"
-DEAD_EXCHANGE = DEAD_QUEUE  # a fanout exchange of the same name feeds the queue
-REDELIVER_EXCHANGE = "hub.redeliver"
-DELAY_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600)
 PUBLISH_TIMEOUT = 15.0
 CLOSE_TIMEOUT = 5.0
-
-
-def work_queue_arguments(queue: str = "") -> dict[str, Any]:
-    """Arguments of a hub queue: quorum, and (but for hub.dead itself) a delivery limit whose
-    overrun dead-letters to hub.dead."""
-    if not has_delivery_limit(queue):
-        # hub.dead is the end of the line; an inbox belongs to its department, whose client
-        # may take its time: nothing there is the hub's to dead-letter
-        return {"x-queue-type": "quorum"}
-    return {
-        "x-queue-type": "quorum",
-        "x-dead-letter-exchange": DEAD_EXCHANGE,
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-        "x-delivery-limit": DELIVERY_LIMIT,
-    }
-
-
-def delay_bucket(seconds: float) -> int:
-    """The smallest bucket not shorter than the delay (the last one caps it)."""
-    index = bisect.bisect_left(DELAY_BUCKETS, seconds)
-    return DELAY_BUCKETS[min(index, len(DELAY_BUCKETS) - 1)]
+# declared at start: every exchange and queue whose name is not a pattern
+_START_EXCHANGES = [e for e in EXCHANGES if "{" not in e.name]
+_START_QUEUES = [q.name for q in QUEUES if "{" not in q.name]
+_DELAY = exchange("delay")
 
 
 class AckCoalescer:
@@ -170,6 +155,17 @@ class RabbitDelivery(Delivery):
         raw_count = (message.headers or {}).get("x-delivery-count", 0)
         self.delivery_count = int(raw_count if isinstance(raw_count, int | str) else 0) + 1
 
+    @property
+    def properties(self) -> Mapping[str, str]:
+        """The AMQP properties the hub reads (RabbitMQ has checked ``user_id``)."""
+        message = self._message
+        found = {
+            name: value
+            for name in ("message_id", "user_id", "reply_to")
+            if isinstance(value := getattr(message, name, None), str) and value
+        }
+        return MappingProxyType(found)
+
     async def ack(self) -> None:
         if self._settled:
             return
@@ -214,22 +210,10 @@ class RabbitTransport(Transport):
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
-        channel = self._publish_channel
-        dead = await channel.declare_exchange(
-            DEAD_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
-        )
-        dead_queue = await channel.declare_queue(
-            DEAD_QUEUE, durable=True, arguments=work_queue_arguments(DEAD_QUEUE)
-        )
-        await dead_queue.bind(dead)
-        await channel.declare_exchange(
-            REDELIVER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
-        )
-        submit = await channel.declare_exchange(
-            SUBMIT_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
-        )
-        inbound = await self._declare(INBOUND_QUEUE)
-        await inbound.bind(submit)
+        for spec in _START_EXCHANGES:  # the exchanges first: the queues bind to them
+            await self._declare_exchange(spec, spec.name)
+        for queue in _START_QUEUES:
+            await self._declare(queue)
 
     async def close(self) -> None:
         # bounded: after an outage a close handshake may never be answered
@@ -246,14 +230,31 @@ class RabbitTransport(Transport):
         self._declared.clear()
         self._delay_exchanges.clear()
 
-    async def _declare(self, queue: str) -> AbstractQueue:
+    async def _declare_exchange(self, spec: Exchange, name: str) -> AbstractExchange:
         assert self._publish_channel is not None
+        return await self._publish_channel.declare_exchange(
+            name,
+            aio_pika.ExchangeType(spec.type),
+            durable=spec.durable,
+            auto_delete=spec.auto_delete,
+        )
+
+    async def _declare(self, queue: str) -> AbstractQueue:
+        """Declare ``queue`` as the topology says, and bind it (once per connection)."""
+        assert self._publish_channel is not None
+        resolved = resolve_queue(queue)
+        spec = resolved.spec
         declared = await self._publish_channel.declare_queue(
-            queue, durable=True, arguments=work_queue_arguments(queue)
+            queue,
+            durable=spec.durable,
+            exclusive=spec.exclusive,
+            auto_delete=spec.auto_delete,
+            arguments=resolved.arguments,
         )
         if queue not in self._declared:
-            redeliver = await self._publish_channel.get_exchange(REDELIVER_EXCHANGE)
-            await declared.bind(redeliver, routing_key=queue)
+            for name, routing_key in resolved.bindings():
+                source = await self._publish_channel.get_exchange(name)
+                await declared.bind(source, routing_key=routing_key)
             self._declared.add(queue)
         return declared
 
@@ -266,23 +267,9 @@ class RabbitTransport(Transport):
     async def _delay_exchange(self, bucket: int) -> AbstractExchange:
         exchange = self._delay_exchanges.get(bucket)
         if exchange is None:
-            assert self._publish_channel is not None
-            name = f"hub.retry.{bucket}"
-            exchange = await self._publish_channel.declare_exchange(
-                name, aio_pika.ExchangeType.FANOUT, durable=True
-            )
-            queue = await self._publish_channel.declare_queue(
-                name,
-                durable=True,
-                arguments={
-                    "x-queue-type": "quorum",
-                    "x-message-ttl": bucket * 1000,
-                    "x-dead-letter-exchange": REDELIVER_EXCHANGE,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                },
-            )
-            await queue.bind(exchange)
+            name = _DELAY.name.format(seconds=bucket)
+            exchange = await self._declare_exchange(_DELAY, name)
+            await self.declare_queue(RETRY_PREFIX + str(bucket))  # bound to it
             self._delay_exchanges[bucket] = exchange
         return exchange
 
@@ -331,8 +318,13 @@ class RabbitTransport(Transport):
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=prefetch)
         self._consumer_channels.append(channel)
+        spec = resolve_queue(queue)
         declared = await channel.declare_queue(
-            queue, durable=True, arguments=work_queue_arguments(queue)
+            queue,
+            durable=spec.spec.durable,
+            exclusive=spec.spec.exclusive,
+            auto_delete=spec.spec.auto_delete,
+            arguments=spec.arguments,
         )
 
         acks = AckCoalescer()
@@ -356,9 +348,7 @@ class RabbitTransport(Transport):
 
     async def depth(self, queue: str) -> int:
         assert self._publish_channel is not None
-        declared = await self._publish_channel.declare_queue(
-            queue, durable=True, arguments=work_queue_arguments(queue)
-        )
+        declared = await self._declare(queue)
         return int(declared.declaration_result.message_count or 0)
 
     async def ping(self) -> bool:

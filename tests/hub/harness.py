@@ -160,6 +160,28 @@ def drop_vhost(name: str) -> None:
         subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=30)
 
 
+def new_broker_user(
+    name: str, vhost: str, password: str, permissions: tuple[str, str, str]
+) -> bool:
+    """A broker user with (configure, write, read) permissions on ``vhost``; False if
+    rabbitmqctl cannot make it (``drop_broker_user`` removes it)."""
+    commands = [
+        ["rabbitmqctl", "add_user", name, password],
+        ["rabbitmqctl", "set_permissions", "-p", vhost, name, *permissions],
+    ]
+    try:
+        for command in commands:
+            subprocess.run(command, check=True, capture_output=True, timeout=30)
+    except (subprocess.SubprocessError, OSError):
+        return False
+    return True
+
+
+def drop_broker_user(name: str) -> None:
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        subprocess.run(["rabbitmqctl", "delete_user", name], capture_output=True, timeout=30)
+
+
 FlakyAdapter = ScriptedAdapter  # a destination the test controls (hub.testing)
 
 
