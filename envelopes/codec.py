@@ -280,6 +280,39 @@ def claimed_header(root: etree._Element) -> dict[str, str]:
     return claimed
 
 
+_SNIFF_CHUNK = 512
+
+
+def sniff_header(body: bytes) -> dict[str, str] | None:
+    """The header fields an envelope claims, like ``claimed_header``, read from the start of
+    the bytes only — up to the end of Content/Header — so that naming a 32 MB envelope costs
+    what naming a 5 KB one does. None if the bytes are not XML up to there or hold no header.
+    Nothing is resolved or fetched (no entities, no DTD, no network); what is after the header
+    is not looked at, so a well-formed header says nothing of the rest."""
+    header, content = q("Header"), q("Content")
+    parser = etree.XMLPullParser(
+        events=("end",), tag=header, resolve_entities=False, no_network=True, load_dtd=False
+    )
+    try:
+        offset, chunk = 0, _SNIFF_CHUNK
+        while offset < len(body):  # 512 bytes hold a usual header; then more and more
+            parser.feed(body[offset : offset + chunk])
+            offset, chunk = offset + chunk, chunk * 2
+            for _, element in parser.read_events():
+                if not isinstance(element, etree._Element):
+                    continue
+                parent = element.getparent()
+                if parent is not None and parent.tag == content:
+                    envelope = parent.getparent()
+                    if envelope is None or envelope.getparent() is not None:
+                        return None  # not the envelope's own header
+                    return claimed_header(envelope)
+        parser.close()
+    except etree.XMLSyntaxError:
+        return None
+    return None
+
+
 def payload_of(content: etree._Element) -> etree._Element:
     """The single business element inside Content/Payload."""
     holder = content.find(q("Payload"))

@@ -315,6 +315,10 @@ class Observer:
         """accepted (label: the message type), rejected (label: the reason code) or duplicate
         (an identical resubmission; label empty). Expiry has a hook of its own."""
 
+    def submissions_decided(self, submission_ids: list[str]) -> None:
+        """The hub's decisions on these submissions (``submission-id`` headers) are on record,
+        with what was delivered at once (the API wakes who waits for them)."""
+
     def delivery_attempted(self, destination: Destination, outcome: str) -> None:
         """One delivery attempt came to ``outcome`` (delivered, transient, permanent)."""
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping
 
-from envelopes.codec import claimed_header
-from envelopes.errors import EnvelopeError
+from envelopes.codec import sniff_header
 from envelopes.ids import is_message_id, is_participant
-from envelopes.parsing import parse_xml
 from hub.abc import Destination, OutboundMessage
 
 INBOUND_QUEUE = "hub.inbound"
@@ -147,11 +145,10 @@ def answer_to(
 
 
 def header_facts(body: bytes) -> tuple[str, str, str]:
-    """(message id, sender, kind) read leniently from a queued envelope the hub has not verified
-    ("-" for what cannot be read; an unreadable id becomes ``unparsed_id``)."""
-    try:
-        claimed = claimed_header(parse_xml(body))
-    except EnvelopeError:
+    """(message id, sender, kind) read leniently from the start of an envelope the hub has not
+    verified ("-" for what cannot be read; an unreadable id becomes ``unparsed_id``)."""
+    claimed = sniff_header(body)
+    if claimed is None:
         return unparsed_id(body), "-", "-"
     message_id = claimed.get("MessageId", "")
     if not is_message_id(message_id):

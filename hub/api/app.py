@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub import __version__
 from hub.api import problems
-from hub.api.auth import RateLimiter
+from hub.api.auth import RateLimiter, TokenCache
+from hub.api.decisions import Decisions
 from hub.api.leases import InboxLeases
 from hub.api.problems import problem_response
 from hub.api.routes import admin, documents, messages
@@ -23,9 +25,40 @@ command line does. Authenticate with `Authorization: Bearer <token>` (`hub token
 client certificate (mTLS). Errors are `application/problem+json` with a stable `code`."""
 
 
-def create_app(hub: Hub) -> FastAPI:
-    """The API of a started hub."""
-    config = hub.config.api
+class TimeLimit:
+    """A request that takes longer than ``seconds`` is answered 504 (plain ASGI: Starlette's
+    BaseHTTPMiddleware would cost a task and two streams per request)."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.seconds):  # no task of its own, unlike wait_for
+                await self.app(scope, receive, sending)
+        except TimeoutError:
+            if started:  # too late for another answer: the connection just ends
+                raise
+            response = problem_response(
+                Request(scope), 504, "timeout", f"no answer within {self.seconds:g} s"
+            )
+            await response(scope, receive, send)
+
+
+def build_app(request_timeout: float = 120.0) -> FastAPI:
+    """The endpoints, their errors and limits, without a hub (what the OpenAPI document
+    describes)."""
     app = FastAPI(
         title="Interagency exchange hub",
         version=__version__,
@@ -34,6 +67,25 @@ def create_app(hub: Hub) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    problems.install(app)
+    app.add_middleware(TimeLimit, seconds=request_timeout)
+    app.include_router(messages.router, tags=["messages"])
+    app.include_router(documents.router, tags=["documents"])
+    app.include_router(admin.router, tags=["administration"])
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.document_errors(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def create_app(hub: Hub, decisions: Decisions | None = None) -> FastAPI:
+    """The API of a hub (``decisions``: the observer the hub tells of its decisions)."""
+    config = hub.config.api
+    app = build_app(config.request_timeout)
     limiter = RateLimiter(
         config.rate,
         config.burst,
@@ -47,21 +99,7 @@ def create_app(hub: Hub) -> FastAPI:
         token_key=api_key(hub.config),
         limiter=limiter,
         leases=InboxLeases(hub.store, hub.transport, config.lease),
+        tokens=TokenCache(),
+        decisions=decisions or Decisions(),
     )
-    problems.install(app)
-
-    @app.middleware("http")
-    async def time_limit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        try:
-            return await asyncio.wait_for(call_next(request), config.request_timeout)
-        except TimeoutError:
-            return problem_response(
-                request, 504, "timeout", f"no answer within {config.request_timeout:g} s"
-            )
-
-    app.include_router(messages.router, tags=["messages"])
-    app.include_router(documents.router, tags=["documents"])
-    app.include_router(admin.router, tags=["administration"])
     return app

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from cryptography import x509
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from envelopes.pki import participant_ids
 from hub.api.problems import Problem
-from hub.ops.tokens import Role, verify_token
-from hub.records import MessageRow
+from hub.ops.tokens import Role, token_hash, verify_token
+from hub.records import ApiToken, MessageRow
+from hub.store import Store
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,51 @@ class RateLimiter:
         return None
 
 
-async def authenticate(request: Request) -> Caller:
+class TokenCache:
+    """Tokens verified in the last ``ttl`` seconds, by their keyed hash: most requests cost no
+    store read. A token revoked through this API stops working at once; one revoked from the
+    command line (another process) within ``ttl``."""
+
+    def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._verified: dict[str, tuple[ApiToken, float]] = {}
+
+    async def verify(self, store: Store, key: bytes, token: str) -> ApiToken | None:
+        digest = token_hash(key, token)
+        now = time.monotonic()
+        hit = self._verified.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        record = await verify_token(store, key, token)
+        if record is None:
+            self._verified.pop(digest, None)
+            return None
+        if len(self._verified) >= self.size:
+            self._verified.clear()
+        self._verified[digest] = (record, now + self.ttl)
+        return record
+
+    def forget(self, token_id: str) -> None:
+        """A token was revoked: stop believing it now."""
+        for digest, (record, _) in list(self._verified.items()):
+            if record.id == token_id:
+                del self._verified[digest]
+
+
+# Declares the scheme in the OpenAPI document; the header itself is read below, so that a
+# malformed one gets our problem+json rather than the framework's answer.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="`hub tokens create`: `Authorization: Bearer hubt_…`. Or a client "
+    "certificate (mTLS) whose SAN names the participant.",
+)
+
+
+async def authenticate(
+    request: Request, declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> Caller:
     """The caller of a request, or 401 naming what was wrong."""
     state = request.app.state.api
     header = request.headers.get("authorization", "")
@@ -98,8 +145,9 @@ async def authenticate(request: Request) -> Caller:
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise _unauthorized("use Authorization: Bearer <token>")
-        record = await verify_token(state.store, state.token_key, credentials.strip())
+        record = await state.tokens.verify(state.store, state.token_key, credentials.strip())
         if record is None:
+            _slow_down(state.limiter, request)
             raise _unauthorized("the token is unknown, revoked or malformed")
         caller = Caller(
             record.participant, Role(record.role), record.department, "token", record.id
@@ -125,6 +173,20 @@ async def authenticate(request: Request) -> Caller:
         )
     request.state.caller = caller
     return caller
+
+
+def _slow_down(limiter: RateLimiter, request: Request) -> None:
+    """Failed tokens count against the client's address: guessing is rate limited too."""
+    address = request.client.host if request.client else "?"
+    wait = limiter.retry_after(f"address:{address}")
+    if wait is not None:
+        seconds = max(1, int(wait + 0.999))
+        raise Problem(
+            429,
+            "rate_limited",
+            f"too many failed attempts from {address}; retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 def _certificate_participant(request: Request) -> str | None:

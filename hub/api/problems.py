@@ -34,6 +34,7 @@ TITLES = {
     "internal": "Internal error",
 }
 _STATUS_CODES = {
+    500: "internal",
     400: "invalid_request",
     401: "unauthorized",
     403: "forbidden",
@@ -135,3 +136,29 @@ def install(app: FastAPI) -> None:
             "internal",
             f"the hub could not complete the request (incident {incident})",
         )
+
+
+def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every error response in the OpenAPI document as the API sends it: problem+json, the
+    ProblemModel schema (FastAPI would list its own validation-error JSON and
+    ``application/json``)."""
+    problem = {"schema": {"$ref": "#/components/schemas/ProblemModel"}}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status in ("500", "504"):  # anywhere: a fault (incident id), the time limit
+                responses.setdefault(status, {"description": TITLES[_STATUS_CODES.get(
+                    int(status), "internal")]})  # fmt: skip
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {MEDIA_TYPE: problem}
+                    if response.get("description") in (None, "", "Validation Error"):
+                        response["description"] = TITLES.get(
+                            _STATUS_CODES.get(int(status), "invalid_request"), "Error"
+                        )
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas.setdefault("ProblemModel", ProblemModel.model_json_schema(
+        ref_template="#/components/schemas/{model}"))  # fmt: skip
+    return spec

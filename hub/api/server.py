@@ -17,17 +17,22 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:  # httptools (C) parses HTTP several times faster than h11 (pure Python)
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Http
+except ImportError:  # pragma: no cover - httptools is a dependency
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _Http  # type: ignore[assignment]
 
 from hub.abc import Extension
 from hub.api.app import create_app
+from hub.api.decisions import Decisions
 from hub.api.state import ApiState
 from hub.pipeline.hub import Hub
 
 log = logging.getLogger("hub.api")
 
 
-class PeerCertificateProtocol(H11Protocol):
+class PeerCertificateProtocol(_Http):
     """HTTP/1.1 that tells the app which certificate the client showed."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -51,6 +56,8 @@ class ApiServer(Extension):
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
+        self.decisions = Decisions()
+        hub.observers.add(self.decisions)  # before the hub starts, as ``hub serve`` makes it
         self.url = ""
         self._server: _Server | None = None
         self._state: ApiState | None = None
@@ -65,7 +72,7 @@ class ApiServer(Extension):
     async def start(self) -> None:
         settings = self.hub.config.api
         host, port = self.hub.config.api_host_port
-        app = create_app(self.hub)
+        app = create_app(self.hub, self.decisions)
         self._state = app.state.api
         self._state.leases.start()
         options: dict[str, Any] = {}

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from hub.abc import Transport
-from hub.api.auth import RateLimiter
+from hub.api.auth import RateLimiter, TokenCache
+from hub.api.decisions import Decisions
 from hub.api.leases import InboxLeases
 from hub.config import HubConfig
 from hub.pipeline.hub import Hub
@@ -16,12 +17,15 @@ from hub.store import Store
 
 @dataclass
 class ApiState:
-    """The hub the API fronts, its token key, the rate limiter and the inbox leases."""
+    """The hub the API fronts, its token key, the rate limiter, the inbox leases and the
+    tokens verified lately."""
 
     hub: Hub
     token_key: bytes
     limiter: RateLimiter
     leases: InboxLeases
+    tokens: TokenCache
+    decisions: Decisions
 
     @property
     def config(self) -> HubConfig:
@@ -42,6 +46,6 @@ class ApiState:
         return self.config.api.max_body_bytes
 
 
-def api_state(request: Request) -> ApiState:
+async def api_state(request: Request) -> ApiState:  # async: FastAPI runs sync ones in threads
     state: ApiState = request.app.state.api
     return state

@@ -22,20 +22,24 @@ class SendResult:
     reason: str | None
 
 
-async def submit(transport: Transport, body: bytes, source: str = "cli") -> tuple[str, str]:
-    """Put one envelope on the inbound queue: (submission id, the MessageId it claims)."""
-    message_id, sender, _ = header_facts(body)
-    submission = str(uuid.uuid4())
-    await transport.publish(
-        INBOUND_QUEUE,
-        body,
-        {
-            "message-id": message_id,
-            "submission-id": submission,
-            "source": source,
-            "sender": sender,
-        },
-    )
+async def submit(
+    transport: Transport,
+    body: bytes,
+    source: str = "cli",
+    submission: str | None = None,
+    facts: tuple[str, str, str] | None = None,
+) -> tuple[str, str]:
+    """Put one envelope on the inbound queue: (submission id, the MessageId it claims);
+    ``facts``: its ``header_facts`` if the caller read them already."""
+    message_id, sender, _ = facts or header_facts(body)
+    submission = submission or str(uuid.uuid4())
+    headers = {
+        "message-id": message_id,
+        "submission-id": submission,
+        "source": source,
+        "sender": sender,
+    }
+    await transport.publish(INBOUND_QUEUE, body, headers)
     return submission, message_id
 
 

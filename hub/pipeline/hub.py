@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 from hub.abc import Adapter, Destination, Observer, Transport
@@ -21,13 +21,14 @@ from hub.pipeline.context import HubAdapterContext, HubSigner
 from hub.pipeline.dead_letters import DeadLetters
 from hub.pipeline.dispatch import Dispatcher
 from hub.pipeline.execution import ExecutionControl
-from hub.pipeline.ingest import Ingest
+from hub.pipeline.ingest import Ingest, LocalDelivery
 from hub.pipeline.observers import Observers
 from hub.pipeline.pool import CryptoPool
 from hub.pipeline.receipts import ReceiptSender
 from hub.pipeline.retry import RetryPolicy
 from hub.plugins import create_adapter
 from hub.queues import DEAD_QUEUE, INBOUND_QUEUE, inbox_queue, out_queue
+from hub.records import Ingested
 from hub.routing import RulesError, RuleSet, load_rules, version_summary
 from hub.routing.watch import RulesWatcher
 from hub.store import Store, open_store
@@ -172,6 +173,28 @@ class Hub:
             self.pool.close()
         await self.store.close()
         self.observers.hub_stopped(self.transport.name)
+
+    async def ingest_here(
+        self, body: bytes, headers: Mapping[str, str], properties: Mapping[str, str]
+    ) -> Ingested | None:
+        """Decide a submission in this process, in the next ingest batch, as if it had come
+        from ``hub.inbound`` (the HTTP API's way in: no round trip through the broker). Returns
+        once it is decided and on record — durable, dispatched, answered — as when a message
+        of ``hub.inbound`` is acknowledged: what storing the decision came to. None if it was
+        not (the hub is stopping, or the batch failed): then the caller puts it on
+        ``hub.inbound``, where it is retried."""
+        ingest = self._ingest
+        if ingest is None or ingest.stopping:
+            return None
+        delivery = LocalDelivery(body, headers, properties)
+        try:
+            await ingest.on_inbound(delivery)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the caller itself is cancelled
+            return None  # the hub stopped forming batches: the caller queues it
+        return delivery.outcome if delivery.settled == "ack" else None
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)

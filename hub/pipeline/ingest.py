@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from envelopes.ids import is_message_id
@@ -29,6 +29,33 @@ from hub.store import Store
 log = logging.getLogger("hub")
 
 Item = tuple[Delivery, asyncio.Future[None]]
+
+
+class LocalDelivery(Delivery):
+    """A submission handed to ingest by this process (the HTTP API) rather than by a queue:
+    acknowledged means decided and on record, as for a message of ``hub.inbound``; nacked means
+    not (the submitter puts it on ``hub.inbound`` instead)."""
+
+    def __init__(
+        self, body: bytes, headers: Mapping[str, str], properties: Mapping[str, str]
+    ) -> None:
+        self.body = body
+        self.headers = headers
+        self._properties = properties
+        self.redelivered = False
+        self.delivery_count = 1
+        self.settled: str | None = None  # "ack" | "nack"
+        self.outcome: Ingested | None = None  # what storing its decision came to
+
+    @property
+    def properties(self) -> Mapping[str, str]:
+        return self._properties
+
+    async def ack(self) -> None:
+        self.settled = self.settled or "ack"
+
+    async def nack(self, requeue: bool = True) -> None:
+        self.settled = self.settled or "nack"
 
 
 class Ingest:
@@ -146,8 +173,10 @@ class Ingest:
             [d.headers.get("correlation-hint") for d, _ in items],
         )
         self.observer.stage_timed("store", (time.perf_counter() - t_store) / max(1, len(results)))
-        for outcome in outcomes:
+        for outcome, (d, _) in zip(outcomes, items, strict=True):
             self._observe(outcome)
+            if isinstance(d, LocalDelivery):
+                d.outcome = outcome
         marks = await asyncio.gather(*(self.dispatcher.dispatch(o, started) for o in outcomes))
         if any(delivered or events for delivered, events in marks):
             # one transaction for the batch: a delivery row and its event never disagree
@@ -159,6 +188,9 @@ class Ingest:
             )
             if registered:
                 await self._registered(registered)
+        decided = [d.headers["submission-id"] for d, _ in items if d.headers.get("submission-id")]
+        if decided:
+            self.observer.submissions_decided(decided)
         await asyncio.gather(
             *(
                 self._tell_sender(o, m[0], d)

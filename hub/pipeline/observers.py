@@ -45,6 +45,9 @@ class Observers(Observer):
     def message_decided(self, outcome: str, label: str) -> None:
         self._each(lambda o: o.message_decided(outcome, label))
 
+    def submissions_decided(self, submission_ids: list[str]) -> None:
+        self._each(lambda o: o.submissions_decided(submission_ids))
+
     def delivery_attempted(self, destination: Destination, outcome: str) -> None:
         self._each(lambda o: o.delivery_attempted(destination, outcome))
 

@@ -144,11 +144,21 @@ class SqliteDatabase:
         return result
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """One query on the reader connection, in one trip to its thread (execute, fetch and
+        close as three trips cost the event loop three wake-ups: a third of a busy API's)."""
         assert self._reader is not None
-        cursor = await self._reader.execute(sql, params)
-        rows = await cursor.fetchall()
-        await cursor.close()
-        return list(rows)
+        rows: list[sqlite3.Row] = await self._reader._execute(  # type: ignore[no-untyped-call]
+            _fetch, self._reader._conn, sql, params
+        )
+        return rows
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    cursor = conn.execute(sql, params)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -53,8 +53,10 @@ class Counts:
         )
 
 
-def start_hub(deployment: Deployment) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, HUB_LOG_LEVEL="WARNING")
+def start_hub(
+    deployment: Deployment, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, HUB_LOG_LEVEL="WARNING", **(extra_env or {}))
     log = open(deployment.directory / "hub.log", "ab")  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(
         [sys.executable, "-m", "hub", "serve", "--config", str(deployment.config_path)],
@@ -226,3 +228,77 @@ async def destination_down(
 
 
 __all__ = ["Counts", "broker_cut", "destination_down", "kill_and_restart", "load_config"]
+
+
+async def kill_during_http(directory: Path, broker_url: str, n: int = 600) -> Counts:
+    """kill -9 the hub while envelopes come in over its HTTP API, restart it. The client
+    behaves as the API asks: it resubmits whatever got no answer until one comes. Lost: an
+    envelope answered 2xx that never reaches the inbox."""
+    import socket
+
+    import httpx
+
+    from hub.ops.tokens import Role, api_key, create_token
+
+    deployment = make_deployment(directory, broker_url, workers=1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"HUB_API__ADDRESS": f"127.0.0.1:{port}", "HUB_API__RATE": "100000",
+           "HUB_API__BURST": "100000"}  # fmt: skip
+    store = await Store.open(deployment.config.database)
+    try:
+        _, token = await create_token(
+            store, api_key(deployment.config), "dept.finance", Role.PARTICIPANT
+        )
+    finally:
+        await store.close()
+    sent = [deployment.envelope("dept.finance", RECIPIENT) for _ in range(n)]
+    ids = {m for m, _ in sent}
+    answered: set[str] = set()
+    t0 = time.monotonic()
+    hub = start_hub(deployment, env)
+    killed = asyncio.Event()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+        ) as http:
+            window = asyncio.Semaphore(16)
+
+            async def one(message_id: str, body: bytes) -> None:
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline:
+                    async with window:
+                        try:
+                            response = await http.post("/v1/envelopes", content=body)
+                        except httpx.HTTPError:
+                            response = None
+                    if response is not None and response.status_code in (200, 202):
+                        answered.add(message_id)
+                        return
+                    await asyncio.sleep(0.2)  # no answer: the hub is down; try again
+                raise RuntimeError(f"{message_id}: no answer in 300 s")
+
+            async def killer() -> None:
+                while len(answered) < n // 4:
+                    await asyncio.sleep(0.05)
+                kill_hard(hub)
+                killed.set()
+
+            async def restarter() -> subprocess.Popen[bytes]:
+                await killed.wait()
+                return start_hub(deployment, env)
+
+            kill_task = asyncio.create_task(killer())
+            restart_task = asyncio.create_task(restarter())
+            await asyncio.gather(*(one(m, b) for m, b in sent))
+            await kill_task
+            hub = await restart_task
+        await wait_delivered(deployment, ids, timeout=300)
+    finally:
+        stop(hub)
+    shown, skipped = await read_inbox(deployment, directory / "inbox")
+    counts = _counts("kill -9 during HTTP", ids & answered, shown, skipped, t0)
+    counts.sent = len(ids)
+    return counts

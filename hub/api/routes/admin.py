@@ -287,6 +287,7 @@ async def revoke_token(token_id: str, caller: Auth, state: State, reason: str = 
     require(caller, Role.ADMIN)
     if not await state.store.revoke_token(token_id):
         raise Problem(404, "not_found", f"no live token {token_id}")
+    state.tokens.forget(token_id)
     await _audit(state, caller, "token.revoke", token_id, reason)
     return Response(status_code=204)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import json
 import logging
 import time
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -30,11 +30,11 @@ from hub.api.models import (
 from hub.api.problems import Problem, ProblemModel
 from hub.api.state import ApiState, api_state
 from hub.ops.certificates import certificates_of
-from hub.ops.submit import decision, submit
+from hub.ops.submit import submit
 from hub.ops.tokens import Role
 from hub.ops.trace import trace_of
-from hub.queues import header_facts
-from hub.records import MessageQuery, MessageRow
+from hub.queues import UNPARSED_PREFIX, header_facts
+from hub.records import Ingested, MessageQuery, MessageRow
 
 log = logging.getLogger("hub.api")
 router = APIRouter()
@@ -81,14 +81,18 @@ async def submit_envelope(
     state: State,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="seconds to wait")] = 0,
 ) -> JSONResponse:
-    """Submit a signed envelope (``application/xml``) whose Sender is the caller. Without
-    ``wait``: 202 once it is safely queued. With ``wait``: 200 with the hub's decision (state
-    and the rejection reasons, as the receipt says them), or 202 if it is not decided yet."""
+    """Submit a signed envelope (``application/xml``) whose Sender is the caller. The answer
+    comes once the hub has decided it and the decision is on record (durable: what a crash
+    cannot undo), with the state and the rejection reasons as the receipt says them: 202, or
+    200 with ``wait``. When the hub cannot decide it at once (it is stopping, say) the
+    envelope is queued: 202 with state ``queued``, or with ``wait`` the decision as soon as it
+    is made within that many seconds."""
     require(caller, Role.PARTICIPANT)
     body = await read_body(request, state.max_body(caller.participant))
     if not body.strip():
         raise Problem(422, "invalid_request", "the body is empty: send one signed envelope")
-    message_id, sender, _ = header_facts(body)
+    facts = header_facts(body)
+    message_id, sender, _ = facts
     if sender not in ("-", caller.participant):
         log.warning("%s tried to submit an envelope from %s", caller.name, sender)
         await state.store.audit(
@@ -100,14 +104,26 @@ async def submit_envelope(
             "forbidden",
             f"{caller.participant} may submit only envelopes it sends (Sender is {sender})",
         )
-    submission, message_id = await submit(state.transport, body, source="api")
-    deadline = time.monotonic() + wait
-    result = None
-    while True:
-        result = await decision(state.store, submission)
-        if result is not None or time.monotonic() >= deadline:
-            break
-        await asyncio.sleep(0.02)
+    submission = str(uuid.uuid4())
+    headers = {"message-id": message_id, "submission-id": submission, "source": "api",
+               "sender": sender}  # fmt: skip
+    # the caller is authenticated: what the broker's user_id check vouches for over AMQP
+    properties = {"user_id": caller.participant}
+    if not message_id.startswith(UNPARSED_PREFIX):
+        properties["message_id"] = message_id
+    outcome = await state.hub.ingest_here(body, headers, properties)
+    if outcome is not None:  # decided here and on record
+        out = await _decided(state, outcome, current=bool(wait))
+        return JSONResponse(out.model_dump(), status_code=200 if wait else 202)
+    # not decided here (the hub is stopping, or its batch failed): queued, retried from there
+    if wait:
+        state.decisions.expect(submission)
+    try:
+        await submit(state.transport, body, "api", submission, facts)
+    except BaseException:
+        state.decisions.forget(submission)
+        raise
+    result = await state.decisions.wait(state.store, submission, wait) if wait else None
     if result is None:
         out = Submitted(
             message_id=message_id, state="queued", links={"self": f"/v1/messages/{message_id}"}
@@ -127,6 +143,34 @@ async def submit_envelope(
         links={"self": f"/v1/messages/{result.message_id}"},
     )
     return JSONResponse(out.model_dump(), status_code=200 if wait else 202)
+
+
+async def _decided(state: ApiState, outcome: Ingested, current: bool) -> Submitted:
+    """What became of a submission decided here: its decision (with ``current``: the state it
+    has reached since, delivered say), or for one the hub had already (the same envelope
+    again), where that message stands now."""
+    p = outcome.processed
+    links = {"self": f"/v1/messages/{p.message_id}"}
+    if outcome.status == "conflict":
+        why = f"conflict: MessageId {p.message_id} was already submitted with other content"
+        return Submitted(
+            message_id=p.message_id,
+            state="rejected",
+            reasons=[Reason(code="conflict", text=why)],
+            links=links,
+        )
+    if outcome.status == "new" and p.state != "accepted":
+        reasons = [Reason(code=p.code or str(p.state), text=text) for text in p.reasons]
+        return Submitted(message_id=p.message_id, state=p.state, reasons=reasons, links=links)
+    if outcome.status == "new" and not current:
+        return Submitted(message_id=p.message_id, state=p.state, links=links)
+    row = await state.store.get_message(p.message_id)  # delivered at once, or as it stands
+    now = row.state if row is not None else p.state
+    reasons = []
+    if row is not None and row.reason and now in ("rejected", "expired", "failed"):
+        code, _, text = row.reason.partition(": ")
+        reasons = [Reason(code=code, text=text or code)]
+    return Submitted(message_id=p.message_id, state=now, reasons=reasons, links=links)
 
 
 async def _readable(state: ApiState, caller: Caller, message_id: str) -> MessageRow:

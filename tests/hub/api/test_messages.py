@@ -173,3 +173,26 @@ async def test_search_pages_through_my_messages(api: Api) -> None:
     assert sum(map(len, await pages("auditor"))) == 8
     assert sum(map(len, await pages("finance-manager"))) == 7
     assert sum(map(len, await pages("finance", **{"from": "2000-01-01", "to": "2000-12-31"}))) == 0
+
+
+async def test_a_submission_not_decided_at_once_is_queued(api: Api) -> None:
+    """When the hub cannot decide a submission in its own batch (it is stopping, or the batch
+    failed), the envelope goes to hub.inbound and is decided from there; ``wait`` still gets
+    the decision, without it the answer says ``queued``."""
+
+    async def cannot(*_: object) -> None:
+        return None
+
+    api.hub.ingest_here = cannot  # type: ignore[method-assign]
+    async with api.client("finance") as http:
+        message_id, body = api.deployment.envelope("dept.finance", "dept.culture")
+        waited = await http.post("/v1/envelopes?wait=10", content=body, headers=XML)
+        assert waited.status_code == 200, waited.text
+        assert waited.json()["message_id"] == message_id
+        assert waited.json()["state"] in ("accepted", "routed", "delivered")
+        other_id, other = api.deployment.envelope("dept.finance", "dept.culture")
+        queued = await http.post("/v1/envelopes", content=other, headers=XML)
+        assert queued.status_code == 202 and queued.json()["state"] == "queued"
+    await wait_for_state(api.hub.store, other_id, {"delivered"})
+    row = await api.hub.store.get_message(message_id)
+    assert row is not None and [e.detail for e in await api.hub.store.timeline(message_id)]
