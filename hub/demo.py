@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -335,18 +336,89 @@ async def _run(directory: Path) -> int:
             print(f"  {line}")
         report = render(await execution_summary(hub.store, hub.policy), "table")
         print("\n" + report.decode())
+        api = await _api_story(hub, directory / "pki")
+        print("HTTP API (docs/api.md):")
+        for line in api.lines:
+            print(f"  {line}")
         expected = {"delivered", "acknowledged", "answered"}
-        ok = story.ok and (
-            states.get(samples[0].message_id) == "answered"
-            and states.get(samples[1].message_id) in expected
-            and all(states.get(s.message_id) == "rejected" for s in samples[3:6])
-            and states.get(smev) == "answered"
+        ok = (
+            story.ok
+            and api.ok
+            and (
+                states.get(samples[0].message_id) == "answered"
+                and states.get(samples[1].message_id) in expected
+                and all(states.get(s.message_id) == "rejected" for s in samples[3:6])
+                and states.get(smev) == "answered"
+            )
         )
         print("\ndemo", "OK" if ok else "FAILED: see the traces above")
         return 0 if ok else 1
     finally:
         await hub.stop()
         await sim.stop()  # type: ignore[attr-defined]
+
+
+async def _api_story(hub: Hub, pki: Path) -> Story:
+    """The same hub over its HTTP API (docs/api.md): a department with a token submits, the
+    recipient pulls its inbox under a lease and acknowledges, the sender follows the message."""
+    import httpx
+
+    from hub.api.server import ApiServer
+    from hub.ops.tokens import Role, api_key, create_token
+
+    hub.config.api.address = "127.0.0.1:0"
+    logging.getLogger("hub.api").setLevel(logging.ERROR)  # the story says what is refused
+    server = ApiServer(hub)
+    await server.start()
+    lines = [f"API at {server.url} (`hub serve` runs it; OpenAPI at /openapi.json)"]
+    try:
+        key = api_key(hub.config)
+        tokens = {
+            who: (await create_token(hub.store, key, who, Role.PARTICIPANT, label="demo"))[1]
+            for who in ("dept.land", "dept.finance")
+        }
+        payload = parse_xml((shipped("xsd") / "examples" / "memo.xml").read_bytes())
+        message_id, body = _envelope(pki, "dept.land", "dept.finance", payload)
+
+        def client(who: str) -> httpx.AsyncClient:
+            headers = {"Authorization": f"Bearer {tokens[who]}"}
+            return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30)
+
+        async with client("dept.land") as land, client("dept.finance") as finance:
+            sent = await land.post(
+                "/v1/envelopes?wait=10", content=body, headers={"Content-Type": "application/xml"}
+            )
+            lines.append(
+                f"POST /v1/envelopes as dept.land → {sent.status_code} {sent.json()['state']}"
+            )
+            page = (await finance.get("/v1/inbox", params={"max": 10, "wait": 5})).json()
+            taken = [i for i in page["items"] if i["message_id"] == message_id]
+            for item in page["items"]:
+                await finance.post(
+                    f"/v1/inbox/{item['message_id']}/ack", params={"lease": item["lease"]["id"]}
+                )
+            lines.append(
+                f"GET /v1/inbox as dept.finance → {len(page['items'])} item(s) under a lease, "
+                "each acknowledged"
+            )
+            traced = (await land.get(f"/v1/messages/{message_id}")).json()
+            lines.append(f"GET /v1/messages/{message_id[:8]}… as dept.land → {traced['state']}")
+            foreign = await finance.post(
+                "/v1/envelopes", content=body, headers={"Content-Type": "application/xml"}
+            )
+            lines.append(
+                f"dept.finance submitting dept.land's envelope → {foreign.status_code} "
+                f"{foreign.json()['code']}"
+            )
+        ok = (
+            sent.status_code == 200
+            and bool(taken)
+            and traced["state"] == "acknowledged"
+            and foreign.status_code == 403
+        )
+    finally:
+        await server.stop()
+    return Story(lines, ok)
 
 
 def run_demo(directory: Path | None = None) -> int:

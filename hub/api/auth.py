@@ -164,13 +164,7 @@ async def authenticate(
         raise _unauthorized("no credentials: a bearer token or a client certificate")
     wait = state.limiter.retry_after(caller.participant)
     if wait is not None:
-        seconds = max(1, int(wait + 0.999))
-        raise Problem(
-            429,
-            "rate_limited",
-            f"{caller.participant} sends more than its rate; retry in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
+        raise _rate_limited(wait, f"{caller.participant} sends more than its rate")
     request.state.caller = caller
     return caller
 
@@ -180,13 +174,14 @@ def _slow_down(limiter: RateLimiter, request: Request) -> None:
     address = request.client.host if request.client else "?"
     wait = limiter.retry_after(f"address:{address}")
     if wait is not None:
-        seconds = max(1, int(wait + 0.999))
-        raise Problem(
-            429,
-            "rate_limited",
-            f"too many failed attempts from {address}; retry in {seconds} s",
-            headers={"Retry-After": str(seconds)},
-        )
+        raise _rate_limited(wait, f"too many failed attempts from {address}")
+
+
+def _rate_limited(wait: float, why: str) -> Problem:
+    seconds = max(1, int(wait + 0.999))
+    return Problem(
+        429, "rate_limited", f"{why}; retry in {seconds} s", headers={"Retry-After": str(seconds)}
+    )
 
 
 def _certificate_participant(request: Request) -> str | None:

@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from envelopes.model import Urgency
+from hub.execution.notices import RefusalReason
+
 
 class Reason(BaseModel):
     code: str = Field(description="the rejection class, e.g. signature_invalid")
@@ -267,23 +270,12 @@ class NoticeRequestIn(BaseModel):
     number: str | None = Field(default=None, description="registered: own number (default: next)")
     date: dt.date | None = Field(default=None, description="registered: with an own number")
     journal: str | None = None
-    reason: (
-        Literal[
-            "not_to_be_registered",
-            "wrong_addressee",
-            "no_signature",
-            "illegible",
-            "incomplete",
-            "duplicate",
-            "other",
-        ]
-        | None
-    ) = Field(default=None, description="registration_refused: why")
+    reason: RefusalReason | None = Field(default=None, description="registration_refused: why")
     text: str | None = None
     executor: str | None = Field(default=None, description="executor_assigned: who")
     co_executors: list[str] = Field(default_factory=list)
     deadline: dt.date | None = Field(default=None, description="default: from the urgency")
-    urgency: Literal["urgent", "operative", "normal"] | None = None
+    urgency: Urgency | None = None
     parent: str | None = Field(default=None, description="the assignment this one splits")
     assignment: str | None = Field(default=None, description="default: the resolution")
     answer: str | None = Field(default=None, description="executed: the answer's MessageId")

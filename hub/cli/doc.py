@@ -25,6 +25,7 @@ from hub.cli.support import (
     remote_client,
     remote_options,
 )
+from hub.execution.notices import RefusalReason
 
 ACCEPTED_EXIT, REJECTED_EXIT = 0, 1
 
@@ -159,15 +160,7 @@ def register(document_id: str, number: str | None, journal: str | None, **option
     _send("registered", document_id, _options(**options), number=number, journal=journal)
 
 
-REASONS = (
-    "not_to_be_registered",
-    "wrong_addressee",
-    "no_signature",
-    "illegible",
-    "incomplete",
-    "duplicate",
-    "other",
-)
+REASONS = tuple(reason.value for reason in RefusalReason)
 
 
 @doc.command("refuse")

@@ -8,14 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from envelopes.codec import to_bytes
-from envelopes.model import Urgency
 from hub.abc import Stage
 from hub.api.auth import Caller, authenticate, require
 from hub.api.models import Allocated, Document, Execution, NoticeDraft, NoticeRequestIn
 from hub.api.problems import Problem
 from hub.api.routes.messages import ERRORS
 from hub.api.state import ApiState, api_state
-from hub.execution.notices import RefusalReason, notice_element
+from hub.execution.notices import notice_element
 from hub.execution.report import FORMATS, render
 from hub.execution.rules import NoticeRefused
 from hub.ops.documents import NoticeRequest, build_notice
@@ -152,12 +151,12 @@ async def draft_notice(
         number=body.number,
         date=body.date,
         journal=body.journal,
-        reason=RefusalReason(body.reason) if body.reason else None,
+        reason=body.reason,
         text=body.text,
         executor=body.executor,
         co_executors=list(body.co_executors),
         deadline=body.deadline,
-        urgency=Urgency(body.urgency) if body.urgency else None,
+        urgency=body.urgency,
         parent=body.parent,
         assignment=body.assignment,
         answer=body.answer,

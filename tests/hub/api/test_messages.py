@@ -196,3 +196,17 @@ async def test_a_submission_not_decided_at_once_is_queued(api: Api) -> None:
     await wait_for_state(api.hub.store, other_id, {"delivered"})
     row = await api.hub.store.get_message(message_id)
     assert row is not None and [e.detail for e in await api.hub.store.timeline(message_id)]
+
+
+async def test_an_unreadable_submission_is_answered_in_the_callers_inbox(api: Api) -> None:
+    async with api.client("finance") as http:
+        garbage = await http.post("/v1/envelopes?wait=10", content=b"<not-closed>", headers=XML)
+        rejected_id = garbage.json()["message_id"]
+        assert garbage.json()["state"] == "rejected"
+        found = []
+        for _ in range(50):
+            page = (await http.get("/v1/inbox", params={"max": 20, "wait": 1})).json()["items"]
+            found += [i for i in page if i["kind"] == "receipt"]
+            if any(rejected_id in i["envelope"] for i in found):
+                break
+    assert any(rejected_id in i["envelope"] and "malformed" in i["envelope"] for i in found)
