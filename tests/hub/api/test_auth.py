@@ -235,3 +235,35 @@ async def test_the_rate_limit_answers_429_with_retry_after(
             assert (await other.get("/v1/me")).status_code == 200
         await asyncio.sleep(wait)
         assert (await http.get("/v1/me")).status_code == 200
+
+
+async def test_guessing_tokens_is_rate_limited_too(deployment: Deployment) -> None:
+    deployment.config.api.rate = 0.5
+    deployment.config.api.burst = 3
+    async with (
+        running_hub(deployment) as hub,
+        serving_api(hub, deployment) as api,
+        httpx.AsyncClient(base_url=api.url) as http,
+    ):
+        bad = {"Authorization": "Bearer hubt_0000000000000000_guess"}
+        statuses = [(await http.get("/v1/me", headers=bad)).status_code for _ in range(5)]
+        assert statuses[:3] == [401] * 3 and statuses[3:] == [429, 429]
+        # a caller with a good token is not held back by someone else's guessing
+        assert (await http.get("/v1/me", headers=api.headers("finance"))).status_code == 200
+
+
+async def test_a_fault_answers_500_with_an_incident_and_no_trace(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("disk on fire at /var/lib/secret/path")
+
+    api.hub.store.search_messages = broken  # type: ignore[method-assign]
+    async with api.client("finance") as http:
+        response = await http.get("/v1/messages")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "internal" and "incident" in body["detail"]
+    assert "disk on fire" not in response.text and "Traceback" not in response.text
+    incident = body["detail"].split("incident ")[1].rstrip(")")
+    assert any(incident in r.getMessage() and r.exc_info for r in caplog.records)
