@@ -7,6 +7,7 @@ store implementation (hub/store/) keeps them the same way, so both pass the same
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
@@ -279,6 +280,34 @@ class ApiToken:
 
 
 @dataclass(frozen=True)
+class UserRecord:
+    """A person who logs in to the managers' page: never the password, an argon2 hash of it."""
+
+    name: str
+    role: str  # manager | admin | auditor
+    department: str | None  # a manager's department
+    display_name: str
+    hash: str
+    created_at: str
+    created_by: str
+    disabled_at: str | None = None
+    failures: int = 0  # wrong passwords in a row
+    locked_until: str | None = None
+
+
+@dataclass(frozen=True)
+class UiSession:
+    """A logged-in browser: the store keeps a hash of the cookie, never the cookie."""
+
+    id: str
+    user: UserRecord
+    csrf: str
+    created_at: str
+    seen_at: str
+    expires_at: str
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """An administrator's action: who, what, on what, when, why."""
 
@@ -306,6 +335,103 @@ class MessageQuery:
     received_to: str | None = None
     after: tuple[str, str] | None = None  # (received_at, message_id) of the last one seen
     limit: int = 50
+
+
+# ------------------------------------------------------------------------ the managers' page
+DOCUMENT_VIEWS = (
+    "all", "on_control", "due_soon", "overdue", "executed_late", "executed", "not_registered"
+)  # fmt: skip
+DIRECTIONS = ("any", "incoming", "outgoing")
+# each view's order, as the names of the row's fields that make its cursor
+_ORDER: dict[str, tuple[str, ...]] = {
+    "on_control": ("deadline", "message_id"),
+    "due_soon": ("deadline", "message_id"),
+    "overdue": ("deadline", "message_id"),  # the longest overdue first
+    "executed": ("executed_on", "message_id"),  # the latest executed first
+    "executed_late": ("executed_on", "message_id"),
+}
+_BY_RECEIPT = ("received_at", "message_id")  # the newest first
+
+
+@dataclass(frozen=True)
+class DocumentQuery:
+    """A search among documents for the managers' page: whose (a department's, incoming or
+    outgoing), which view of execution control, what text (a registration number, a message
+    id, a word of the title, a counterpart); ``after`` continues a page (the view's cursor)."""
+
+    today: dt.date
+    parties: tuple[str, ...] = ()  # these departments' documents (empty: everyone's)
+    direction: str = "any"  # incoming: the parties are the recipients; outgoing: the senders
+    view: str = "all"
+    text: str | None = None
+    counterparts: tuple[str, ...] = ()  # participants the text names (resolved by the caller)
+    due_until: dt.date | None = None  # the due_soon view's last day
+    executor: str | None = None
+    after: tuple[str, ...] | None = None
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        if self.view not in DOCUMENT_VIEWS:
+            raise ValueError(f"unknown view {self.view!r}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {self.direction!r}")
+        if self.after is not None and len(self.after) != len(self.sort_key_names()):
+            raise ValueError("a cursor of another view")
+
+    def sort_key_names(self) -> tuple[str, ...]:
+        """The fields a page is ordered by (and its cursor made of)."""
+        return _ORDER.get(self.view, _BY_RECEIPT)
+
+    def descending(self) -> bool:
+        return self.view not in ("on_control", "due_soon", "overdue")
+
+    def following(self, last: DocumentListRow) -> DocumentQuery:
+        """The same search, on from ``last`` (the last row of this page)."""
+        key = tuple(str(getattr(last, name) or "") for name in self.sort_key_names())
+        return dataclasses.replace(self, after=key)
+
+
+@dataclass(frozen=True)
+class DocumentListRow:
+    """A document as a line of a list: enough to say where it is, no envelope."""
+
+    message_id: str
+    sender: str
+    recipient: str
+    received_at: str
+    title: str | None
+    kind: str | None  # the card's kind of document (letter, order …)
+    card_number: str | None  # the sender's number («исх. №») and date
+    card_date: str | None
+    number: str | None  # the recipient's registration number and date
+    registered_on: str | None
+    stage: str | None
+    executor: str | None
+    deadline: str | None
+    executed_on: str | None
+    executed_on_time: bool | None
+    urgency: str | None
+    overdue_days: int = 0  # days past the deadline today (0: not overdue)
+
+
+@dataclass(frozen=True)
+class DocumentCounts:
+    """The overview's counters for some departments (their incoming documents) or all."""
+
+    on_control: int = 0
+    due_soon: int = 0
+    overdue: int = 0
+    executed_late: int = 0
+    not_registered: int = 0
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One day of the charts: documents received that day, documents overdue at its end."""
+
+    day: dt.date
+    received: int
+    overdue: int
 
 
 # ------------------------------------------------------------------------ rules every store keeps

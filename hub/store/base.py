@@ -18,9 +18,13 @@ from hub.records import (
     AuditEntry,
     BreakerRow,
     ControlCounts,
+    DayFigures,
     DeadLetter,
     DeliveryMark,
     DeliveryRow,
+    DocumentCounts,
+    DocumentListRow,
+    DocumentQuery,
     DocumentRecord,
     Due,
     Event,
@@ -32,6 +36,8 @@ from hub.records import (
     Registration,
     RulesVersion,
     Submission,
+    UiSession,
+    UserRecord,
 )
 
 
@@ -195,6 +201,69 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def audit_log(self, since: str | None = None, limit: int = 200) -> list[AuditEntry]:
         """Administrators' actions, newest first (those after ``since`` if given)."""
+
+    # ---------------------------------------------------------------------------- the page's lists
+    @abc.abstractmethod
+    async def search_documents(self, query: DocumentQuery) -> list[DocumentListRow]:
+        """Documents as lines of a list: the query's view, scope and text, a page at a time."""
+
+    @abc.abstractmethod
+    async def document_counts(
+        self, parties: tuple[str, ...], today: dt.date, due_until: dt.date
+    ) -> DocumentCounts:
+        """The overview's counters over the parties' incoming documents (everyone's if none)."""
+
+    @abc.abstractmethod
+    async def daily_figures(
+        self, parties: tuple[str, ...], first: dt.date, last: dt.date, zone: dt.tzinfo
+    ) -> list[DayFigures]:
+        """Per day (in ``zone``): documents received, documents overdue at the day's end."""
+
+    # ---------------------------------------------------------------------------- the page's users
+    @abc.abstractmethod
+    async def add_user(self, user: UserRecord) -> bool:
+        """Keep a new user; False if the name is taken."""
+
+    @abc.abstractmethod
+    async def user(self, name: str) -> UserRecord | None:
+        """A user by name (disabled ones too: they say when)."""
+
+    @abc.abstractmethod
+    async def users(self) -> list[UserRecord]:
+        """Every user, by name."""
+
+    @abc.abstractmethod
+    async def set_password(self, name: str, hash_: str) -> bool:
+        """A new password hash (unlocks the user, ends its sessions); False if no such user."""
+
+    @abc.abstractmethod
+    async def disable_user(self, name: str) -> bool:
+        """Disable a user for good and end its sessions; False if none such is enabled."""
+
+    @abc.abstractmethod
+    async def login_failed(self, name: str, limit: int, locked_until: str) -> int:
+        """Count a wrong password; at ``limit`` in a row the user is locked until
+        ``locked_until`` (and the count starts over). The count now."""
+
+    @abc.abstractmethod
+    async def login_succeeded(self, name: str) -> None:
+        """A right password: the count of wrong ones starts over."""
+
+    @abc.abstractmethod
+    async def open_session(self, session_id: str, user: str, csrf: str, expires_at: str) -> None:
+        """Keep a new session (by the hash of its cookie); ended ones are cleared on the way."""
+
+    @abc.abstractmethod
+    async def session(self, session_id: str) -> UiSession | None:
+        """A session with its user, unless the user is disabled (expiry is the caller's)."""
+
+    @abc.abstractmethod
+    async def touch_session(self, session_id: str, seen_at: str) -> None:
+        """The session was used now (its idle time starts over)."""
+
+    @abc.abstractmethod
+    async def end_session(self, session_id: str) -> None:
+        """Log out."""
 
     # ---------------------------------------------------------------------------- dead letters
     @abc.abstractmethod

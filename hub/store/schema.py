@@ -254,3 +254,58 @@ MIGRATIONS.append(
     CREATE INDEX messages_received ON messages(received_at)
     """
 )
+
+MIGRATIONS.append(
+    # 9: the managers' page's search — the card's kind, number and date as columns (a clerk
+    # types the sender's number), the titles' words (FTS5, its own rows keyed by message id:
+    # a table's implicit rowid may change on VACUUM; filled where a document is
+    # inserted), the newest-first order for everyone
+    """
+    ALTER TABLE documents ADD COLUMN card_kind TEXT;
+    ALTER TABLE documents ADD COLUMN card_number TEXT;
+    ALTER TABLE documents ADD COLUMN card_date TEXT;
+    UPDATE documents SET card_kind = json_extract(card, '$.kind'),
+                         card_number = json_extract(card, '$.number'),
+                         card_date = json_extract(card, '$.date')
+        WHERE card IS NOT NULL;
+    CREATE INDEX documents_card_number ON documents(card_number) WHERE card_number IS NOT NULL;
+    CREATE INDEX documents_received ON documents(received_at, message_id);
+    CREATE INDEX documents_executor ON documents(executor, received_at) WHERE executor IS NOT NULL;
+    CREATE INDEX documents_late ON documents(recipient, executed_on) WHERE executed_on_time = 0;
+    CREATE INDEX documents_unregistered ON documents(recipient, received_at) WHERE stage IS NULL;
+    CREATE VIRTUAL TABLE document_titles USING fts5(
+        title, message_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    INSERT INTO document_titles (title, message_id)
+        SELECT title, message_id FROM documents WHERE title IS NOT NULL ORDER BY received_at
+    """
+)
+
+MIGRATIONS.append(
+    # 10: the managers' page — its users (an argon2 hash of each password, the failures that
+    # lock a user out) and their sessions (a hash of each cookie, its CSRF token)
+    """
+    CREATE TABLE users (
+        name          TEXT PRIMARY KEY,
+        role          TEXT NOT NULL,
+        department    TEXT,
+        display_name  TEXT NOT NULL DEFAULT '',
+        hash          TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        created_by    TEXT NOT NULL,
+        disabled_at   TEXT,
+        failures      INTEGER NOT NULL DEFAULT 0,
+        locked_until  TEXT
+    );
+    CREATE TABLE ui_sessions (
+        id          TEXT PRIMARY KEY,
+        user        TEXT NOT NULL,
+        csrf        TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        seen_at     TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    );
+    CREATE INDEX ui_sessions_user ON ui_sessions(user);
+    CREATE INDEX ui_sessions_expiry ON ui_sessions(expires_at)
+    """
+)

@@ -22,13 +22,15 @@ from hub.execution.settings import ExecutionConfig
 from hub.queues import header_priority
 from hub.records import (
     Acknowledgement,
-    ApiToken,
-    AuditEntry,
     BreakerRow,
     ControlCounts,
+    DayFigures,
     DeadLetter,
     DeliveryMark,
     DeliveryRow,
+    DocumentCounts,
+    DocumentListRow,
+    DocumentQuery,
     DocumentRecord,
     Due,
     Event,
@@ -43,8 +45,10 @@ from hub.records import (
     now_iso,
     submission_outcome,
 )
+from hub.store import sqlite_documents as documents
 from hub.store import sqlite_execution as execution
 from hub.store.base import Store
+from hub.store.sqlite_access import AccessTables
 from hub.store.sqlite_db import SqliteDatabase
 from hub.store.sqlite_ingest import MESSAGE_COLUMNS, ingest_one
 from hub.store.sqlite_timeline import record_event
@@ -54,13 +58,10 @@ if TYPE_CHECKING:
 
 _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 
-_TOKEN_COLUMNS = (
-    "id, participant, role, department, hash, label, created_at, created_by, revoked_at"
-)
 _TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
 
 
-class SqliteStore(Store):
+class SqliteStore(AccessTables, Store):
     """The hub's SQLite database, written by one batching writer."""
 
     def __init__(
@@ -330,59 +331,19 @@ class SqliteStore(Store):
         rows = await self._fetchall(sql, [*params, query.limit])
         return [MessageRow(*r) for r in rows]
 
-    async def add_token(self, token: ApiToken) -> None:
-        await self._write(
-            lambda c: c.execute(
-                "INSERT INTO api_tokens (id, participant, role, department, hash, label, "
-                "created_at, created_by, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    token.id, token.participant, token.role, token.department, token.hash,
-                    token.label, token.created_at, token.created_by, token.revoked_at,
-                ),
-            )
-        )  # fmt: skip
+    # ------------------------------------------------------------------ the managers' page
+    async def search_documents(self, query: DocumentQuery) -> list[DocumentListRow]:
+        return await self.database.read(lambda c: documents.search(c, query))
 
-    async def token(self, token_id: str) -> ApiToken | None:
-        rows = await self._fetchall(
-            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = ?", (token_id,)
-        )
-        return ApiToken(*rows[0]) if rows else None
+    async def document_counts(
+        self, parties: tuple[str, ...], today: dt.date, due_until: dt.date
+    ) -> DocumentCounts:
+        return await self.database.read(lambda c: documents.counts(c, parties, today, due_until))
 
-    async def tokens(self) -> list[ApiToken]:
-        rows = await self._fetchall(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at")
-        return [ApiToken(*r) for r in rows]
-
-    async def revoke_token(self, token_id: str) -> bool:
-        at = now_iso()
-
-        def run(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (at, token_id),
-            )
-            return cursor.rowcount == 1
-
-        return await self._write(run)
-
-    async def audit(
-        self, actor: str, role: str, action: str, target: str, reason: str, detail: str
-    ) -> None:
-        at = now_iso()
-        await self._write(
-            lambda c: c.execute(
-                "INSERT INTO audit_log (at, actor, role, action, target, reason, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (at, actor, role, action, target, reason, detail),
-            )
-        )
-
-    async def audit_log(self, since: str | None = None, limit: int = 200) -> list[AuditEntry]:
-        rows = await self._fetchall(
-            "SELECT id, at, actor, role, action, target, reason, detail FROM audit_log "
-            "WHERE at > ? ORDER BY id DESC LIMIT ?",
-            (since or "", limit),
-        )
-        return [AuditEntry(*r) for r in rows]
+    async def daily_figures(
+        self, parties: tuple[str, ...], first: dt.date, last: dt.date, zone: dt.tzinfo
+    ) -> list[DayFigures]:
+        return await self.database.read(lambda c: documents.daily(c, parties, first, last, zone))
 
     # ------------------------------------------------------------------ dead letters
     async def dead_letter(

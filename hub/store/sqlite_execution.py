@@ -49,9 +49,10 @@ def _iso(value: dt.date | None) -> str | None:
 def insert_document(conn: sqlite3.Connection, p: Processed, at: str) -> None:
     """A newly accepted request becomes a document its recipient may execute."""
     card = p.card
-    conn.execute(
+    cursor = conn.execute(
         "INSERT OR IGNORE INTO documents (message_id, sender, recipient, received_at, card, "
-        "title, urgency, control_term, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "title, urgency, control_term, card_kind, card_number, card_date, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             p.message_id,
             p.sender,
@@ -61,9 +62,17 @@ def insert_document(conn: sqlite3.Connection, p: Processed, at: str) -> None:
             card.title if card is not None else None,
             card.urgency.value if card is not None else None,
             _iso(card.control_term) if card is not None else None,
+            card.kind.value if card is not None else None,
+            card.number if card is not None else None,
+            _iso(card.date) if card is not None else None,
             at,
         ),
     )
+    if cursor.rowcount and card is not None and card.title:
+        conn.execute(
+            "INSERT INTO document_titles (title, message_id) VALUES (?, ?)",
+            (card.title, p.message_id),
+        )
 
 
 def load_record(conn: sqlite3.Connection, message_id: str) -> DocumentRecord | None:

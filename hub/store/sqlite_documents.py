@@ -1,0 +1,291 @@
+"""The managers' page's reads in SQLite: documents as lists (search, views of execution
+control, a page at a time by cursor), the overview's counters, the charts' daily figures.
+
+Every query is one index range or a few (docs/ui.md, "Speed"): bench/ui.py measures them on a
+million documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+
+from hub.records import DayFigures, DocumentCounts, DocumentListRow, DocumentQuery
+
+_ON_CONTROL = "d.deadline IS NOT NULL AND d.executed_on IS NULL AND d.closed_on IS NULL"
+_COLUMNS = (
+    "d.message_id, d.sender, d.recipient, d.received_at, d.title, d.card_kind, d.card_number, "
+    "d.card_date, d.number, d.registered_on, d.stage, d.executor, d.deadline, d.executed_on, "
+    "d.executed_on_time, d.urgency"
+)
+_TOP = "\U0010ffff"  # sorts after every text that starts the same way
+_ID_PREFIX = re.compile(r"[0-9a-f-]{8,36}")
+_WORD = re.compile(r"\w+")
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _scope(query: DocumentQuery) -> tuple[list[str], list[object]]:
+    """Whose documents, as one condition: the parties as recipients, senders or either."""
+    sides = _sides(query)
+    if len(sides) == 1:
+        return sides[0]
+    (recipients, params), (senders, more) = sides
+    return [f"({recipients[0]} OR {senders[0]})"], [*params, *more]
+
+
+def _sides(query: DocumentQuery) -> list[tuple[list[str], list[object]]]:
+    """Whose documents, a condition for each side the parties may be on (everyone's: none):
+    each is an index's range (documents_recipient, documents_sender) where an OR of the two
+    would gather every document of the parties before it sorts them."""
+    parties = query.parties
+    if not parties:
+        return [([], [])]
+    marks = _marks(parties)
+    recipients: tuple[list[str], list[object]] = ([f"d.recipient IN ({marks})"], [*parties])
+    senders: tuple[list[str], list[object]] = ([f"d.sender IN ({marks})"], [*parties])
+    if query.direction == "incoming":
+        return [recipients]
+    if query.direction == "outgoing":
+        return [senders]
+    return [recipients, senders]
+
+
+def _view(query: DocumentQuery) -> tuple[list[str], list[object]]:
+    today = query.today.isoformat()
+    view = query.view
+    if view == "on_control":
+        return [_ON_CONTROL], []
+    if view == "due_soon":
+        until = (query.due_until or query.today).isoformat()
+        return [_ON_CONTROL, "d.deadline >= ?", "d.deadline <= ?"], [today, until]
+    if view == "overdue":
+        return [_ON_CONTROL, "d.deadline < ?"], [today]
+    if view == "executed":
+        return ["d.executed_on IS NOT NULL"], []
+    if view == "executed_late":
+        return ["d.executed_on IS NOT NULL", "d.executed_on_time = 0"], []
+    if view == "not_registered":
+        return ["d.stage IS NULL"], []
+    return [], []
+
+
+def fts_expression(text: str) -> str | None:
+    """The words of ``text`` as an FTS5 query: every word, each as a prefix («приказ» finds
+    «приказа»), quoted so that nothing the user types is FTS syntax."""
+    words = _WORD.findall(text)
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words[:8])
+
+
+def _matches(text: str) -> tuple[str, list[object]]:
+    """The documents a search text finds, as a query of their ids: the start of a registration
+    number (either side's), of a message id, the words of a title — each through its own
+    index, united."""
+    parts: list[str] = []
+    params: list[object] = []
+    for column in ("number", "card_number"):
+        parts.append(f"SELECT message_id FROM documents WHERE {column} BETWEEN ? AND ?")
+        params += [text, text + _TOP]
+    lowered = text.lower()
+    if _ID_PREFIX.fullmatch(lowered):
+        parts.append("SELECT message_id FROM documents WHERE message_id BETWEEN ? AND ?")
+        params += [lowered, lowered + _TOP]
+    words = fts_expression(text)
+    if words:
+        parts.append("SELECT message_id FROM document_titles WHERE document_titles MATCH ?")
+        params.append(words)
+    return " UNION ".join(parts), params
+
+
+def _counterparts(query: DocumentQuery) -> list[tuple[list[str], list[object]]]:
+    """The counterparts a search text names, a condition for each side they may be on."""
+    counterparts = query.counterparts
+    marks = _marks(counterparts)
+    return [([f"d.{side} IN ({marks})"], [*counterparts]) for side in ("sender", "recipient")]
+
+
+def _order(query: DocumentQuery, table: str = "d.") -> str:
+    direction = "DESC" if query.descending() else "ASC"
+    return ", ".join(f"{table}{name} {direction}" for name in query.sort_key_names())
+
+
+def _after(query: DocumentQuery) -> tuple[list[str], list[object]]:
+    """The cursor: the rows after the last of the previous page, in the page's order."""
+    if query.after is None:
+        return [], []
+    columns = ", ".join(f"d.{name}" for name in query.sort_key_names())
+    compare = "<" if query.descending() else ">"
+    return [f"({columns}) {compare} ({_marks(query.after)})"], [*query.after]
+
+
+def _ways(query: DocumentQuery) -> list[tuple[str, list[str], list[object]]]:
+    """The ways to the documents a query asks for, each (FROM, WHERE, parameters): a way for
+    each side the parties may be on and, with counterparts, each side those may be on — an
+    index's range each (an OR of them would gather every document of the parties, then sort
+    them) — and a text's matches, each read by its id (the CROSS JOIN keeps that order: the
+    matches cost what they number, whereas an index of the parties reads all of theirs)."""
+    ways: list[tuple[str, list[str], list[object]]] = []
+    text = (query.text or "").strip()
+    if text:
+        matches, params = _matches(text)
+        scope, scope_params = _scope(query)
+        source = f"({matches}) AS m CROSS JOIN documents d ON d.message_id = m.message_id"
+        ways.append((source, scope, [*params, *scope_params]))
+    if query.counterparts or not text:
+        names = _counterparts(query) if query.counterparts else [([], [])]
+        for side, side_params in _sides(query):
+            for name, name_params in names:
+                ways.append(("documents d", side + name, [*side_params, *name_params]))
+    return ways
+
+
+def search(conn: sqlite3.Connection, query: DocumentQuery) -> list[DocumentListRow]:
+    """A page of documents: a page from each way to them (``_ways``) in the page's order,
+    then a page of their union."""
+    common: list[str] = []
+    common_params: list[object] = []
+    for where, params in (_view(query), _after(query)):
+        common += where
+        common_params += params
+    if query.executor:
+        common.append("d.executor = ?")
+        common_params.append(query.executor)
+    order = _order(query)
+    selects: list[str] = []
+    values: list[object] = []
+    for source, where, params in _ways(query):
+        conditions = where + common
+        selects.append(
+            f"SELECT {_COLUMNS} FROM {source}"
+            + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            + f" ORDER BY {order} LIMIT ?"
+        )
+        values += [*params, *common_params, query.limit]
+    if len(selects) == 1:
+        sql = selects[0]
+    else:
+        united = " UNION ".join(f"SELECT * FROM ({select})" for select in selects)
+        sql = f"{united} ORDER BY {_order(query, table='')} LIMIT ?"
+        values.append(query.limit)
+    today = query.today
+    rows = []
+    for r in conn.execute(sql, values):
+        overdue = 0
+        deadline, executed_on = r[12], r[13]
+        if deadline and executed_on is None and r[10] != "control_closed":
+            overdue = max(0, (today - dt.date.fromisoformat(deadline)).days)
+        rows.append(
+            DocumentListRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                r[10],
+                r[11],
+                r[12],
+                r[13],
+                None if r[14] is None else bool(r[14]),  # executed on time
+                r[15],  # urgency
+                overdue,
+            )
+        )
+    return rows
+
+
+def counts(
+    conn: sqlite3.Connection, parties: tuple[str, ...], today: dt.date, due_until: dt.date
+) -> DocumentCounts:
+    """The overview's counters: the parties' incoming documents (everyone's if none)."""
+    scope, params = ("", []) if not parties else (f"AND recipient IN ({_marks(parties)})", parties)
+    on_control, due_soon, overdue = conn.execute(
+        f"SELECT COUNT(*), SUM(deadline >= ? AND deadline <= ?), SUM(deadline < ?) "
+        f"FROM documents INDEXED BY documents_on_control "
+        f"WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL {scope}",
+        [today.isoformat(), due_until.isoformat(), today.isoformat(), *params],
+    ).fetchone()
+    (late,) = conn.execute(
+        f"SELECT COUNT(*) FROM documents INDEXED BY documents_late "
+        f"WHERE executed_on_time = 0 {scope}",
+        params,
+    ).fetchone()
+    (unregistered,) = conn.execute(
+        f"SELECT COUNT(*) FROM documents INDEXED BY documents_unregistered "
+        f"WHERE stage IS NULL {scope}",
+        params,
+    ).fetchone()
+    return DocumentCounts(on_control, due_soon or 0, overdue or 0, late, unregistered)
+
+
+def _utc(day: dt.date, zone: dt.tzinfo) -> str:
+    """The start of ``day`` in ``zone`` as the store's UTC time stamps are written."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    return start.isoformat(timespec="microseconds")
+
+
+def daily(
+    conn: sqlite3.Connection,
+    parties: tuple[str, ...],
+    first: dt.date,
+    last: dt.date,
+    zone: dt.tzinfo,
+) -> list[DayFigures]:
+    """Per day from ``first`` to ``last`` (days in ``zone``): the documents the parties sent
+    or received (everyone's if none), and those overdue at the day's end. A document closed
+    without an execution counts as overdue until today (such closures are rare)."""
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    received: list[int] = []
+    for day in days:
+        bounds = [_utc(day, zone), _utc(day + dt.timedelta(days=1), zone)]
+        if not parties:
+            sides = ["SELECT COUNT(*) FROM documents WHERE received_at >= ? AND received_at < ?"]
+            side_params: list[list[object]] = [[*bounds]]
+        else:
+            marks = _marks(parties)
+            sides = [
+                f"SELECT COUNT(*) FROM documents WHERE {side} IN ({marks}) "
+                "AND received_at >= ? AND received_at < ?"
+                for side in ("recipient", "sender")
+            ]
+            side_params = [[*parties, *bounds], [*parties, *bounds]]
+        received.append(
+            sum(conn.execute(s, p).fetchone()[0] for s, p in zip(sides, side_params, strict=True))
+        )
+    # the documents that could be overdue on one of the days: on control now, or executed
+    # since the first day — each from its own index
+    scope, params = ("", []) if not parties else (f"AND recipient IN ({_marks(parties)})", parties)
+    end = last.isoformat()
+    deadlines = conn.execute(
+        f"SELECT deadline, NULL FROM documents INDEXED BY documents_on_control "
+        f"WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL "
+        f"AND deadline < ? {scope} "
+        f"UNION ALL SELECT deadline, executed_on FROM documents INDEXED BY documents_executed "
+        f"WHERE executed_on IS NOT NULL AND executed_on >= ? AND deadline < ? {scope}",
+        [end, *params, first.isoformat(), end, *params],
+    ).fetchall()
+    # a document is overdue at the end of each day after its deadline until (not including)
+    # the day it was executed: +1 where that starts, -1 where it stops, then a running sum
+    change = [0] * (len(days) + 1)
+    for deadline, executed_on in deadlines:
+        start = dt.date.fromisoformat(deadline) + dt.timedelta(days=1)
+        stop = dt.date.fromisoformat(executed_on) if executed_on else last + dt.timedelta(1)
+        begin = max(0, (start - first).days)
+        finish = min(len(days), (stop - first).days)
+        if begin < finish:
+            change[begin] += 1
+            change[finish] -= 1
+    overdue, running = [], 0
+    for step in change[:-1]:
+        running += step
+        overdue.append(running)
+    return [DayFigures(d, r, o) for d, r, o in zip(days, received, overdue, strict=True)]
