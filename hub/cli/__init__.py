@@ -54,6 +54,10 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "Reports: the execution summary by department and executor.",
     ),
     "tokens": ("hub.cli.tokens:tokens", "API tokens: create (shown once), list, revoke."),
+    "users": (
+        "hub.cli.users:users",
+        "The managers' page's users: create, list, password, disable.",
+    ),
     "routes": (
         "hub.cli.routes:routes",
         "Routing rules: check, explain, reload, versions, JSON Schema (docs/routing.md).",
