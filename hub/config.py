@@ -101,6 +101,19 @@ class ApiConfig(_Section):
         return self
 
 
+class UiConfig(_Section):
+    """The managers' page (docs/ui.md), served by the API server under ``/ui/``."""
+
+    enabled: bool = True
+    language: Literal["ru", "en"] = "ru"  # when the browser asks for neither
+    session_idle: float = Field(default=1800.0, gt=0)  # seconds without a request: logged out
+    session_max: float = Field(default=43200.0, gt=0)  # seconds after login: logged out
+    lockout_failures: int = Field(default=5, ge=1)  # wrong passwords in a row lock the user
+    lockout_minutes: float = Field(default=15.0, gt=0)
+    refresh: float = Field(default=15.0, ge=2)  # seconds between live updates of counters
+    due_days: int = Field(default=7, ge=1, le=60)  # "due this week" on the dashboard
+
+
 class RetryConfig(_Section):
     """Defaults for every route; a route may override any of them."""
 
@@ -141,6 +154,9 @@ class HubConfig(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
+    # how people name participants: "dept.culture" = "Отдел культуры" (the page, the reports)
+    names: dict[str, str] = Field(default_factory=dict)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)

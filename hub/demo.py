@@ -267,7 +267,7 @@ async def _execution_story(
     return Story(lines, ok)
 
 
-async def _run(directory: Path) -> int:
+async def _run(directory: Path, serve: str | None = None) -> int:
     sim, smev_section = await _start_smev(directory)
     config_path = init_deployment(
         directory, DEPARTMENTS, metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
@@ -334,7 +334,7 @@ async def _run(directory: Path) -> int:
         print("\nExecution control (`hub doc …`, `hub report execution`):")
         for line in story.lines:
             print(f"  {line}")
-        report = render(await execution_summary(hub.store, hub.policy), "table")
+        report = render(await execution_summary(hub.store, hub.policy, names=config.names), "table")
         print("\n" + report.decode())
         api = await _api_story(hub, directory / "pki")
         print("HTTP API (docs/api.md):")
@@ -352,6 +352,10 @@ async def _run(directory: Path) -> int:
             )
         )
         print("\ndemo", "OK" if ok else "FAILED: see the traces above")
+        if serve is not None and ok:
+            await _serve(hub, serve)
+        elif ok:
+            print("To look at this traffic on the managers' page in a browser: hub demo --serve")
         return 0 if ok else 1
     finally:
         await hub.stop()
@@ -421,8 +425,46 @@ async def _api_story(hub: Hub, pki: Path) -> Story:
     return Story(lines, ok)
 
 
-def run_demo(directory: Path | None = None) -> int:
+DEMO_USERS = (
+    ("head", "auditor", None, "Глава администрации"),
+    ("culture", "manager", "dept.culture", "Петров П.П."),
+    ("finance", "manager", "dept.finance", "Кузнецова К.К."),
+    ("admin", "admin", None, "Администратор хаба"),
+)
+
+
+async def _serve(hub: Hub, address: str) -> None:
+    """Keep the demo hub running with its API and the managers' page until Ctrl-C."""
+    import secrets
+    import signal
+
+    from hub.api.server import ApiServer
+    from hub.ops.users import create_user
+
+    hub.config.api.address = address
+    server = ApiServer(hub)
+    await server.start()
+    print(f"\nThe managers' page: {server.url}/ui/  (the API: {server.url}/docs)")
+    print("Log in as (passwords made for this run only):")
+    for name, role, department, display in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        await create_user(hub.store, name, role, password, department, display, "hub demo")
+        scope = f", {hub.config.names.get(department, department)}" if department else ""
+        print(f"  {name:<8} {password:<14} {role}{scope}")
+    print("Ctrl-C stops the hub.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def run_demo(directory: Path | None = None, serve: str | None = None) -> int:
+    """The demo; with ``serve`` (HOST:PORT) the hub stays up with the page until Ctrl-C."""
     if directory is not None:
-        return asyncio.run(_run(directory))
+        return asyncio.run(_run(directory, serve))
     with tempfile.TemporaryDirectory(prefix="hub-demo-") as tmp:
-        return asyncio.run(_run(Path(tmp)))
+        return asyncio.run(_run(Path(tmp), serve))

@@ -10,6 +10,9 @@ configuration, and a broken one is a clear error, never a silent skip:
 - ``hub.commands``: ``<name> = "module:command"`` adds a click command or group to ``hub``.
 - ``hub.extensions``: ``<name> = "module:factory"``; ``hub serve`` calls each factory with the
   hub before starting it and runs the Extension it returns (``monitoring`` is one).
+- ``hub.pages``: ``<name> = "module:install"``; the API server calls each with its FastAPI
+  application to serve pages beside the API (the managers' page, ``hub.ui``, is one; all are
+  off when ``[ui] enabled = false``).
 - ``hub.key_algorithms``: ``<name> = "module:function"`` issues a development key and
   certificate of another algorithm for ``hub keys new`` (GOST R 34.10-2012 comes with SMEV).
 """
@@ -31,6 +34,7 @@ ADAPTERS = "hub.adapters"
 COMMANDS = "hub.commands"
 EXTENSIONS = "hub.extensions"
 KEY_ALGORITHMS = "hub.key_algorithms"
+PAGES = "hub.pages"
 
 
 def found(group: str) -> dict[str, EntryPoint]:

@@ -20,6 +20,25 @@ def shipped(name: str) -> Path:
     raise FileNotFoundError(f"the hub's {name}/ folder is missing from this installation")
 
 
+# how the page and the reports name the usual departments (hub.toml's [names]; edit freely)
+KNOWN_NAMES = {
+    "dept.finance": "Финансовое управление",
+    "dept.culture": "Управление культуры",
+    "dept.land": "Комитет по земельным отношениям",
+    "dept.property": "Управление муниципального имущества",
+    "dept.education": "Управление образования",
+    "dept.health": "Управление здравоохранения",
+    "dept.transport": "Управление транспорта",
+    "dept.social": "Управление социальной защиты",
+}
+
+
+def _names(departments: list[str]) -> str:
+    lines = [f'"{d}" = "{KNOWN_NAMES[d]}"' for d in departments if d in KNOWN_NAMES]
+    lines += [f'# "{d}" = "…"' for d in departments if d not in KNOWN_NAMES]
+    return "\n".join(lines)
+
+
 def write_config(
     directory: Path,
     departments: list[str],
@@ -58,6 +77,10 @@ address = "{metrics_address}"
 # client_ca for client certificates (mTLS)
 [api]
 address = "{api_address}"
+
+# how people call the participants: the managers' page (/ui/) and the reports use these names
+[names]
+{_names(departments)}
 
 [retry]
 max_attempts = 8

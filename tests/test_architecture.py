@@ -273,14 +273,26 @@ def test_no_module_holds_too_much() -> None:
 
 def test_the_api_is_an_extension_of_the_core() -> None:
     """The core never imports the HTTP API (``hub serve`` finds it as an extension); only the
-    command line, the API itself and the demo (the composition of the whole product) do."""
+    command line, the API itself, the managers' page (served by it) and the demo (the
+    composition of the whole product) do."""
     offences = [
         f"{i.importer}:{i.line} imports {i.imported}"
         for i in all_imports()
         if i.imported.startswith("hub.api")
-        and not i.importer.startswith(("hub.api", "hub.cli"))
+        and not i.importer.startswith(("hub.api", "hub.cli", "hub.ui"))
         and unit(i.importer) not in COMPOSITION_ROOTS
     ]
+    assert offences == []
+
+
+def test_the_page_is_a_plug_in_of_the_api() -> None:
+    """Nothing imports the managers' page: the API server finds it (entry point ``hub.pages``)."""
+    offences = [
+        f"{i.importer}:{i.line} imports {i.imported}"
+        for i in all_imports()
+        if i.imported.startswith("hub.ui") and not i.importer.startswith("hub.ui")
+        and unit(i.importer) not in COMPOSITION_ROOTS
+    ]  # fmt: skip
     assert offences == []
 
 

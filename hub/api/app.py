@@ -18,6 +18,7 @@ from hub.api.routes import admin, documents, messages
 from hub.api.state import ApiState
 from hub.ops.tokens import api_key
 from hub.pipeline.hub import Hub
+from hub.plugins import PAGES, found, load
 
 DESCRIPTION = """The interagency exchange hub's front door: submit signed envelopes, pull your
 inbox with leases, follow your messages and documents, and (administrators) everything the
@@ -83,9 +84,13 @@ def build_app(request_timeout: float = 120.0) -> FastAPI:
 
 
 def create_app(hub: Hub, decisions: Decisions | None = None) -> FastAPI:
-    """The API of a hub (``decisions``: the observer the hub tells of its decisions)."""
+    """The API of a hub (``decisions``: the observer the hub tells of its decisions), and
+    the managers' page under ``/ui/`` unless ``[ui]`` is off."""
     config = hub.config.api
     app = build_app(config.request_timeout)
+    if hub.config.ui.enabled:  # the managers' page, found as a plug-in (the API never imports it)
+        for name in sorted(found(PAGES)):
+            load(PAGES, name)(app)
     limiter = RateLimiter(
         config.rate,
         config.burst,

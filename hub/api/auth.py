@@ -37,12 +37,15 @@ class Caller:
     participant: str
     role: Role
     department: str | None = None
-    via: str = "token"  # token | certificate
+    via: str = "token"  # token | certificate | session (the managers' page)
     token_id: str | None = None
+    user: str | None = None  # the person logged in to the managers' page
 
     @property
     def name(self) -> str:
         """How the audit log and the timeline name the caller."""
+        if self.user is not None:
+            return f"{self.user} ({self.role.value}, {self.via})"
         return f"{self.participant} ({self.role.value}, {self.via} {self.token_id or ''})".replace(
             " )", ")"
         )

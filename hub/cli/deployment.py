@@ -70,8 +70,14 @@ def serve_command(config_path: str) -> None:
     type=click.Path(file_okay=False),
     help="keep the demo deployment here (default: a temporary folder)",
 )
-def demo_command(directory: str | None) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="then keep the hub running with the managers' page (users and passwords printed)",
+)
+@click.option("--address", default="127.0.0.1:8080", show_default=True, help="with --serve")
+def demo_command(directory: str | None, serve: bool, address: str) -> None:
     """Start an embedded hub with three departments and show sample traffic with traces."""
     from hub.demo import run_demo
 
-    sys.exit(run_demo(Path(directory) if directory else None))
+    sys.exit(run_demo(Path(directory) if directory else None, address if serve else None))

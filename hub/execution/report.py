@@ -114,7 +114,9 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class _Group:
+class Group:
+    """A department's rows and their total (what every rendering of the summary shows)."""
+
     department: str
     executors: list[SummaryRow]
     total: SummaryRow
@@ -124,11 +126,11 @@ class _Group:
 def totals(summary: Summary) -> tuple[list[SummaryRow], SummaryRow]:
     """Each department's total row (executor None), in the order the departments first appear
     in ``summary.rows``, and the grand total (department ``GRAND_TOTAL``)."""
-    groups = _groups(summary)
-    return [g.total for g in groups], _sum(GRAND_TOTAL, [g.total for g in groups])
+    grouped = groups(summary)
+    return [g.total for g in grouped], _sum(GRAND_TOTAL, [g.total for g in grouped])
 
 
-def _groups(summary: Summary) -> list[_Group]:
+def groups(summary: Summary) -> list[Group]:
     """The rows by department, keeping the store's order of departments and of executors.
 
     A row without an executor is refused rather than added: it would be a total, and adding
@@ -148,7 +150,7 @@ def _groups(summary: Summary) -> list[_Group]:
                 + ", ".join(negative)
             )
         by_department.setdefault(row.department, []).append(row)
-    return [_Group(d, rows, _sum(d, rows)) for d, rows in by_department.items()]
+    return [Group(d, rows, _sum(d, rows)) for d, rows in by_department.items()]
 
 
 def _sum(department: str, rows: list[SummaryRow]) -> SummaryRow:
@@ -227,14 +229,14 @@ class _View:
     def flat_rows(self) -> list[tuple[str, list[str | int]]]:
         """(kind, cells) as CSV and xlsx show them: the department on every row, «Итого» in
         the executor's column of a department's total, «Всего» heading the grand total."""
-        groups = _groups(self.summary)
+        grouped = groups(self.summary)
         rows: list[tuple[str, list[str | int]]] = []
-        for group in groups:
+        for group in grouped:
             name = self.name(group.department)
             for row in group.executors:
                 rows.append((EXECUTOR, [name, row.executor or "", *_figures(row)]))
             rows.append((DEPARTMENT, [name, self.text["total"], *_figures(group.total)]))
-        grand = _sum(GRAND_TOTAL, [g.total for g in groups])
+        grand = _sum(GRAND_TOTAL, [g.total for g in grouped])
         rows.append((TOTAL, [self.text["grand_total"], "", *_figures(grand)]))
         return rows
 
@@ -244,13 +246,13 @@ def _render_table(view: _View) -> bytes:
     """Aligned plain text: departments as headings, their executors indented under them."""
     labels = [view.text["department_executor"], *view.headers()[2:]]
     grid: list[tuple[str, list[str]]] = []  # (first column, figures) or a heading/rule
-    groups = _groups(view.summary)
-    for group in groups:
+    grouped = groups(view.summary)
+    for group in grouped:
         grid.append((_printable(view.name(group.department)), []))
         for row in group.executors:
             grid.append((f"  {_printable(row.executor or '')}", [str(n) for n in _figures(row)]))
         grid.append((f"  {view.text['total']}", [str(n) for n in _figures(group.total)]))
-    grand = _sum(GRAND_TOTAL, [g.total for g in groups])
+    grand = _sum(GRAND_TOTAL, [g.total for g in grouped])
     grand_line = (view.text["grand_total"], [str(n) for n in _figures(grand)])
 
     widths = [max(_width(text) for text in [labels[0]] + [g[0] for g in [*grid, grand_line]])]
@@ -314,7 +316,7 @@ def _inert(text: str) -> str:
 def _render_json(view: _View) -> bytes:
     """Stable English keys, ISO dates; the generation time with its offset in ``tz``."""
     summary = view.summary
-    groups = _groups(summary)
+    grouped = groups(summary)
 
     def counts(row: SummaryRow) -> dict[str, int]:
         return {name: getattr(row, name) for name in COUNTS}
@@ -334,9 +336,9 @@ def _render_json(view: _View) -> bytes:
                 "executors": [{"executor": row.executor, **counts(row)} for row in group.executors],
                 "total": counts(group.total),
             }
-            for group in groups
+            for group in grouped
         ],
-        "total": counts(_sum(GRAND_TOTAL, [g.total for g in groups])),
+        "total": counts(_sum(GRAND_TOTAL, [g.total for g in grouped])),
     }
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 

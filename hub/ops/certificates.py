@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
 from hub.config import HubConfig
+
+if TYPE_CHECKING:
+    from hub.routing import RuleSet
 
 
 def certificate_facts(path: Path, base: Path) -> list[dict[str, Any]]:
@@ -64,3 +67,24 @@ def certificates_of(config: HubConfig, participant: str) -> list[dict[str, Any]]
     for path in certificate_paths(config, participant, rules_dir):
         facts += certificate_facts(path, config.base_dir)
     return facts
+
+
+def participants_of(config: HubConfig, rules: RuleSet) -> list[dict[str, Any]]:
+    """Departments and the participants the rules declare, with their groups and certificates
+    (expiry included): what the API's and the page's administrators see. Reads files."""
+    rules_dir = config.path(config.paths.routing_rules)
+    out = []
+    for name in sorted(set(config.departments) | set(rules.participants)):
+        facts = []
+        for path in certificate_paths(config, name, rules_dir):
+            facts += certificate_facts(path, config.base_dir)
+        out.append(
+            {
+                "participant": name,
+                "department": name in config.departments,
+                "groups": sorted(g for g, m in rules.groups.items() if name in m.members),
+                "certificates": facts,
+                "registered_fingerprints": len(rules.fingerprints.get(name, ())),
+            }
+        )
+    return out

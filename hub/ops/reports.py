@@ -7,6 +7,7 @@ from ``Store.execution_summary``, the rendering from ``hub.execution.report``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from hub.config import HubConfig
 from hub.execution.policy import ExecutionPolicy
@@ -23,7 +24,9 @@ async def execution_summary(
     department: str | None = None,
     period_from: dt.date | None = None,
     period_to: dt.date | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Summary:
+    """The summary's figures (``names``: how to call the departments, hub.toml's [names])."""
     rows = await store.execution_summary(department, period_from, period_to)
     return Summary(
         rows=[
@@ -34,6 +37,7 @@ async def execution_summary(
         period_to=period_to,
         department=department,
         due_soon_days=policy.due_soon_days,
+        department_names=dict(names or {}),
     )
 
 
@@ -48,5 +52,7 @@ async def execution_report(
     """``hub report execution``: the summary rendered as table, csv, json or xlsx."""
     policy = ExecutionPolicy.from_config(config.execution, config.departments)
     async with opened_store(config) as store:
-        summary = await execution_summary(store, policy, department, period_from, period_to)
+        summary = await execution_summary(
+            store, policy, department, period_from, period_to, config.names
+        )
     return render(summary, fmt, lang, policy.timezone)

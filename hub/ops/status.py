@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hub.abc import Transport
+from hub.abc import Destination, Transport
 from hub.config import HubConfig
 from hub.ops.connection import connect
 from hub.queues import INBOUND_QUEUE, inbox_queue, out_queue
@@ -89,3 +90,22 @@ def format_status(data: dict[str, Any]) -> str:
         error = f" ({b['last_error']})" if b["last_error"] else ""
         lines.append(f"  {b['destination']:<32} {b['state']}{error} since {b['since']}")
     return "\n".join(lines)
+
+
+async def breakers_of(store: Store, live: Mapping[Destination, Any]) -> list[dict[str, Any]]:
+    """Every destination's circuit breaker as the running hub holds it (``live``), with when
+    it last changed (from the store)."""
+    saved = {(b.adapter, b.address): b for b in await store.breakers()}
+    out = []
+    for destination, breaker in sorted(live.items(), key=lambda item: str(item[0])):
+        row = saved.get((destination.adapter, destination.address))
+        out.append(
+            {
+                "destination": str(destination),
+                "state": breaker.state.name.lower(),
+                "failures": breaker.failures,
+                "last_error": breaker.last_error,
+                "since": row.updated_at if row else None,
+            }
+        )
+    return out

@@ -27,10 +27,10 @@ from hub.api.problems import Problem
 from hub.api.routes.messages import ERRORS, read_body
 from hub.api.state import ApiState, api_state
 from hub.errors import HubError
-from hub.ops.certificates import certificate_facts, certificate_paths
+from hub.ops.certificates import participants_of
 from hub.ops.dead_letters import discard_letters, replay_letters
 from hub.ops.rules import check_json, explain
-from hub.ops.status import status_of
+from hub.ops.status import breakers_of, status_of
 from hub.ops.tokens import Role, create_token
 from hub.records import ApiToken, DeadLetter
 from hub.routing import RulesError, check_rules, load_rules
@@ -66,21 +66,8 @@ async def status(caller: Auth, state: State) -> dict[str, Any]:
 async def breakers(caller: Auth, state: State) -> list[BreakerOut]:
     """Every destination's circuit breaker as the running hub holds it now."""
     require(caller, *READERS)
-    saved = {(b.adapter, b.address): b for b in await state.store.breakers()}
     live = state.hub.breakers.states()
-    out = []
-    for destination, breaker in sorted(live.items(), key=lambda i: str(i[0])):
-        row = saved.get((destination.adapter, destination.address))
-        out.append(
-            BreakerOut(
-                destination=str(destination),
-                state=breaker.state.name.lower(),
-                failures=breaker.failures,
-                last_error=breaker.last_error,
-                since=row.updated_at if row else None,
-            )
-        )
-    return out
+    return [BreakerOut(**b) for b in await breakers_of(state.store, live)]
 
 
 # ------------------------------------------------------------------------------ routing rules
@@ -219,25 +206,11 @@ async def discard(
 async def participants(caller: Auth, state: State) -> list[ParticipantOut]:
     """Departments and the participants the rules declare, with their certificates' expiry."""
     require(caller, *READERS)
-    config = state.config
-    rules = state.hub.rules
-    rules_dir = config.path(config.paths.routing_rules)
-    names = sorted(set(config.departments) | set(rules.participants))
-    out = []
-    for name in names:
-        facts = []
-        for path in await asyncio.to_thread(certificate_paths, config, name, rules_dir):
-            facts += certificate_facts(path, config.base_dir)
-        out.append(
-            ParticipantOut(
-                participant=name,
-                department=name in config.departments,
-                groups=sorted(g for g, members in rules.groups.items() if name in members.members),
-                certificates=[Certificate(**f) for f in facts],
-                registered_fingerprints=len(rules.fingerprints.get(name, ())),
-            )
-        )
-    return out
+    found = await asyncio.to_thread(participants_of, state.config, state.hub.rules)
+    return [
+        ParticipantOut(**{**p, "certificates": [Certificate(**c) for c in p["certificates"]]})
+        for p in found
+    ]
 
 
 # ------------------------------------------------------------------------------ tokens, audit

@@ -111,7 +111,9 @@ async def execution_report(
     if period_from and period_to and period_from > period_to:
         raise Problem(422, "invalid_request", "from is after to")
     policy = state.hub.policy
-    summary = await execution_summary(state.store, policy, department, period_from, period_to)
+    summary = await execution_summary(
+        state.store, policy, department, period_from, period_to, state.config.names
+    )
     body = render(summary, fmt, lang, policy.timezone)
     return Response(body, media_type=MEDIA[fmt])
 
