@@ -114,6 +114,23 @@ class UiConfig(_Section):
     due_days: int = Field(default=7, ge=1, le=60)  # "due this week" on the dashboard
 
 
+class StoreConfig(_Section):
+    """Where the hub keeps its record: SQLite in ``data_dir`` (the embedded default) or
+    PostgreSQL, which several hub nodes share (docs/deployment.md)."""
+
+    url: str = ""  # "" or sqlite:///path/hub.sqlite; postgresql://user:password@host/db
+    pool_size: int = Field(default=10, ge=1, le=200)  # PostgreSQL connections per node
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError(
+                "a sqlite:///path or a postgresql://… URL (or empty: SQLite in data_dir)"
+            )
+        return value
+
+
 class RetryConfig(_Section):
     """Defaults for every route; a route may override any of them."""
 
@@ -154,6 +171,7 @@ class HubConfig(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
     # how people name participants: "dept.culture" = "Отдел культуры" (the page, the reports)
     names: dict[str, str] = Field(default_factory=dict)
@@ -203,7 +221,25 @@ class HubConfig(BaseSettings):
 
     @property
     def database(self) -> Path:
+        """The SQLite file (when the store is SQLite)."""
+        url = self.store.url
+        if url.startswith("sqlite:///"):  # as SQLAlchemy: sqlite:///relative, sqlite:////absolute
+            return self.path(Path(url.removeprefix("sqlite:///")))
         return self.path(self.data_dir) / "hub.sqlite"
+
+    @property
+    def postgres(self) -> bool:
+        """True when the store is PostgreSQL."""
+        return self.store.url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def store_location(self) -> str:
+        """Where the store is, for messages (a PostgreSQL URL without its password)."""
+        if not self.postgres:
+            return str(self.database)
+        import re
+
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:…@", self.store.url)
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:

@@ -66,6 +66,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
             extensions.append(extension)
     await hub.start()
     pid = pid_file(config)
+    pid.parent.mkdir(parents=True, exist_ok=True)  # (a PostgreSQL store makes no data dir)
     pid.write_text(f"{os.getpid()}\n")
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(hub.reload_rules()))

@@ -167,6 +167,6 @@ def trace_command(
         config = deployment_config(config_path)
         found = asyncio.run(trace(config, message_id))
         if found is None:
-            raise Rejected([f"no message {message_id} in {config.database}"])
+            raise Rejected([f"no message {message_id} in {config.store_location}"])
         data = found
     click.echo(to_json(data) if as_json else format_trace(data))

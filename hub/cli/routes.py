@@ -256,9 +256,8 @@ def reload_command(config_path: str, wait: float) -> None:
 def versions_command(config_path: str, as_json: bool) -> None:
     """The rules versions the hub has applied, oldest first, with what each changed."""
     config = _config(config_path)
-    database = config.database
-    if not database.is_file():
-        raise Refused([f"{database}: no store yet (has the hub run?)"])
+    if not config.postgres and not config.database.is_file():
+        raise Refused([f"{config.database}: no store yet (has the hub run?)"])
     from hub.errors import StoreError
     from hub.ops.rules import rules_versions
 

@@ -8,5 +8,5 @@
 - ``report.py``: the execution summary («сводка об исполнении») and its formats.
 
 The running part (registration on delivery, reminders, the overdue watch) is the hub's:
-``hub/pipeline/execution.py``. The store keeps the state (``hub/store/sqlite_execution.py``).
+``hub/pipeline/execution.py``. The store keeps the state (``hub/store/sql_execution.py``).
 """

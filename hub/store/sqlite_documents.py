@@ -14,6 +14,7 @@ import sqlite3
 from hub.records import DayFigures, DocumentCounts, DocumentListRow, DocumentQuery
 
 _ON_CONTROL = "d.deadline IS NOT NULL AND d.executed_on IS NULL AND d.closed_on IS NULL"
+_CONTROL_VIEWS = ("on_control", "due_soon", "overdue")  # documents_on_control has them all
 _COLUMNS = (
     "d.message_id, d.sender, d.recipient, d.received_at, d.title, d.card_kind, d.card_number, "
     "d.card_date, d.number, d.registered_on, d.stage, d.executor, d.deadline, d.executed_on, "
@@ -30,28 +31,34 @@ def _marks(values: tuple[str, ...]) -> str:
 
 def _scope(query: DocumentQuery) -> tuple[list[str], list[object]]:
     """Whose documents, as one condition: the parties as recipients, senders or either."""
-    sides = _sides(query)
-    if len(sides) == 1:
-        return sides[0]
-    (recipients, params), (senders, more) = sides
-    return [f"({recipients[0]} OR {senders[0]})"], [*params, *more]
-
-
-def _sides(query: DocumentQuery) -> list[tuple[list[str], list[object]]]:
-    """Whose documents, a condition for each side the parties may be on (everyone's: none):
-    each is an index's range (documents_recipient, documents_sender) where an OR of the two
-    would gather every document of the parties before it sorts them."""
     parties = query.parties
     if not parties:
-        return [([], [])]
+        return [], []
     marks = _marks(parties)
-    recipients: tuple[list[str], list[object]] = ([f"d.recipient IN ({marks})"], [*parties])
-    senders: tuple[list[str], list[object]] = ([f"d.sender IN ({marks})"], [*parties])
     if query.direction == "incoming":
-        return [recipients]
+        return [f"d.recipient IN ({marks})"], [*parties]
     if query.direction == "outgoing":
-        return [senders]
-    return [recipients, senders]
+        return [f"d.sender IN ({marks})"], [*parties]
+    return [f"(d.recipient IN ({marks}) OR d.sender IN ({marks}))"], [*parties, *parties]
+
+
+def _sides(query: DocumentQuery) -> list[tuple[str, list[str], list[object]]]:
+    """Whose documents, as ranges of an index in the page's order: (the index to read or ""
+    for the planner's choice, the condition, its parameters) for each party on each side it
+    may be on; one without a condition for everyone's. (An OR of the sides, or a list of
+    parties, would read every document of theirs, then sort them.)"""
+    parties = query.parties
+    if not parties:
+        return [("", [], [])]
+    sides: list[tuple[str, list[str], list[object]]] = []
+    if query.direction in ("any", "incoming"):
+        # what is on control now (the recipient is in its index) is fewer than a party's
+        # documents, and already in the view's order
+        index = "documents_on_control" if query.view in _CONTROL_VIEWS else ""
+        sides += [(index, ["d.recipient = ?"], [party]) for party in parties]
+    if query.direction in ("any", "outgoing"):
+        sides += [("", ["d.sender = ?"], [party]) for party in parties]
+    return sides
 
 
 def _view(query: DocumentQuery) -> tuple[list[str], list[object]]:
@@ -103,10 +110,15 @@ def _matches(text: str) -> tuple[str, list[object]]:
 
 
 def _counterparts(query: DocumentQuery) -> list[tuple[list[str], list[object]]]:
-    """The counterparts a search text names, a condition for each side they may be on."""
+    """The counterparts a search text names, a condition for each side they may be on — for
+    everyone's documents, for each counterpart on each side (nothing else is read in order:
+    each is a range of documents_sender or documents_recipient)."""
     counterparts = query.counterparts
+    sides = ("sender", "recipient")
+    if not query.parties:
+        return [([f"d.{side} = ?"], [name]) for name in counterparts for side in sides]
     marks = _marks(counterparts)
-    return [([f"d.{side} IN ({marks})"], [*counterparts]) for side in ("sender", "recipient")]
+    return [([f"d.{side} IN ({marks})"], [*counterparts]) for side in sides]
 
 
 def _order(query: DocumentQuery, table: str = "d.") -> str:
@@ -124,23 +136,29 @@ def _after(query: DocumentQuery) -> tuple[list[str], list[object]]:
 
 
 def _ways(query: DocumentQuery) -> list[tuple[str, list[str], list[object]]]:
-    """The ways to the documents a query asks for, each (FROM, WHERE, parameters): a way for
-    each side the parties may be on and, with counterparts, each side those may be on — an
-    index's range each (an OR of them would gather every document of the parties, then sort
-    them) — and a text's matches, each read by its id (the CROSS JOIN keeps that order: the
-    matches cost what they number, whereas an index of the parties reads all of theirs)."""
+    """The ways to the documents a query asks for, each (FROM, WHERE, parameters), each an
+    index read in the page's order until a page: one for each side the parties may be on
+    (``_sides``), and with counterparts for each side those may be on; a text's matches read
+    by their ids (the CROSS JOIN keeps that order: they cost what they number, where an index
+    of the parties would read all of theirs) — or, for an executor, the executor's documents
+    (fewer) tested against the matches."""
     ways: list[tuple[str, list[str], list[object]]] = []
     text = (query.text or "").strip()
     if text:
         matches, params = _matches(text)
         scope, scope_params = _scope(query)
-        source = f"({matches}) AS m CROSS JOIN documents d ON d.message_id = m.message_id"
-        ways.append((source, scope, [*params, *scope_params]))
+        if query.executor:
+            source, where = "documents d", [f"d.message_id IN ({matches})", *scope]
+        else:
+            source = f"({matches}) AS m CROSS JOIN documents d"
+            where = ["d.message_id = m.message_id", *scope]
+        ways.append((source, where, [*params, *scope_params]))
     if query.counterparts or not text:
         names = _counterparts(query) if query.counterparts else [([], [])]
-        for side, side_params in _sides(query):
+        for index, side, side_params in _sides(query):
+            source = f"documents d INDEXED BY {index}" if index else "documents d"
             for name, name_params in names:
-                ways.append(("documents d", side + name, [*side_params, *name_params]))
+                ways.append((source, side + name, [*side_params, *name_params]))
     return ways
 
 
@@ -169,7 +187,9 @@ def search(conn: sqlite3.Connection, query: DocumentQuery) -> list[DocumentListR
     if len(selects) == 1:
         sql = selects[0]
     else:
-        united = " UNION ".join(f"SELECT * FROM ({select})" for select in selects)
+        united = " UNION ".join(
+            f"SELECT * FROM ({select}) AS way{n}" for n, select in enumerate(selects)
+        )
         sql = f"{united} ORDER BY {_order(query, table='')} LIMIT ?"
         values.append(query.limit)
     today = query.today
@@ -262,28 +282,32 @@ def daily(
             sum(conn.execute(s, p).fetchone()[0] for s, p in zip(sides, side_params, strict=True))
         )
     # the documents that could be overdue on one of the days: on control now, or executed
-    # since the first day — each from its own index
+    # late since the first day (one executed on time never was: executed_on_time is
+    # executed_on <= deadline) — each from its own index, counted by deadline (and day of
+    # execution): tens of thousands of documents are a few hundred such groups
     scope, params = ("", []) if not parties else (f"AND recipient IN ({_marks(parties)})", parties)
     end = last.isoformat()
-    deadlines = conn.execute(
-        f"SELECT deadline, NULL FROM documents INDEXED BY documents_on_control "
+    groups = conn.execute(
+        f"SELECT deadline, NULL, COUNT(*) FROM documents INDEXED BY documents_on_control "
         f"WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL "
-        f"AND deadline < ? {scope} "
-        f"UNION ALL SELECT deadline, executed_on FROM documents INDEXED BY documents_executed "
-        f"WHERE executed_on IS NOT NULL AND executed_on >= ? AND deadline < ? {scope}",
+        f"AND deadline < ? {scope} GROUP BY deadline "
+        f"UNION ALL SELECT deadline, executed_on, COUNT(*) "
+        f"FROM documents INDEXED BY documents_executed "
+        f"WHERE executed_on IS NOT NULL AND executed_on >= ? AND executed_on_time = 0 "
+        f"AND deadline < ? {scope} GROUP BY deadline, executed_on",
         [end, *params, first.isoformat(), end, *params],
     ).fetchall()
     # a document is overdue at the end of each day after its deadline until (not including)
     # the day it was executed: +1 where that starts, -1 where it stops, then a running sum
     change = [0] * (len(days) + 1)
-    for deadline, executed_on in deadlines:
+    for deadline, executed_on, count in groups:
         start = dt.date.fromisoformat(deadline) + dt.timedelta(days=1)
         stop = dt.date.fromisoformat(executed_on) if executed_on else last + dt.timedelta(1)
         begin = max(0, (start - first).days)
         finish = min(len(days), (stop - first).days)
         if begin < finish:
-            change[begin] += 1
-            change[finish] -= 1
+            change[begin] += count
+            change[finish] -= count
     overdue, running = [], 0
     for step in change[:-1]:
         running += step

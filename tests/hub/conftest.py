@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from hub.abc import Transport
-from hub.store.sqlite import SqliteStore as Store
+from hub.store import Store
 from hub.transports.embedded import EmbeddedTransport
 from hub.transports.rabbitmq import RabbitTransport
+from tests.support.postgres import postgres_store_url
+from tests.support.stores import STORE_BACKENDS, StoreSpot
 
 BROKER_URL = os.environ.get("HUB_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -35,9 +37,19 @@ def require_broker() -> None:
     pytest.skip("no RabbitMQ broker on 127.0.0.1:5672")
 
 
+@pytest.fixture(params=STORE_BACKENDS)
+def store_spot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpot]:
+    """An empty store's place, on each backend (SQLite and PostgreSQL)."""
+    if request.param == "sqlite":
+        yield StoreSpot("sqlite", str(tmp_path / "hub.sqlite"))
+        return
+    with postgres_store_url() as url:
+        yield StoreSpot("postgresql", url)
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "hub.sqlite")
+async def store(store_spot: StoreSpot) -> AsyncIterator[Store]:
+    s = await store_spot.open()
     yield s
     await s.close()
 
@@ -63,9 +75,17 @@ async def transport(request: pytest.FixtureRequest, store: Store) -> AsyncIterat
         drop_vhost(vhost)
 
 
-@pytest.fixture(params=["embedded", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
-def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """'' for the embedded transport, or the URL of a fresh RabbitMQ vhost."""
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
+        pytest.param("postgresql", marks=[pytest.mark.rabbitmq, pytest.mark.postgresql]),
+    ]
+)
+def broker_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """'' for the embedded transport, or the URL of a fresh RabbitMQ vhost — the last variant
+    with the store on PostgreSQL (the scaled shape: ``HUB_STORE__URL`` for the hub in this
+    process and for every ``hub`` command the test starts)."""
     from .harness import drop_vhost, new_vhost
 
     if request.param == "embedded":
@@ -75,7 +95,12 @@ def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
     vhost = new_vhost()
     if vhost is None:
         pytest.skip("rabbitmqctl is needed to make a test vhost")
-    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    if request.param == "postgresql":
+        with postgres_store_url() as url:
+            monkeypatch.setenv("HUB_STORE__URL", url)
+            yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    else:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     drop_vhost(vhost)
 
 

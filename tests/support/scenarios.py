@@ -21,7 +21,7 @@ from hub.config import load_config
 from hub.ops import connection as ops_connection
 from hub.ops import inbox as ops_inbox
 from hub.queues import INBOUND_QUEUE
-from hub.store.sqlite import SqliteStore as Store
+from hub.store import open_store
 from tests.hub.harness import (
     Deployment,
     FlakyAdapter,
@@ -95,7 +95,7 @@ async def publish_all(deployment: Deployment, bodies: list[bytes]) -> None:
 
 
 async def delivered_count(deployment: Deployment, ids: set[str]) -> int:
-    store = await Store.open(deployment.config.database)
+    store = await open_store(deployment.config)
     try:
         states = await store.states(ids)
     finally:
@@ -246,7 +246,7 @@ async def kill_during_http(directory: Path, broker_url: str, n: int = 600) -> Co
         port = probe.getsockname()[1]
     env = {"HUB_API__ADDRESS": f"127.0.0.1:{port}", "HUB_API__RATE": "100000",
            "HUB_API__BURST": "100000"}  # fmt: skip
-    store = await Store.open(deployment.config.database)
+    store = await open_store(deployment.config)
     try:
         _, token = await create_token(
             store, api_key(deployment.config), "dept.finance", Role.PARTICIPANT

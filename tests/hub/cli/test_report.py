@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from hub.cli import main
 from hub.execution.calendar import WorkCalendar
 from hub.execution.policy import ExecutionPolicy
+from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SqliteStore
 from tests.hub.harness import Deployment, document_on_control
 
@@ -39,7 +40,11 @@ def test_the_summary_counts_what_the_store_holds(deployment: Deployment, tmp_pat
     executed_at = dt.datetime.now(dt.UTC)
 
     async def fill() -> None:
-        store = await SqliteStore.open(deployment.config.database, policy)
+        config = deployment.config  # on the deployment's store, with this test's calendar
+        store = await (
+            PostgresStore.open(config.store.url, policy) if config.postgres
+            else SqliteStore.open(config.database, policy)
+        )  # fmt: skip
         try:
             await document_on_control(store, dates["overdue"], "Иванова А.А.")
             await document_on_control(store, dates["soon"], "Иванова А.А.")

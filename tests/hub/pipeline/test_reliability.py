@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from hub.cli import main
-from hub.store.sqlite import SqliteStore as Store
+from hub.store import Store
 from monitoring import metrics_of
 from tests.hub.harness import (
     Deployment,

@@ -226,11 +226,11 @@ def test_reload_without_a_running_hub(deployment: Deployment) -> None:
 # ----------------------------------------------------------------------- versions, schema
 async def test_versions(deployment: Deployment) -> None:
     from hub.routing import load_rules
-    from hub.store.sqlite import SqliteStore as Store
+    from hub.store import open_store
 
     from .conftest import record_rules_version
 
-    store = await Store.open(deployment.config.database)
+    store = await open_store(deployment.config)
     first = load_rules(deployment.rules)
     await record_rules_version(store, first, None, "2026-01-01T00:00:00")
     await store.close()

@@ -1,7 +1,8 @@
 """The Store contract: what every store implementation does, tested through the interface only.
 
-The ``any_store`` fixture runs each test on every backend (SQLite today); a new backend joins
-by adding itself to ``BACKENDS`` and passing these tests unchanged.
+The ``store`` fixture (tests/hub/conftest.py) runs each test on every backend, SQLite and
+PostgreSQL; a new backend joins by adding itself to ``STORE_BACKENDS`` and passing these tests
+unchanged.
 """
 
 from __future__ import annotations
@@ -9,31 +10,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from hub.abc import Destination, State
 from hub.records import DeliveryMark, Ingested, Outgoing, Processed
 from hub.store import Store
-from hub.store.sqlite import SqliteStore
 
-BACKENDS = ["sqlite"]
 INTERNAL = Destination("internal", "dept.culture")
 EMAIL = Destination("email", "tax@agency.example")
 
 
-@pytest.fixture(params=BACKENDS)
-async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    store: Store
-    if request.param == "sqlite":
-        store = await SqliteStore.open(tmp_path / "hub.sqlite")
-    else:  # pragma: no cover - no other backend yet
-        raise AssertionError(request.param)
-    try:
-        yield store
-    finally:
-        await store.close()
+@pytest.fixture
+async def any_store(store: Store) -> AsyncIterator[Store]:
+    yield store
 
 
 def decision(

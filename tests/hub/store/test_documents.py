@@ -11,7 +11,6 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ from hub.execution.policy import ExecutionPolicy
 from hub.execution.settings import ExecutionConfig
 from hub.records import DocumentQuery, Processed
 from hub.store.base import Store
-from hub.store.sqlite import SqliteStore
+from tests.support.stores import StoreSpot
 
 CULTURE, FINANCE, LAND = "dept.culture", "dept.finance", "dept.land"
 POLICY = ExecutionPolicy.from_config(ExecutionConfig(), [CULTURE, FINANCE, LAND])
@@ -103,8 +102,8 @@ async def _assign(store: Store, doc: str, department: str, executor: str, due: d
 
 
 @pytest.fixture
-async def city(tmp_path: Path) -> AsyncIterator[City]:
-    store = await SqliteStore.open(tmp_path / "hub.sqlite", POLICY)
+async def city(store_spot: StoreSpot) -> AsyncIterator[City]:
+    store = await store_spot.open(POLICY)
     c = City(store)
     roof = _request(FINANCE, CULTURE, "О ремонте кровли ДК «Октябрь»", "ФУ-01-123/26")
     holidays = _request(FINANCE, CULTURE, "О графике отпусков", "ФУ-01-99/26")

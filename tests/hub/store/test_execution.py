@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from hub.abc import State
 from hub.execution.policy import ExecutionPolicy
 from hub.execution.settings import ExecutionConfig
 from hub.records import Outgoing, Processed
-from hub.store.sqlite import SqliteStore
+from tests.support.stores import StoreSpot
 
 POLICY = ExecutionPolicy.from_config(ExecutionConfig(), ["dept.finance", "dept.land"])
 
@@ -24,9 +23,9 @@ def accepted(sender: str, recipient: str, kind: str, correlation: str | None = N
 
 
 async def test_an_agencys_answer_executes_the_request_a_departments_does_not(
-    tmp_path: Path,
+    store_spot: StoreSpot,
 ) -> None:
-    store = await SqliteStore.open(tmp_path / "hub.sqlite", POLICY)
+    store = await store_spot.open(POLICY)
     try:
         to_agency = accepted("dept.land", "agency.rosreestr", "request")
         to_department = accepted("dept.land", "dept.finance", "request")

@@ -15,7 +15,8 @@ from hub.abc import State
 from hub.execution.policy import ExecutionPolicy
 from hub.execution.settings import ExecutionConfig
 from hub.records import Outgoing, Processed
-from hub.store.sqlite import SqliteStore
+from hub.store import Store
+from tests.support.stores import StoreSpot
 
 DEPARTMENT = "dept.culture"
 POLICY = ExecutionPolicy.from_config(
@@ -25,7 +26,7 @@ POLICY = ExecutionPolicy.from_config(
 )
 
 
-async def _documents(store: SqliteStore, count: int) -> list[str]:
+async def _documents(store: Store, count: int) -> list[str]:
     """``count`` delivered documents for dept.culture."""
     ids = [str(uuid.uuid4()) for _ in range(count)]
     decisions = [
@@ -55,8 +56,8 @@ def _check(entries: list[tuple[int | None, str, str]], year: int) -> None:
     assert len({doc for _, _, doc in entries}) == len(entries), "a document numbered twice"
 
 
-async def test_many_concurrent_registrations_in_one_journal(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "hub.sqlite", POLICY)
+async def test_many_concurrent_registrations_in_one_journal(store_spot: StoreSpot) -> None:
+    store = await store_spot.open(POLICY)
     try:
         ids = await _documents(store, 200)
         # every document asked for twice, all at once: the same number each time
@@ -77,10 +78,10 @@ WORKER = """
 import asyncio, sys
 from pathlib import Path
 from tests.hub.store.test_journals import POLICY, DEPARTMENT
-from hub.store.sqlite import SqliteStore
+from tests.support.stores import StoreSpot
 
-async def main(path, ids):
-    store = await SqliteStore.open(path, POLICY)
+async def main(kind, target, ids):
+    store = await StoreSpot(kind, target).open(POLICY)
     try:
         for message_id in ids:
             got = await store.allocate_registration_number(message_id, DEPARTMENT)
@@ -88,17 +89,15 @@ async def main(path, ids):
     finally:
         await store.close()
 
-asyncio.run(main(Path(sys.argv[1]), sys.argv[2:]))
+asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3:]))
 """
 
 
 def test_processes_share_a_journal_and_a_killed_one_hands_out_nothing_twice(
-    tmp_path: Path,
+    store_spot: StoreSpot,
 ) -> None:
-    path = tmp_path / "hub.sqlite"
-
     async def prepare() -> list[str]:
-        store = await SqliteStore.open(path, POLICY)
+        store = await store_spot.open(POLICY)
         try:
             return await _documents(store, 240)
         finally:
@@ -110,7 +109,7 @@ def test_processes_share_a_journal_and_a_killed_one_hands_out_nothing_twice(
     slices = [ids[i::4] for i in range(4)]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(path), *chunk],
+            [sys.executable, "-c", WORKER, store_spot.kind, store_spot.target, *chunk],
             stdout=subprocess.PIPE,
             text=True,
             cwd=root,
@@ -134,7 +133,7 @@ def test_processes_share_a_journal_and_a_killed_one_hands_out_nothing_twice(
     assert all(w.returncode == 0 for w in workers[1:])
 
     async def read() -> list[tuple[int | None, str, str]]:
-        store = await SqliteStore.open(path, POLICY)
+        store = await store_spot.open(POLICY)
         try:
             entries = await store.journal(DEPARTMENT, "incoming", POLICY.today().year)
             # the killed one's documents are numbered afterwards, continuing the sequence

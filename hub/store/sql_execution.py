@@ -23,7 +23,7 @@ from hub.records import (
     Processed,
     Registration,
 )
-from hub.store.sqlite_timeline import record_event
+from hub.store.sql_timeline import record_event
 
 if TYPE_CHECKING:
     from hub.execution.policy import ExecutionPolicy
@@ -50,9 +50,9 @@ def insert_document(conn: sqlite3.Connection, p: Processed, at: str) -> None:
     """A newly accepted request becomes a document its recipient may execute."""
     card = p.card
     cursor = conn.execute(
-        "INSERT OR IGNORE INTO documents (message_id, sender, recipient, received_at, card, "
+        "INSERT INTO documents (message_id, sender, recipient, received_at, card, "
         "title, urgency, control_term, card_kind, card_number, card_date, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (
             p.message_id,
             p.sender,
@@ -501,7 +501,8 @@ def control_counts(
     soon = today + dt.timedelta(days=due_soon_days)
     counts: dict[str, ControlCounts] = {}
     for department, on_control, due_soon, overdue in conn.execute(
-        f"SELECT recipient, COUNT(*), SUM(deadline >= ? AND deadline <= ?), SUM(deadline < ?) "
+        f"SELECT recipient, COUNT(*), COUNT(*) FILTER (WHERE deadline >= ? AND deadline <= ?), "
+        f"COUNT(*) FILTER (WHERE deadline < ?) "
         f"FROM documents INDEXED BY documents_on_control WHERE {_ON_CONTROL} "
         "GROUP BY recipient",
         (today.isoformat(), soon.isoformat(), today.isoformat()),
@@ -536,7 +537,8 @@ def summary_rows(
                SUM(on_time), SUM(late)
         FROM (
             SELECT recipient, executor, 1 AS on_control,
-                   (deadline >= ? AND deadline <= ?) AS due_soon, (deadline < ?) AS overdue,
+                   CASE WHEN deadline >= ? AND deadline <= ? THEN 1 ELSE 0 END AS due_soon,
+                   CASE WHEN deadline < ? THEN 1 ELSE 0 END AS overdue,
                    0 AS on_time, 0 AS late
             FROM documents INDEXED BY documents_on_control
             WHERE {_ON_CONTROL} {where_department}
@@ -545,9 +547,10 @@ def summary_rows(
             FROM documents INDEXED BY documents_executed
             WHERE executed_on IS NOT NULL AND executed_on >= ? AND executed_on <= ?
                   {where_department}
-        )
+        ) AS controlled
         GROUP BY recipient, executor ORDER BY recipient, executor
         """,
         params,
     ).fetchall()
-    return [(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+    # (PostgreSQL sums integers as numeric)
+    return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6])) for r in rows]

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from hub.abc import Stage, State
 from hub.execution.rules import NoticeRefused
 from hub.records import Ingested, Processed, first_events
-from hub.store import sqlite_execution as execution
-from hub.store.sqlite_timeline import record_event
+from hub.store import sql_execution as execution
+from hub.store.sql_timeline import record_event
 
 if TYPE_CHECKING:
     from hub.execution.policy import ExecutionPolicy

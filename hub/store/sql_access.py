@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from hub.records import ApiToken, AuditEntry, UiSession, UserRecord, now_iso
 
 if TYPE_CHECKING:
-    from hub.store.sqlite_db import SqliteDatabase
+    from hub.store.sql_database import Database
 
 _TOKEN_COLUMNS = (
     "id, participant, role, department, hash, label, created_at, created_by, revoked_at"
@@ -23,7 +23,7 @@ _USER_COLUMNS = (
 class AccessTables:
     """Tokens, audit log, users, sessions."""
 
-    database: SqliteDatabase
+    database: Database
 
     # ------------------------------------------------------------------ API tokens
     async def add_token(self, token: ApiToken) -> None:
@@ -87,8 +87,8 @@ class AccessTables:
     async def add_user(self, user: UserRecord) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                f"INSERT OR IGNORE INTO users ({_USER_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO users ({_USER_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     user.name, user.role, user.department, user.display_name, user.hash,
                     user.created_at, user.created_by, user.disabled_at, user.failures,
@@ -115,7 +115,7 @@ class AccessTables:
                 "UPDATE users SET hash = ?, failures = 0, locked_until = NULL WHERE name = ?",
                 (hash_, name),
             )
-            conn.execute("DELETE FROM ui_sessions WHERE user = ?", (name,))
+            conn.execute("DELETE FROM ui_sessions WHERE username = ?", (name,))
             return cursor.rowcount == 1
 
         return await self.database.write(run)
@@ -128,7 +128,7 @@ class AccessTables:
                 "UPDATE users SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
                 (at, name),
             )
-            conn.execute("DELETE FROM ui_sessions WHERE user = ?", (name,))
+            conn.execute("DELETE FROM ui_sessions WHERE username = ?", (name,))
             return cursor.rowcount == 1
 
         return await self.database.write(run)
@@ -159,7 +159,7 @@ class AccessTables:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM ui_sessions WHERE expires_at < ?", (at,))
             conn.execute(
-                "INSERT INTO ui_sessions (id, user, csrf, created_at, seen_at, expires_at) "
+                "INSERT INTO ui_sessions (id, username, csrf, created_at, seen_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (session_id, user, csrf, at, at, expires_at),
             )
@@ -170,7 +170,7 @@ class AccessTables:
         rows = await self.database.fetchall(
             "SELECT s.id, s.csrf, s.created_at, s.seen_at, s.expires_at, "
             + ", ".join(f"u.{c.strip()}" for c in _USER_COLUMNS.split(","))
-            + " FROM ui_sessions s JOIN users u ON u.name = s.user "
+            + " FROM ui_sessions s JOIN users u ON u.name = s.username "
             "WHERE s.id = ? AND u.disabled_at IS NULL",
             (session_id,),
         )

@@ -1,0 +1,40 @@
+"""The store on PostgreSQL: several hub nodes on one database (docs/deployment.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hub.store.postgres_db import PgDatabase
+from hub.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from hub.execution.policy import ExecutionPolicy
+
+
+class PostgresStore(SqlStore):
+    """The hub's PostgreSQL database (a pool per node, SERIALIZABLE batched writes)."""
+
+    dialect = "postgresql"
+
+    def __init__(
+        self,
+        database: PgDatabase,
+        policy: ExecutionPolicy | Callable[[], ExecutionPolicy] | None = None,
+    ) -> None:
+        super().__init__(database, policy)
+        self.url = database.url
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        policy: ExecutionPolicy | Callable[[], ExecutionPolicy] | None = None,
+        *,
+        pool_size: int = 10,
+    ) -> PostgresStore:
+        return cls(await PgDatabase.open(url, pool_size=pool_size), policy)
+
+    async def size_bytes(self) -> int:
+        rows = await self.database.fetchall("SELECT pg_database_size(current_database())")
+        return int(rows[0][0])

@@ -1,0 +1,252 @@
+"""The PostgreSQL database under the store: a connection pool, migrations, the batching writer.
+
+The store's statements are written once, for both engines (``?`` placeholders, standard
+``ON CONFLICT``); :class:`PgConnection` hands them to psycopg (``%s``, SQLite's ``INDEXED BY``
+hints dropped), so every rule the store keeps is one piece of code on either engine.
+
+Writes go the way they go on SQLite: whatever has piled up runs in one transaction, each write
+under its own savepoint. The transaction is SERIALIZABLE — several hub nodes write at once,
+and each write must see the database as if it were alone, as on SQLite's single writer — and a
+batch that PostgreSQL refuses as a serialization failure (or a deadlock) runs again whole.
+Reads run in one REPEATABLE READ snapshot each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors
+from psycopg_pool import ConnectionPool
+
+from hub.errors import StoreError
+from hub.store.schema import migrations_for
+
+log = logging.getLogger("hub.store")
+
+T = TypeVar("T")
+_INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
+_RETRIED = (errors.SerializationFailure, errors.DeadlockDetected)
+_MIGRATION_LOCK = 0x68756221  # advisory lock: one node migrates, the others wait
+_translated: dict[tuple[str, bool], str] = {}
+
+
+def translate(sql: str, with_params: bool) -> str:
+    """A statement of the store in psycopg's dialect (cached: the statements are constants)."""
+    key = (sql, with_params)
+    found = _translated.get(key)
+    if found is None:
+        found = _INDEXED_BY.sub("", sql)
+        if with_params:
+            found = found.replace("%", "%%").replace("?", "%s")
+        if len(_translated) > 10_000:  # statements built with varying text: keep it bounded
+            _translated.clear()
+        _translated[key] = found
+    return found
+
+
+class PgConnection:
+    """A psycopg connection that takes the store's statements as sqlite3's does."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.raw.execute(translate(sql, bool(params)), params or None)  # type: ignore[arg-type]
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
+        cursor = self.raw.cursor()
+        cursor.executemany(translate(sql, True), params)  # type: ignore[arg-type]
+        return cursor
+
+
+class PgDatabase:
+    """One PostgreSQL database: a pool, a batching writer, snapshot reads."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, batch_limit: int = 512) -> None:
+        self.url = url
+        self.batch_limit = batch_limit
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, name="hub-store",
+            kwargs={"autocommit": True}, timeout=60.0,
+        )  # fmt: skip
+        self._queue: asyncio.Queue[tuple[Callable[[Any], Any], asyncio.Future[Any]] | None] = (
+            asyncio.Queue()
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.writes = 0
+        self.retries = 0
+
+    @classmethod
+    async def open(cls, url: str, *, pool_size: int = 10) -> PgDatabase:
+        database = cls(url, pool_size=pool_size)
+        try:
+            await asyncio.to_thread(database._pool.open, True, 30.0)
+            await asyncio.to_thread(database._migrate)
+        except (psycopg.Error, TimeoutError, Exception) as exc:
+            await asyncio.to_thread(database._pool.close)
+            raise StoreError(f"{_safe(url)}: cannot open the store: {exc}") from exc
+        database._task = asyncio.create_task(database._write_loop(), name="store-writer")
+        return database
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                current = (row[0] if row else None) or 0
+                for number, script in enumerate(migrations_for("postgresql"), start=1):
+                    if number <= current:
+                        continue
+                    with conn.transaction():
+                        for statement in script.split(";"):
+                            if statement.strip():
+                                conn.execute(statement.encode())
+                        conn.execute("INSERT INTO schema_version VALUES (%s)", (number,))
+                    log.info("store migrated to schema version %d", number)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+        await asyncio.to_thread(self._pool.close)
+
+    # ------------------------------------------------------------------ writes
+    async def write(self, fn: Callable[[Any], T]) -> T:
+        """Run fn inside the next batched transaction; returns once it is committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((fn, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            item = await self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < self.batch_limit and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            try:
+                results = await asyncio.to_thread(self._run_batch, [fn for fn, _ in batch])
+            except Exception as exc:  # the commit itself failed: every write in it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(_as_store_error(exc))
+                continue
+            self.batches += 1
+            self.writes += len(batch)
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _run_batch(self, fns: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
+        """One SERIALIZABLE transaction for the batch, a savepoint per write; the whole batch
+        again when PostgreSQL says another transaction got in the way."""
+        delay = 0.005
+        for attempt in range(30):
+            try:
+                with self._pool.connection() as raw:
+                    return _batch_once(PgConnection(raw), fns)
+            except _RETRIED:
+                self.retries += 1
+                time.sleep(delay * (1 + attempt % 4))
+                delay = min(delay * 2, 0.2)
+            except psycopg.OperationalError:
+                # the server went away (a restart): wait for it, then try again
+                if attempt >= 29:
+                    raise
+                time.sleep(min(0.5 * (attempt + 1), 5.0))
+        raise StoreError("the store kept refusing a write as a serialization failure")
+
+    # ------------------------------------------------------------------ reads
+    async def read(self, fn: Callable[[Any], T]) -> T:
+        """Run fn in one REPEATABLE READ snapshot (reads that belong together agree)."""
+        return await asyncio.to_thread(self._read, fn)
+
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        for attempt in range(20):
+            try:
+                with self._pool.connection() as raw:
+                    raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    try:
+                        return fn(PgConnection(raw))
+                    finally:
+                        raw.execute("COMMIT") if not raw.closed else None
+            except psycopg.OperationalError:
+                if attempt >= 19:
+                    raise
+                time.sleep(min(0.5 * (attempt + 1), 5.0))
+        raise AssertionError("unreachable")
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        def run(conn: PgConnection) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        return await asyncio.to_thread(self._fetch, run)
+
+    def _fetch(self, fn: Callable[[PgConnection], list[Any]]) -> list[Any]:
+        for attempt in range(20):
+            try:
+                with self._pool.connection() as raw:
+                    return fn(PgConnection(raw))
+            except psycopg.OperationalError:
+                if attempt >= 19:
+                    raise
+                time.sleep(min(0.5 * (attempt + 1), 5.0))
+        raise AssertionError("unreachable")
+
+
+def _batch_once(conn: PgConnection, fns: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
+    raw = conn.raw
+    results: list[tuple[bool, Any]] = []
+    raw.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+    try:
+        for fn in fns:
+            raw.execute("SAVEPOINT w")
+            try:
+                results.append((True, fn(conn)))
+                raw.execute("RELEASE SAVEPOINT w")
+            except _RETRIED:
+                raise
+            except Exception as exc:
+                raw.execute("ROLLBACK TO SAVEPOINT w")
+                raw.execute("RELEASE SAVEPOINT w")
+                results.append((False, exc))
+        raw.execute("COMMIT")
+    except BaseException:
+        if not raw.closed:
+            raw.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _as_store_error(exc: Exception) -> Exception:
+    if isinstance(exc, psycopg.Error):
+        return StoreError(f"the store failed a write: {exc}")
+    return exc
+
+
+def _safe(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:…@", url)
