@@ -261,7 +261,8 @@ MIGRATIONS.append(
     # 9: the managers' page's search — the card's kind, number and date as columns (a clerk
     # types the sender's number), the titles' words (FTS5, its own rows keyed by message id:
     # a table's implicit rowid may change on VACUUM; filled where a document is
-    # inserted), the newest-first order for everyone
+    # inserted), the newest-first order for everyone, and each side's documents on control
+    # in the order of their deadlines (a department's lists of execution control)
     """
     ALTER TABLE documents ADD COLUMN card_kind TEXT;
     ALTER TABLE documents ADD COLUMN card_number TEXT;
@@ -275,6 +276,10 @@ MIGRATIONS.append(
     CREATE INDEX documents_executor ON documents(executor, received_at) WHERE executor IS NOT NULL;
     CREATE INDEX documents_late ON documents(recipient, executed_on) WHERE executed_on_time = 0;
     CREATE INDEX documents_unregistered ON documents(recipient, received_at) WHERE stage IS NULL;
+    CREATE INDEX documents_on_control_recipient ON documents(recipient, deadline)
+        WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL;
+    CREATE INDEX documents_on_control_sender ON documents(sender, deadline)
+        WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL;
     CREATE VIRTUAL TABLE document_titles USING fts5(
         title, message_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
     );
@@ -327,6 +332,10 @@ POSTGRESQL: dict[int, str] = {
     CREATE INDEX documents_executor ON documents(executor, received_at) WHERE executor IS NOT NULL;
     CREATE INDEX documents_late ON documents(recipient, executed_on) WHERE executed_on_time = 0;
     CREATE INDEX documents_unregistered ON documents(recipient, received_at) WHERE stage IS NULL;
+    CREATE INDEX documents_on_control_recipient ON documents(recipient, deadline)
+        WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL;
+    CREATE INDEX documents_on_control_sender ON documents(sender, deadline)
+        WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL;
     CREATE TABLE document_titles (
         message_id  TEXT PRIMARY KEY,
         title       TEXT NOT NULL

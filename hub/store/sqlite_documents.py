@@ -14,7 +14,6 @@ import sqlite3
 from hub.records import DayFigures, DocumentCounts, DocumentListRow, DocumentQuery
 
 _ON_CONTROL = "d.deadline IS NOT NULL AND d.executed_on IS NULL AND d.closed_on IS NULL"
-_CONTROL_VIEWS = ("on_control", "due_soon", "overdue")  # documents_on_control has them all
 _COLUMNS = (
     "d.message_id, d.sender, d.recipient, d.received_at, d.title, d.card_kind, d.card_number, "
     "d.card_date, d.number, d.registered_on, d.stage, d.executor, d.deadline, d.executed_on, "
@@ -23,6 +22,11 @@ _COLUMNS = (
 _TOP = "\U0010ffff"  # sorts after every text that starts the same way
 _ID_PREFIX = re.compile(r"[0-9a-f-]{8,36}")
 _WORD = re.compile(r"\w+")
+
+
+def _dialect(conn: object) -> str:
+    """sqlite or postgresql (postgres_db.PgConnection says so; sqlite3's connection does not)."""
+    return str(getattr(conn, "dialect", "sqlite"))
 
 
 def _marks(values: tuple[str, ...]) -> str:
@@ -42,22 +46,19 @@ def _scope(query: DocumentQuery) -> tuple[list[str], list[object]]:
     return [f"(d.recipient IN ({marks}) OR d.sender IN ({marks}))"], [*parties, *parties]
 
 
-def _sides(query: DocumentQuery) -> list[tuple[str, list[str], list[object]]]:
-    """Whose documents, as ranges of an index in the page's order: (the index to read or ""
-    for the planner's choice, the condition, its parameters) for each party on each side it
-    may be on; one without a condition for everyone's. (An OR of the sides, or a list of
-    parties, would read every document of theirs, then sort them.)"""
+def _sides(query: DocumentQuery) -> list[tuple[list[str], list[object]]]:
+    """Whose documents, as ranges of an index in the page's order (documents_recipient,
+    documents_sender, documents_on_control_*, documents_unregistered …): a condition for each
+    party on each side it may be on; one without a condition for everyone's. (An OR of the
+    sides, or a list of parties, would read every document of theirs, then sort them.)"""
     parties = query.parties
     if not parties:
-        return [("", [], [])]
-    sides: list[tuple[str, list[str], list[object]]] = []
+        return [([], [])]
+    sides: list[tuple[list[str], list[object]]] = []
     if query.direction in ("any", "incoming"):
-        # what is on control now (the recipient is in its index) is fewer than a party's
-        # documents, and already in the view's order
-        index = "documents_on_control" if query.view in _CONTROL_VIEWS else ""
-        sides += [(index, ["d.recipient = ?"], [party]) for party in parties]
+        sides += [(["d.recipient = ?"], [party]) for party in parties]
     if query.direction in ("any", "outgoing"):
-        sides += [("", ["d.sender = ?"], [party]) for party in parties]
+        sides += [(["d.sender = ?"], [party]) for party in parties]
     return sides
 
 
@@ -89,7 +90,13 @@ def fts_expression(text: str) -> str | None:
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words[:8])
 
 
-def _matches(text: str) -> tuple[str, list[object]]:
+def tsquery_expression(text: str) -> str:
+    """The same words as a PostgreSQL tsquery: each a prefix, all of them («'кровл':* &
+    'октябр':*»); the words are letters and digits only, so nothing is tsquery syntax."""
+    return " & ".join(f"'{w.lower()}':*" for w in _WORD.findall(text)[:8])
+
+
+def _matches(text: str, dialect: str) -> tuple[str, list[object]]:
     """The documents a search text finds, as a query of their ids: the start of a registration
     number (either side's), of a message id, the words of a title — each through its own
     index, united."""
@@ -104,8 +111,15 @@ def _matches(text: str) -> tuple[str, list[object]]:
         params += [lowered, lowered + _TOP]
     words = fts_expression(text)
     if words:
-        parts.append("SELECT message_id FROM document_titles WHERE document_titles MATCH ?")
-        params.append(words)
+        if dialect == "postgresql":  # a GIN index of the titles' words (migration 9)
+            parts.append(
+                "SELECT message_id FROM document_titles "
+                "WHERE to_tsvector('simple', title) @@ to_tsquery('simple', ?)"
+            )
+            params.append(tsquery_expression(text))
+        else:
+            parts.append("SELECT message_id FROM document_titles WHERE document_titles MATCH ?")
+            params.append(words)
     return " UNION ".join(parts), params
 
 
@@ -135,17 +149,17 @@ def _after(query: DocumentQuery) -> tuple[list[str], list[object]]:
     return [f"({columns}) {compare} ({_marks(query.after)})"], [*query.after]
 
 
-def _ways(query: DocumentQuery) -> list[tuple[str, list[str], list[object]]]:
-    """The ways to the documents a query asks for, each (FROM, WHERE, parameters), each an
-    index read in the page's order until a page: one for each side the parties may be on
-    (``_sides``), and with counterparts for each side those may be on; a text's matches read
-    by their ids (the CROSS JOIN keeps that order: they cost what they number, where an index
-    of the parties would read all of theirs) — or, for an executor, the executor's documents
-    (fewer) tested against the matches."""
+def _ways(query: DocumentQuery, dialect: str) -> list[tuple[str, list[str], list[object]]]:
+    """The ways to the documents a query asks for, each (FROM, WHERE, parameters) and each
+    an index's range read in the page's order until a page is full: each party on each side
+    it may be on (``_sides``), with counterparts each of these on each side; and a text's
+    matches, each read by its id (the CROSS JOIN keeps that order: the matches cost what
+    they number, where an index of the parties would read all of theirs) — or, for an
+    executor, the executor's documents (fewer), each tested against the matches."""
     ways: list[tuple[str, list[str], list[object]]] = []
     text = (query.text or "").strip()
     if text:
-        matches, params = _matches(text)
+        matches, params = _matches(text, dialect)
         scope, scope_params = _scope(query)
         if query.executor:
             source, where = "documents d", [f"d.message_id IN ({matches})", *scope]
@@ -155,16 +169,15 @@ def _ways(query: DocumentQuery) -> list[tuple[str, list[str], list[object]]]:
         ways.append((source, where, [*params, *scope_params]))
     if query.counterparts or not text:
         names = _counterparts(query) if query.counterparts else [([], [])]
-        for index, side, side_params in _sides(query):
-            source = f"documents d INDEXED BY {index}" if index else "documents d"
+        for side, side_params in _sides(query):
             for name, name_params in names:
-                ways.append((source, side + name, [*side_params, *name_params]))
+                ways.append(("documents d", side + name, [*side_params, *name_params]))
     return ways
 
 
 def search(conn: sqlite3.Connection, query: DocumentQuery) -> list[DocumentListRow]:
-    """A page of documents: a page from each way to them (``_ways``) in the page's order,
-    then a page of their union."""
+    """A page of documents: a page from each way to them (``_ways``), then a page of their
+    union (a document found more than one way is one row of it)."""
     common: list[str] = []
     common_params: list[object] = []
     for where, params in (_view(query), _after(query)):
@@ -176,7 +189,7 @@ def search(conn: sqlite3.Connection, query: DocumentQuery) -> list[DocumentListR
     order = _order(query)
     selects: list[str] = []
     values: list[object] = []
-    for source, where, params in _ways(query):
+    for source, where, params in _ways(query, _dialect(conn)):
         conditions = where + common
         selects.append(
             f"SELECT {_COLUMNS} FROM {source}"
@@ -229,7 +242,8 @@ def counts(
     """The overview's counters: the parties' incoming documents (everyone's if none)."""
     scope, params = ("", []) if not parties else (f"AND recipient IN ({_marks(parties)})", parties)
     on_control, due_soon, overdue = conn.execute(
-        f"SELECT COUNT(*), SUM(deadline >= ? AND deadline <= ?), SUM(deadline < ?) "
+        f"SELECT COUNT(*), COUNT(*) FILTER (WHERE deadline >= ? AND deadline <= ?), "
+        f"COUNT(*) FILTER (WHERE deadline < ?) "
         f"FROM documents INDEXED BY documents_on_control "
         f"WHERE deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL {scope}",
         [today.isoformat(), due_until.isoformat(), today.isoformat(), *params],
