@@ -8,6 +8,11 @@ dead-letter back to the target (RabbitMQ 3.10 has no native delayed delivery; we
 delayed-message plugin). Every exchange, queue, argument and binding is declared from
 ``hub/transports/topology.py``, which docs/asyncapi.yaml and docs/rabbitmq-topology.md are
 generated from.
+
+A cluster is given as several URLs (its nodes): the hub connects to the first that answers and,
+whenever the connection is lost or an attempt fails, tries the next one, round the list. Quorum
+queues live on the cluster, not on a node, so any node will do; a publish in flight when a node
+dies is unconfirmed and raises, and what the hub had not acked comes back to another consumer.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -28,8 +33,10 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from yarl import URL
 
 from hub.abc import Delivery, Handler, Transport
+from hub.config import split_broker_urls
 from hub.queues import header_priority
 from hub.transports.topology import (
     EXCHANGES,
@@ -41,7 +48,13 @@ from hub.transports.topology import (
     resolve_queue,
 )
 
-__all__ = ["AckCoalescer", "RabbitDelivery", "RabbitTransport", "delay_bucket"]
+__all__ = [
+    "AckCoalescer",
+    "FailoverConnection",
+    "RabbitDelivery",
+    "RabbitTransport",
+    "delay_bucket",
+]
 
 log = logging.getLogger(__name__)
 
@@ -184,13 +197,45 @@ class RabbitDelivery(Delivery):
             self._acks.forget(self._message)
 
 
+class FailoverConnection(aio_pika.RobustConnection):
+    """A robust connection to one node of a cluster at a time, moving on to the next node
+    after every lost connection and every failed attempt (aio-pika's own retries one URL).
+
+    aio-pika calls ``_on_connection_close`` both when a connection drops and when an attempt
+    to open one fails, and reads ``url`` afresh for every attempt: turning the URL there is all
+    it takes; channels, consumers and declarations are restored on the new node as usual.
+    """
+
+    def __init__(self, urls: Sequence[str], **kwargs: Any) -> None:
+        self.urls = [URL(u) for u in urls]
+        self.at = 0
+        super().__init__(self.urls[0], **kwargs)
+
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        if len(self.urls) > 1 and not self.close_called:
+            self.at = (self.at + 1) % len(self.urls)
+            self.url = self.urls[self.at]
+            if self.connection_attempt:  # (the first connect's failures are RabbitTransport's)
+                log.warning("broker connection lost or refused; next: %s", _host_port(self.url))
+        await super()._on_connection_close(closing)
+
+
+def _host_port(url: URL) -> str:
+    return f"{url.host}:{url.port}"
+
+
 class RabbitTransport(Transport):
-    """Queues on a RabbitMQ broker."""
+    """Queues on a RabbitMQ broker, or on a cluster of them (several URLs)."""
 
     name = "rabbitmq"
 
-    def __init__(self, url: str, *, publish_timeout: float = PUBLISH_TIMEOUT) -> None:
-        self.url = url
+    def __init__(
+        self, url: str | Sequence[str], *, publish_timeout: float = PUBLISH_TIMEOUT
+    ) -> None:
+        self.urls = split_broker_urls(url) if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("RabbitTransport needs a broker URL")
+        self.url = self.urls[0]
         self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
@@ -201,12 +246,7 @@ class RabbitTransport(Transport):
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(
-            self.url,
-            timeout=10,
-            reconnect_interval=1,
-            client_properties={"connection_name": "interagency-hub"},
-        )
+        self._connection = await self._connect()
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
@@ -214,6 +254,30 @@ class RabbitTransport(Transport):
             await self._declare_exchange(spec, spec.name)
         for queue in _START_QUEUES:
             await self._declare(queue)
+
+    async def _connect(self) -> AbstractRobustConnection:
+        """The first node that answers; later, the connection moves on by itself."""
+        failure: BaseException | None = None
+        for first in range(len(self.urls)):
+            connection = FailoverConnection(
+                self.urls[first:] + self.urls[:first],
+                reconnect_interval=1,
+                client_properties={"connection_name": "interagency-hub"},
+            )
+            try:
+                await connection.connect(timeout=10)
+            except Exception as exc:  # refused, unreachable, timed out, refused our login
+                failure = exc
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
+                if len(self.urls) > 1:
+                    log.warning("broker %s: %s", _host_port(URL(self.urls[first])), exc)
+                continue
+            if first:
+                log.info("connected to the broker's node %s", _host_port(connection.url))
+            return connection
+        assert failure is not None
+        raise failure
 
     async def close(self) -> None:
         # bounded: after an outage a close handshake may never be answered
