@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 15.0
 CLOSE_TIMEOUT = 5.0
+RENEW_AFTER_NACK = 1.0  # seconds: the publish channel is replaced after a nack, this often at most
 # declared at start: every exchange and queue whose name is not a pattern
 _START_EXCHANGES = [e for e in EXCHANGES if "{" not in e.name]
 _START_QUEUES = [q.name for q in QUEUES if "{" not in q.name]
@@ -239,7 +240,10 @@ class RabbitTransport(Transport):
         self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._underlay: aiormq.abc.AbstractChannel | None = None  # the publish channel's own
+        self._underlay: aiormq.abc.AbstractChannel | None = None  # what publishes go through
+        self._underlay_lock = asyncio.Lock()
+        self._renewed_at = 0.0
+        self._retiring: set[asyncio.Task[None]] = set()  # nacked channels, closed a bit later
         self._consumer_channels: list[AbstractChannel] = []
         self._declared: set[str] = set()
         self._delay_exchanges: dict[int, AbstractExchange] = {}
@@ -285,6 +289,11 @@ class RabbitTransport(Transport):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*channels, return_exceptions=True), CLOSE_TIMEOUT)
         self._consumer_channels.clear()
+        for task in self._retiring:
+            task.cancel()
+        if self._underlay is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._underlay.close(), CLOSE_TIMEOUT)
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._connection.close(), CLOSE_TIMEOUT)
@@ -356,12 +365,7 @@ class RabbitTransport(Transport):
             # RabbitMQ 3.x quorum queues ignore it; RabbitMQ 4 ones deliver 5-9 before 0-4
             priority=header_priority(headers),
         )
-        channel = self._underlay
-        if channel is None or channel.is_closed:  # first use, or the connection came back
-            # bounded too: while the robust connection reconnects, this waits for it
-            channel = self._underlay = await asyncio.wait_for(
-                self._publish_channel.get_underlay_channel(), self.publish_timeout
-            )
+        channel = await self._publisher()
         try:
             confirmation = await channel.basic_publish(
                 body,
@@ -373,8 +377,64 @@ class RabbitTransport(Transport):
             )
         except aiormq.exceptions.ChannelInvalidStateError as exc:  # a RuntimeError in aiormq
             raise ConnectionError(f"publish to {queue}: the channel closed ({exc})") from exc
+        except aiormq.exceptions.DeliveryError as exc:
+            if isinstance(exc.frame, aiormq.spec.Basic.Nack):
+                self._renew_publisher(channel)
+            raise
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise ConnectionError(f"publish to {queue} not confirmed by the broker: {confirmation}")
+
+    async def _publisher(self) -> aiormq.abc.AbstractChannel:
+        """The channel publishes go through (confirms on, returns raise): opened on first use,
+        after a reconnect and after a nack."""
+        channel = self._underlay
+        if channel is not None and not channel.is_closed:
+            return channel
+        async with self._underlay_lock:
+            channel = self._underlay
+            if channel is None or channel.is_closed:
+                # bounded too: while the robust connection reconnects, this waits for it
+                channel = self._underlay = await asyncio.wait_for(
+                    self._open_publisher(), self.publish_timeout
+                )
+        return channel
+
+    async def _open_publisher(self) -> aiormq.abc.AbstractChannel:
+        connection = self._connection
+        if connection is None:
+            raise ConnectionError("RabbitMQ transport is not started")
+        while True:
+            await connection.connected.wait()
+            transport = connection.transport
+            if transport is not None and not transport.connection.is_closed:
+                return await transport.connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+            await asyncio.sleep(0.05)  # between the reconnect's steps
+
+    def _renew_publisher(self, channel: aiormq.abc.AbstractChannel) -> None:
+        """After a nack, publish through a fresh channel.
+
+        On a channel opened while a quorum queue's leader sits on a node that has just died,
+        RabbitMQ 3.10 nacks every publish to that queue, long after a new leader has taken over
+        (seen for minutes in tests/hub/scale/); a channel opened after the election reaches it.
+        A queue that is full (``reject-publish``) nacks too: renewing at most once a second
+        costs little then. The old channel is closed once its confirms are in."""
+        now = asyncio.get_running_loop().time()
+        if self._underlay is not channel or now - self._renewed_at < RENEW_AFTER_NACK:
+            return
+        self._renewed_at = now
+        self._underlay = None
+        log.warning("publish nacked by the broker: the next go through a fresh channel")
+
+        async def retire() -> None:
+            await asyncio.sleep(self.publish_timeout)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), CLOSE_TIMEOUT)
+
+        task = asyncio.ensure_future(retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
         assert self._connection is not None
