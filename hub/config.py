@@ -155,6 +155,7 @@ class HubConfig(BaseSettings):
     )
 
     id: str = "hub.main"
+    # "" (embedded), one amqp:// URL, or a cluster's nodes: a list, or URLs joined by commas
     broker_url: str = ""
     data_dir: Path = Path("data")
     # crypto worker processes; the default leaves one core to the event loop (and the broker)
@@ -193,6 +194,19 @@ class HubConfig(BaseSettings):
             raise ValueError(f"{value!r} is not a participant id (like hub.main)")
         return value
 
+    @field_validator("broker_url", mode="before")
+    @classmethod
+    def _broker_urls(cls, value: Any) -> Any:
+        """A TOML list of a cluster's nodes is kept as the comma-separated form the environment
+        gives (``HUB_BROKER_URL=amqp://…@mq1/,amqp://…@mq2/``): one string everywhere."""
+        if isinstance(value, list | tuple):
+            value = ",".join(str(v).strip() for v in value)
+        if isinstance(value, str) and value.strip():
+            for url in split_broker_urls(value):
+                if not url.startswith(("amqp://", "amqps://")):
+                    raise ValueError(f"{url!r}: not an amqp:// or amqps:// URL")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -215,6 +229,11 @@ class HubConfig(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.broker_url
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The broker's nodes, in the order to try them (one for a single broker)."""
+        return split_broker_urls(self.broker_url)
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() else (self.base_dir / value)
@@ -248,6 +267,11 @@ class HubConfig(BaseSettings):
     @property
     def api_host_port(self) -> tuple[str, int]:
         return _host_port(self.api.address)
+
+
+def split_broker_urls(value: str) -> list[str]:
+    """``amqp://a/,amqp://b/`` → both URLs (a comma inside a password is written ``%2C``)."""
+    return [url.strip() for url in value.split(",") if url.strip()]
 
 
 def default_workers() -> int:

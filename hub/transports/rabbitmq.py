@@ -8,6 +8,11 @@ dead-letter back to the target (RabbitMQ 3.10 has no native delayed delivery; we
 delayed-message plugin). Every exchange, queue, argument and binding is declared from
 ``hub/transports/topology.py``, which docs/asyncapi.yaml and docs/rabbitmq-topology.md are
 generated from.
+
+A cluster is given as several URLs (its nodes): the hub connects to the first that answers and,
+whenever the connection is lost or an attempt fails, tries the next one, round the list. Quorum
+queues live on the cluster, not on a node, so any node will do; a publish in flight when a node
+dies is unconfirmed and raises, and what the hub had not acked comes back to another consumer.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -28,8 +33,10 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from yarl import URL
 
 from hub.abc import Delivery, Handler, Transport
+from hub.config import split_broker_urls
 from hub.queues import header_priority
 from hub.transports.topology import (
     EXCHANGES,
@@ -41,12 +48,19 @@ from hub.transports.topology import (
     resolve_queue,
 )
 
-__all__ = ["AckCoalescer", "RabbitDelivery", "RabbitTransport", "delay_bucket"]
+__all__ = [
+    "AckCoalescer",
+    "FailoverConnection",
+    "RabbitDelivery",
+    "RabbitTransport",
+    "delay_bucket",
+]
 
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 15.0
 CLOSE_TIMEOUT = 5.0
+RENEW_AFTER_NACK = 1.0  # seconds: the publish channel is replaced after a nack, this often at most
 # declared at start: every exchange and queue whose name is not a pattern
 _START_EXCHANGES = [e for e in EXCHANGES if "{" not in e.name]
 _START_QUEUES = [q.name for q in QUEUES if "{" not in q.name]
@@ -184,29 +198,59 @@ class RabbitDelivery(Delivery):
             self._acks.forget(self._message)
 
 
+class FailoverConnection(aio_pika.RobustConnection):
+    """A robust connection to one node of a cluster at a time, moving on to the next node
+    after every lost connection and every failed attempt (aio-pika's own retries one URL).
+
+    aio-pika calls ``_on_connection_close`` both when a connection drops and when an attempt
+    to open one fails, and reads ``url`` afresh for every attempt: turning the URL there is all
+    it takes; channels, consumers and declarations are restored on the new node as usual.
+    """
+
+    def __init__(self, urls: Sequence[str], **kwargs: Any) -> None:
+        self.urls = [URL(u) for u in urls]
+        self.at = 0
+        super().__init__(self.urls[0], **kwargs)
+
+    async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
+        if len(self.urls) > 1 and not self.close_called:
+            self.at = (self.at + 1) % len(self.urls)
+            self.url = self.urls[self.at]
+            if self.connection_attempt:  # (the first connect's failures are RabbitTransport's)
+                log.warning("broker connection lost or refused; next: %s", _host_port(self.url))
+        await super()._on_connection_close(closing)
+
+
+def _host_port(url: URL) -> str:
+    return f"{url.host}:{url.port}"
+
+
 class RabbitTransport(Transport):
-    """Queues on a RabbitMQ broker."""
+    """Queues on a RabbitMQ broker, or on a cluster of them (several URLs)."""
 
     name = "rabbitmq"
 
-    def __init__(self, url: str, *, publish_timeout: float = PUBLISH_TIMEOUT) -> None:
-        self.url = url
+    def __init__(
+        self, url: str | Sequence[str], *, publish_timeout: float = PUBLISH_TIMEOUT
+    ) -> None:
+        self.urls = split_broker_urls(url) if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("RabbitTransport needs a broker URL")
+        self.url = self.urls[0]
         self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._underlay: aiormq.abc.AbstractChannel | None = None  # the publish channel's own
+        self._underlay: aiormq.abc.AbstractChannel | None = None  # what publishes go through
+        self._underlay_lock = asyncio.Lock()
+        self._renewed_at = 0.0
+        self._retiring: set[asyncio.Task[None]] = set()  # nacked channels, closed a bit later
         self._consumer_channels: list[AbstractChannel] = []
         self._declared: set[str] = set()
         self._delay_exchanges: dict[int, AbstractExchange] = {}
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(
-            self.url,
-            timeout=10,
-            reconnect_interval=1,
-            client_properties={"connection_name": "interagency-hub"},
-        )
+        self._connection = await self._connect()
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
@@ -215,12 +259,41 @@ class RabbitTransport(Transport):
         for queue in _START_QUEUES:
             await self._declare(queue)
 
+    async def _connect(self) -> AbstractRobustConnection:
+        """The first node that answers; later, the connection moves on by itself."""
+        failure: BaseException | None = None
+        for first in range(len(self.urls)):
+            connection = FailoverConnection(
+                self.urls[first:] + self.urls[:first],
+                reconnect_interval=1,
+                client_properties={"connection_name": "interagency-hub"},
+            )
+            try:
+                await connection.connect(timeout=10)
+            except Exception as exc:  # refused, unreachable, timed out, refused our login
+                failure = exc
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
+                if len(self.urls) > 1:
+                    log.warning("broker %s: %s", _host_port(URL(self.urls[first])), exc)
+                continue
+            if first:
+                log.info("connected to the broker's node %s", _host_port(connection.url))
+            return connection
+        assert failure is not None
+        raise failure
+
     async def close(self) -> None:
         # bounded: after an outage a close handshake may never be answered
         channels = [c.close() for c in self._consumer_channels]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*channels, return_exceptions=True), CLOSE_TIMEOUT)
         self._consumer_channels.clear()
+        for task in self._retiring:
+            task.cancel()
+        if self._underlay is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._underlay.close(), CLOSE_TIMEOUT)
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._connection.close(), CLOSE_TIMEOUT)
@@ -292,12 +365,7 @@ class RabbitTransport(Transport):
             # RabbitMQ 3.x quorum queues ignore it; RabbitMQ 4 ones deliver 5-9 before 0-4
             priority=header_priority(headers),
         )
-        channel = self._underlay
-        if channel is None or channel.is_closed:  # first use, or the connection came back
-            # bounded too: while the robust connection reconnects, this waits for it
-            channel = self._underlay = await asyncio.wait_for(
-                self._publish_channel.get_underlay_channel(), self.publish_timeout
-            )
+        channel = await self._publisher()
         try:
             confirmation = await channel.basic_publish(
                 body,
@@ -309,8 +377,64 @@ class RabbitTransport(Transport):
             )
         except aiormq.exceptions.ChannelInvalidStateError as exc:  # a RuntimeError in aiormq
             raise ConnectionError(f"publish to {queue}: the channel closed ({exc})") from exc
+        except aiormq.exceptions.DeliveryError as exc:
+            if isinstance(exc.frame, aiormq.spec.Basic.Nack):
+                self._renew_publisher(channel)
+            raise
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise ConnectionError(f"publish to {queue} not confirmed by the broker: {confirmation}")
+
+    async def _publisher(self) -> aiormq.abc.AbstractChannel:
+        """The channel publishes go through (confirms on, returns raise): opened on first use,
+        after a reconnect and after a nack."""
+        channel = self._underlay
+        if channel is not None and not channel.is_closed:
+            return channel
+        async with self._underlay_lock:
+            channel = self._underlay
+            if channel is None or channel.is_closed:
+                # bounded too: while the robust connection reconnects, this waits for it
+                channel = self._underlay = await asyncio.wait_for(
+                    self._open_publisher(), self.publish_timeout
+                )
+        return channel
+
+    async def _open_publisher(self) -> aiormq.abc.AbstractChannel:
+        connection = self._connection
+        if connection is None:
+            raise ConnectionError("RabbitMQ transport is not started")
+        while True:
+            await connection.connected.wait()
+            transport = connection.transport
+            if transport is not None and not transport.connection.is_closed:
+                return await transport.connection.channel(
+                    publisher_confirms=True, on_return_raises=True
+                )
+            await asyncio.sleep(0.05)  # between the reconnect's steps
+
+    def _renew_publisher(self, channel: aiormq.abc.AbstractChannel) -> None:
+        """After a nack, publish through a fresh channel.
+
+        On a channel opened while a quorum queue's leader sits on a node that has just died,
+        RabbitMQ 3.10 nacks every publish to that queue, long after a new leader has taken over
+        (seen for minutes in tests/hub/scale/); a channel opened after the election reaches it.
+        A queue that is full (``reject-publish``) nacks too: renewing at most once a second
+        costs little then. The old channel is closed once its confirms are in."""
+        now = asyncio.get_running_loop().time()
+        if self._underlay is not channel or now - self._renewed_at < RENEW_AFTER_NACK:
+            return
+        self._renewed_at = now
+        self._underlay = None
+        log.warning("publish nacked by the broker: the next go through a fresh channel")
+
+        async def retire() -> None:
+            await asyncio.sleep(self.publish_timeout)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.close(), CLOSE_TIMEOUT)
+
+        task = asyncio.ensure_future(retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
         assert self._connection is not None

@@ -2,14 +2,20 @@
 one schema per test in it (fast to make and to drop), the URL that puts a store in it.
 
 PostgreSQL on 127.0.0.1:5432 (user postgres, trust) is on every machine here; a laptop without
-it skips the PostgreSQL variants, CI fails them.
+it skips the PostgreSQL variants, CI fails them. The restart test stops and starts the server
+with ``HUB_TEST_POSTGRES_CTL`` (``pg_ctlcluster --skip-systemctl-redirect 15 main`` by default;
+``stop`` and ``start`` are appended), and makes sure it is up again afterwards.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import shlex
+import shutil
 import socket
+import subprocess
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -18,6 +24,9 @@ from contextlib import contextmanager
 import pytest
 
 SERVER = os.environ.get("HUB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+CONTROL = shlex.split(
+    os.environ.get("HUB_TEST_POSTGRES_CTL", "pg_ctlcluster --skip-systemctl-redirect 15 main")
+)
 _database: str | None = None
 
 
@@ -83,3 +92,48 @@ def postgres_store_url() -> Iterator[str]:
         yield url
     finally:
         drop_schema(schema)
+
+
+# ------------------------------------------------------------------ stopping and starting it
+def require_postgres_control() -> None:
+    """Skip where this machine's PostgreSQL cannot be stopped and started (fail in CI)."""
+    require_postgres()
+    if shutil.which(CONTROL[0]) is not None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CONTROL[0]} is not installed, and CI requires the restart test")
+    pytest.skip(f"no {CONTROL[0]} to restart PostgreSQL with")
+
+
+def stop_postgres() -> None:
+    """A fast shutdown: sessions are ended, the pool's connections die under the hub."""
+    subprocess.run([*CONTROL, "stop"], check=True, capture_output=True, timeout=120)
+
+
+def start_postgres(timeout: float = 60) -> None:
+    """Start it and wait until it takes connections."""
+    subprocess.run([*CONTROL, "start"], check=True, capture_output=True, timeout=120)
+    wait_postgres(timeout)
+
+
+def wait_postgres(timeout: float = 60) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(f"{SERVER}/postgres", connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def ensure_postgres_up() -> None:
+    """After a test that stopped it: start it again if it is down (others share it)."""
+    try:
+        wait_postgres(2)
+    except Exception:
+        start_postgres()

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.config import load_config
@@ -45,19 +45,23 @@ class Counts:
     lost: int
     duplicated: int
     seconds: float
+    # what else a scenario counted: "foreign" (inbox copies of ids never sent), "accepted
+    # twice", "publish retries", the seconds of an outage …
+    extra: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
+        more = "".join(f"  {k} {v:g}" for k, v in self.extra.items())
         return (
             f"{self.scenario:<28} sent {self.sent:>5}  delivered {self.delivered:>5}  "
-            f"lost {self.lost:>3}  duplicated {self.duplicated:>3}  ({self.seconds:.1f} s)"
+            f"lost {self.lost:>3}  duplicated {self.duplicated:>3}  ({self.seconds:.1f} s){more}"
         )
 
 
 def start_hub(
-    deployment: Deployment, extra_env: dict[str, str] | None = None
+    deployment: Deployment, extra_env: dict[str, str] | None = None, log_name: str = "hub.log"
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ, HUB_LOG_LEVEL="WARNING", **(extra_env or {}))
-    log = open(deployment.directory / "hub.log", "ab")  # noqa: SIM115 - the child keeps it
+    log = open(deployment.directory / log_name, "ab")  # noqa: SIM115 - the child keeps it
     return subprocess.Popen(
         [sys.executable, "-m", "hub", "serve", "--config", str(deployment.config_path)],
         env=env,

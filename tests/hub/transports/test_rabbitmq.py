@@ -244,3 +244,38 @@ async def test_a_priority_header_becomes_the_amqp_priority(broker: str) -> None:
     finally:
         await connection.close()
     assert got == [(b"<urgent/>", 8), (b"<odd/>", 0)]  # not a digit: no priority
+
+
+@pytest.mark.rabbitmq
+async def test_a_nacked_publish_moves_the_next_ones_to_a_fresh_channel(broker: str) -> None:
+    """A nack may mean the channel's view of a quorum queue is stale (a cluster node died):
+    the publish fails, the next go through a new channel, the old one is closed later."""
+    transport = RabbitTransport(broker, publish_timeout=0.5)
+    await transport.start()
+    try:
+        await transport.declare_queue("test.renew")
+        await transport.publish("test.renew", b"first")
+        first = transport._underlay
+        assert first is not None
+
+        class Nacking:
+            is_closed = False
+            closed = False
+
+            async def basic_publish(self, *args: Any, **kwargs: Any) -> Any:
+                raise aiormq.exceptions.DeliveryError(None, aiormq.spec.Basic.Nack(delivery_tag=1))
+
+            async def close(self) -> None:
+                self.closed = True
+
+        nacking = Nacking()
+        transport._underlay = cast(Any, nacking)
+        with pytest.raises(aiormq.exceptions.DeliveryError):
+            await transport.publish("test.renew", b"nacked")
+        await transport.publish("test.renew", b"second")
+        assert transport._underlay not in (None, nacking, first)
+        await asyncio.sleep(0.8)
+        assert nacking.closed  # once its confirms had time to come
+        assert await transport.depth("test.renew") == 2
+    finally:
+        await transport.close()
