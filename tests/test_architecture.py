@@ -213,7 +213,7 @@ def test_the_sql_check_sees_sql(tmp_path: Path) -> None:
         "select = 'select the folder'\nSQL = 'DELETE FROM queue WHERE id = ?'\n"
     )
     assert [line for line, _ in _sql_in(sample)] == [2, 3, 5, 7]
-    assert len(list(_sql_in(ROOT / "hub" / "store" / "sqlite.py"))) > 40  # the real thing
+    assert len(list(_sql_in(ROOT / "hub" / "store" / "sql.py"))) > 40  # the real thing
 
 
 @pytest.mark.parametrize(
