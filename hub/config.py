@@ -155,6 +155,9 @@ class HubConfig(BaseSettings):
     )
 
     id: str = "hub.main"
+    # this process among the hub nodes sharing the store and the broker; "" = host:API port
+    # (host:pid without a fixed API port): see node_name
+    node: str = Field(default="", max_length=100, pattern=r"^([A-Za-z0-9][A-Za-z0-9._:@/-]*)?$")
     broker_url: str = ""
     data_dir: Path = Path("data")
     # crypto worker processes; the default leaves one core to the event loop (and the broker)
@@ -240,6 +243,18 @@ class HubConfig(BaseSettings):
         import re
 
         return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:…@", self.store.url)
+
+    @property
+    def node_name(self) -> str:
+        """This node's name: ``node`` if set (stable across restarts), else the host and the
+        API's port (a port is one process's at a time), else the host and the process id."""
+        if self.node:
+            return self.node
+        import socket
+
+        _, port = self.api_host_port
+        own = port if self.api.enabled and port else os.getpid()
+        return f"{socket.gethostname()}:{own}"
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:
