@@ -25,7 +25,7 @@ from hub.pipeline.execution import ExecutionControl
 from hub.pipeline.ingest import Ingest, LocalDelivery
 from hub.pipeline.observers import Observers
 from hub.pipeline.pool import CryptoPool
-from hub.pipeline.presence import Presence
+from hub.pipeline.presence import Presence, StoreReloadRequests
 from hub.pipeline.receipts import ReceiptSender
 from hub.pipeline.retry import RetryPolicy
 from hub.plugins import create_adapter
@@ -264,7 +264,8 @@ class Hub:
             )
 
     def rules_watcher(self, interval: float | None = None) -> RulesWatcher:
-        """The watch on the rules folder and on ``hub routes reload`` requests."""
+        """The watch on the rules folder and on ``hub routes reload`` requests (through the
+        store: every node gets them)."""
         config = self.config
         return RulesWatcher(
             config.path(config.paths.routing_rules),
@@ -272,7 +273,7 @@ class Hub:
             lambda: self.rules.version,
             lambda: self.rules.sources,
             lambda: self.rules.source_digest,
-            data_dir=config.path(config.data_dir),
+            requests=StoreReloadRequests(self.store, self.node),
             interval=interval,
         )
 
