@@ -117,7 +117,9 @@ def format_status(data: dict[str, Any]) -> str:
     lines.append("queues:")
     lines += [f"  {q:<32} {n}" for q, n in data["queues"].items()]
     nodes = data.get("nodes", [])
-    lines.append(f"nodes alive: {len(nodes)}" + ("" if nodes else " (no hub serve runs here)"))
+    lines.append(
+        f"nodes alive: {len(nodes)}" + ("" if nodes else " (no hub serve runs on this store)")
+    )
     for n in nodes:
         jobs = f"; holds {', '.join(n['jobs'])}" if n["jobs"] else ""
         where = "".join(f", {k} {n[k]}" for k in ("api", "metrics") if n[k])
