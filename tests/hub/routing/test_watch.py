@@ -231,7 +231,8 @@ async def test_hot_reload_under_traffic(
         async def all_settled() -> bool:
             for message_id, _ in bodies:
                 row = await hub.store.get_message(message_id)
-                if row is None or row.state == "received":
+                # routed is not settled yet: an inline delivery is marked after the publish
+                if row is None or row.state in ("received", "accepted", "routed"):
                     return False
             return expected.get(hub.rules.version, ("", 0))[0] == "route-v4"
 
