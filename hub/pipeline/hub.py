@@ -2,7 +2,9 @@
 
 ``Hub.start`` opens the store and the transport, loads the rules and the adapters, starts the
 workers, then consumes ``hub.inbound`` (ingest), ``hub.out.<adapter>`` (dispatch) and
-``hub.dead`` (dead letters). ``Hub.stop`` undoes it in reverse. Observers hear what happens.
+``hub.dead`` (dead letters). It keeps its node's heartbeat in the store, and watches the
+deadlines when it holds that job's lease (presence.py). ``Hub.stop`` undoes it in reverse.
+Observers hear what happens.
 """
 
 from __future__ import annotations
