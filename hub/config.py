@@ -8,7 +8,9 @@ are relative to the file's folder, so a deployment folder can move as a whole.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -124,11 +126,39 @@ class StoreConfig(_Section):
     @field_validator("url")
     @classmethod
     def _scheme(cls, value: str) -> str:
-        if value and not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
-            raise ValueError(
-                "a sqlite:///path or a postgresql://… URL (or empty: SQLite in data_dir)"
-            )
-        return value
+        return check_store_url(value)
+
+
+def redacted(url: str) -> str:
+    """A URL without its password (for messages and logs)."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:…@", url)
+
+
+def check_store_url(url: str) -> str:
+    """``url`` if the store can be opened by it, else a ValueError that says what is wrong
+    (hub.toml's ``[store] url`` and ``hub init --store`` alike)."""
+    usage = "sqlite:///path or postgresql://user:password@host:port/database (or empty)"
+    if not url:
+        return url
+    shown = redacted(url)
+    if any(c.isspace() for c in url):
+        raise ValueError(f"{shown}: a URL has no spaces (write them as %20)")
+    if url.startswith("sqlite:"):
+        if not url.startswith("sqlite:///") or not url.removeprefix("sqlite:///"):
+            raise ValueError(f"{shown}: a SQLite store is sqlite:///path (three slashes)")
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"{shown}: not a store URL; {usage}")
+    try:
+        parts.port  # noqa: B018 (it raises on a port that is not a number or out of range)
+    except ValueError:
+        raise ValueError(f"{shown}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise ValueError(f"{shown}: names no host; {usage}")
+    if "/" in parts.path.removeprefix("/"):
+        raise ValueError(f"{shown}: the database is one name after the host, not a path")
+    return url
 
 
 class RetryConfig(_Section):
@@ -155,6 +185,9 @@ class HubConfig(BaseSettings):
     )
 
     id: str = "hub.main"
+    # this process among the hub nodes sharing the store and the broker; "" = host:API port
+    # (host:pid without a fixed API port): see node_name
+    node: str = Field(default="", max_length=100, pattern=r"^([A-Za-z0-9][A-Za-z0-9._:@/-]*)?$")
     # "" (embedded), one amqp:// URL, or a cluster's nodes: a list, or URLs joined by commas
     broker_url: str = ""
     data_dir: Path = Path("data")
@@ -188,8 +221,6 @@ class HubConfig(BaseSettings):
     @field_validator("id")
     @classmethod
     def _participant(cls, value: str) -> str:
-        import re
-
         if not re.match(PARTICIPANT_PATTERN, value):
             raise ValueError(f"{value!r} is not a participant id (like hub.main)")
         return value
@@ -254,11 +285,19 @@ class HubConfig(BaseSettings):
     @property
     def store_location(self) -> str:
         """Where the store is, for messages (a PostgreSQL URL without its password)."""
-        if not self.postgres:
-            return str(self.database)
-        import re
+        return redacted(self.store.url) if self.postgres else str(self.database)
 
-        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:…@", self.store.url)
+    @property
+    def node_name(self) -> str:
+        """This node's name: ``node`` if set (stable across restarts), else the host and the
+        API's port (a port is one process's at a time), else the host and the process id."""
+        if self.node:
+            return self.node
+        import socket
+
+        _, port = self.api_host_port
+        own = port if self.api.enabled and port else os.getpid()
+        return f"{socket.gethostname()}:{own}"
 
     @property
     def metrics_host_port(self) -> tuple[str, int]:

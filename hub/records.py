@@ -123,6 +123,48 @@ class RulesVersion:
     summary: str
 
 
+@dataclass(frozen=True)
+class NodeBeat:
+    """What a running hub node says of itself in each heartbeat."""
+
+    node: str  # its id (hub.toml's ``node``)
+    instance: str  # this process (two processes under one node id show up by it)
+    started_at: str
+    version: str  # the hub's software version
+    api: str = ""  # where its HTTP API and metrics endpoint listen ("" if they do not)
+    metrics: str = ""
+    rules_version: str = ""  # the routing rules it has in force
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """A node as its last heartbeat left it; ``seen_ago`` is by the database's clock."""
+
+    node: str
+    instance: str
+    started_at: str
+    seen_at: str
+    seen_ago: float
+    version: str
+    api: str
+    metrics: str
+    rules_version: str
+    reload_request: str | None  # the last rules reload asked of it …
+    reload_answered: str | None  # … the last one it answered, and what it said (JSON)
+    reload_answer: str | None
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """Who holds a job that one node does for all, until when (by the database's clock)."""
+
+    name: str
+    holder: str
+    since: str
+    expires_at: str
+    expires_in: float  # seconds; negative: it has run out and anyone may take it
+
+
 @dataclass
 class Acknowledgement:
     """A recipient took a message from its inbox; ``delivered_before``/``after`` are the times

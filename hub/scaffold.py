@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def write_config(
     metrics_address: str = "127.0.0.1:9464",
     extra: str = "",
     api_address: str = "127.0.0.1:8080",
+    store_url: str = "",
 ) -> Path:
     deps = ", ".join(f'"{d}"' for d in departments)
     workers = default_workers()
@@ -69,6 +71,11 @@ trust = ["pki/ca.pem"]
 [paths]
 schemas = "xsd"
 routing_rules = "routing_rules"
+
+# the store: "" keeps it in data_dir (SQLite); a postgresql://user:password@host:port/database
+# URL lets several `hub serve` nodes share it (each names itself with `node`)
+[store]
+url = {json.dumps(store_url)}
 
 [metrics]
 address = "{metrics_address}"
@@ -103,6 +110,7 @@ def init_deployment(
     broker_url: str = "",
     metrics_address: str = "127.0.0.1:9464",
     api_address: str = "127.0.0.1:8080",
+    store_url: str = "",
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     pki = directory / "pki"
@@ -114,5 +122,10 @@ def init_deployment(
         if not target.exists():
             shutil.copytree(shipped(name), target)
     return write_config(
-        directory, departments, broker_url, metrics_address=metrics_address, api_address=api_address
+        directory,
+        departments,
+        broker_url,
+        metrics_address=metrics_address,
+        api_address=api_address,
+        store_url=store_url,
     )

@@ -17,6 +17,7 @@ import logging
 from aiohttp import web
 
 from hub.abc import Extension
+from hub.nodes import reachable_url
 from hub.pipeline.hub import Hub
 from monitoring.collector import Collector
 from monitoring.http import bound_address, start_http
@@ -56,6 +57,7 @@ class MetricsEndpoint(Extension):
         self._runner = await start_http(self.collector, host, port)
         host, port = bound_address(self._runner)
         log.info("metrics at http://%s:%d/metrics", host, port)
+        self.hub.announce("metrics", reachable_url("http", host, port) + "/metrics")
 
     async def stop(self) -> None:
         await self.collector.stop()

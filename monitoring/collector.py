@@ -11,6 +11,13 @@ in another process, so each refresh reads the ``acknowledged`` events written si
 and pairs each with its message's ``delivered`` event.
 
 Every read goes through the store's reader connection; it never waits on the writer.
+
+With several hub nodes on one store and broker, every node runs its own collector, and that is
+right: readiness, breakers and certificates are the node's own, and the shared state (queue
+depths, messages by state, dead letters, documents on control) is only read, so reading it on
+every node changes nothing and needs no lease — each node's gauges say the same, so dashboards
+take ``max`` of them across nodes, not ``sum``. ``hub_ack_seconds`` is observed by every node
+for every acknowledgement: one node's histogram is the whole picture.
 """
 
 from __future__ import annotations

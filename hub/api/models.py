@@ -225,6 +225,22 @@ class ReloadResult(BaseModel):
     version: str
     previous: str
     problems: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(
+        default_factory=list,
+        description="the other hub nodes alive on the store, asked to reload too (each answers "
+        "on its own: GET /v1/admin/nodes shows the rules each has in force)",
+    )
+
+
+class NodeOut(BaseModel):
+    node: str
+    started_at: str
+    seen_ago: float = Field(description="seconds since its last heartbeat")
+    version: str = Field(description="the hub's software version on it")
+    rules_version: str = Field(description="the routing rules it has in force")
+    api: str | None
+    metrics: str | None
+    jobs: list[str] = Field(description="the jobs it does for every node (their leases)")
 
 
 class RulesVersionOut(BaseModel):

@@ -27,6 +27,7 @@ from hub.abc import Extension
 from hub.api.app import create_app
 from hub.api.decisions import Decisions
 from hub.api.state import ApiState
+from hub.nodes import reachable_url
 from hub.pipeline.hub import Hub
 
 log = logging.getLogger("hub.api")
@@ -107,6 +108,7 @@ class ApiServer(Extension):
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"{scheme}://{shown}:{bound_port}"
         log.info("api at %s (docs at %s/docs)", self.url, self.url)
+        self.hub.announce("api", reachable_url(scheme, bound_host, bound_port))
 
     async def stop(self) -> None:
         if self._server is not None:

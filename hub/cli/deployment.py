@@ -22,6 +22,13 @@ from hub.scaffold import DEFAULT_DEPARTMENTS
     help="comma-separated participant ids of the departments",
 )
 @click.option("--broker", "broker_url", default="", help="RabbitMQ URL (default: embedded mode)")
+@click.option(
+    "--store",
+    "store_url",
+    default="",
+    help="postgresql://user:password@host:port/database, which several hub nodes can share "
+    "(default: SQLite in the data folder)",
+)
 @click.option("--metrics-address", default="127.0.0.1:9464", show_default=True)
 @click.option("--api-address", default="127.0.0.1:8080", show_default=True, help="the HTTP API")
 @click.option("--force", is_flag=True, help="overwrite an existing hub.toml and reissue keys")
@@ -29,11 +36,13 @@ def init_command(
     directory: str,
     departments: str,
     broker_url: str,
+    store_url: str,
     metrics_address: str,
     api_address: str,
     force: bool,
 ) -> None:
     """Scaffold a working deployment in DIRECTORY."""
+    from hub.config import check_store_url
     from hub.scaffold import init_deployment
 
     if (Path(directory) / "hub.toml").exists() and not force:
@@ -46,7 +55,13 @@ def init_command(
         raise click.BadParameter(
             f"not participant ids: {', '.join(bad)}", param_hint="--departments"
         )
-    path = init_deployment(Path(directory), names, broker_url, metrics_address, api_address)
+    try:
+        check_store_url(store_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
+    path = init_deployment(
+        Path(directory), names, broker_url, metrics_address, api_address, store_url
+    )
     click.echo(f"wrote {path}; start the hub with: hub serve --config {path}")
 
 

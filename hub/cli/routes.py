@@ -207,15 +207,17 @@ def explain_command(file: str, config_path: str, rules_dir: str | None, as_json:
     type=click.FloatRange(0.1),
     default=10.0,
     show_default=True,
-    help="seconds to wait for the running hub's answer",
+    help="seconds to wait for the running hubs' answers",
 )
 def reload_command(config_path: str, wait: float) -> None:
-    """Make the running hub reload its rules now, and say what it did.
+    """Make every running hub node reload its rules now, and say what each did.
 
     The rules are checked here first; invalid rules are not even offered to the hub (it would
-    refuse them and keep the rules in force). The hub answers through its data folder.
+    refuse them and keep the rules in force). The request goes through the store, so it
+    reaches every node alive on it; each reloads from its own rules folder and answers.
     """
-    from hub.routing.watch import cancel_request, request_reload, wait_for_response
+    from hub.errors import StoreError
+    from hub.ops.rules import reload_nodes
 
     config = _config(config_path)
     folder = config.path(config.paths.routing_rules)
@@ -226,27 +228,37 @@ def reload_command(config_path: str, wait: float) -> None:
         raise Refused(
             [*report.errors, "not reloaded: the hub keeps the rules in force"], prefix="refused"
         )
-    data_dir = config.path(config.data_dir)
-    if not data_dir.is_dir():
-        raise Refused([f"{data_dir}: no data folder; is the hub running with {config_path}?"])
-    request_id = request_reload(data_dir)
-    answer = wait_for_response(data_dir, request_id, wait)
-    if answer is None:
-        cancel_request(data_dir, request_id)
+    if not config.postgres and not config.database.is_file():
+        raise Refused([f"{config.database}: no store yet; is the hub running with {config_path}?"])
+    try:
+        asked, answers = asyncio.run(reload_nodes(config, wait))
+    except StoreError as exc:
+        raise Refused(exc.problems) from None
+    if not asked:
         raise Refused(
-            [
-                f"no running hub answered within {wait:g} s (is `hub serve --config {config_path}` "
-                "running? SIGHUP reloads too)"
-            ]
-        )
-    if answer.get("result") == "refused":
-        lines = str(answer.get("error") or "refused").splitlines()
-        raise Refused([*lines, f"the hub keeps rules {answer.get('version')}"], prefix="refused")
-    version, previous = answer.get("version"), answer.get("previous")
-    if answer.get("result") == "applied":
-        click.echo(f"applied {version} (was {previous})")
-    else:
-        click.echo(f"in force: {version} (no change to apply)")
+            [f"no running hub on {config.store_location} (is `hub serve --config {config_path}` "
+             "running? SIGHUP reloads too)"]
+        )  # fmt: skip
+    problems = [
+        f"{node}: no answer within {wait:g} s (is it still running? SIGHUP reloads too)"
+        for node in asked
+        if node not in answers
+    ]
+    refused = False
+    for node, answer in answers.items():
+        name = f"{node}: " if len(asked) > 1 else ""
+        version, previous = answer.get("version"), answer.get("previous")
+        if answer.get("result") == "refused":
+            refused = True
+            lines = str(answer.get("error") or "refused").splitlines()
+            problems += [f"{name}{line}" for line in lines]
+            problems.append(f"{name}the hub keeps rules {version}")
+        elif answer.get("result") == "applied":
+            click.echo(f"{name}applied {version} (was {previous})")
+        else:
+            click.echo(f"{name}in force: {version} (no change to apply)")
+    if problems:
+        raise Refused(problems, prefix="refused" if refused else "error")
 
 
 # --------------------------------------------------------------------------------- versions

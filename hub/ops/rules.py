@@ -3,7 +3,10 @@ envelope would be routed (``hub routes``, and the administration endpoints of th
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
+import uuid
 from typing import Any
 
 from envelopes.codec import envelope_from_tree
@@ -11,6 +14,7 @@ from envelopes.errors import EnvelopeError
 from envelopes.model import Envelope
 from envelopes.parsing import ParseLimits, parse_xml
 from hub.config import HubConfig
+from hub.nodes import alive_within
 from hub.ops.connection import opened_store
 from hub.records import RulesVersion
 from hub.routing import CheckReport, Explanation, RuleSet
@@ -20,6 +24,25 @@ async def rules_versions(config: HubConfig) -> list[RulesVersion]:
     """Oldest first, with what each changed."""
     async with opened_store(config) as store:
         return await store.rules_versions()
+
+
+async def reload_nodes(
+    config: HubConfig, wait: float, poll: float = 0.05
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Ask every hub node alive on the deployment's store to reload its rules now: (the nodes
+    asked, the answers by node of those that answered within ``wait`` seconds)."""
+    request_id = uuid.uuid4().hex
+    loop = asyncio.get_running_loop()
+    async with opened_store(config) as store:
+        asked = await store.request_reload(request_id, alive_within())
+        answers: dict[str, dict[str, Any]] = {}
+        deadline = loop.time() + wait
+        while len(answers) < len(asked) and loop.time() < deadline:
+            await asyncio.sleep(poll)
+            for node in await store.nodes(alive_within() + wait):
+                if node.node in asked and node.reload_answered == request_id:
+                    answers[node.node] = json.loads(node.reload_answer or "{}")
+    return asked, answers
 
 
 def check_json(report: CheckReport) -> dict[str, Any]:

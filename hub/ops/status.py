@@ -1,4 +1,5 @@
-"""``hub status``: messages by state, queues, dead letters, breakers, rules, the running hub."""
+"""``hub status``: messages by state, queues, dead letters, breakers, rules, the running hub and
+the nodes alive on its store, with the jobs each holds."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 from hub.abc import Destination, Transport
 from hub.config import HubConfig
+from hub.nodes import alive_within
 from hub.ops.connection import connect
 from hub.queues import INBOUND_QUEUE, inbox_queue, out_queue
+from hub.records import LeaseRow, NodeRow
 from hub.store import Store
 
 
@@ -66,6 +69,34 @@ async def status_of(config: HubConfig, store: Store, transport: Transport) -> di
         ],
         "rules": {"version": latest.version, "applied_at": latest.applied_at} if latest else None,
         "store_bytes": await store.size_bytes(),
+        "nodes": await nodes_of(store),
+        "jobs": {
+            lease.name: {
+                "holder": lease.holder if lease.expires_in > 0 else None,
+                "since": lease.since,
+                "expires_in": lease.expires_in,
+            }
+            for lease in await store.leases()
+        },
+    }
+
+
+async def nodes_of(store: Store) -> list[dict[str, Any]]:
+    """The nodes alive on the store, each with the jobs it holds."""
+    leases = await store.leases()
+    return [_node(n, leases) for n in await store.nodes(alive_within())]
+
+
+def _node(node: NodeRow, leases: list[LeaseRow]) -> dict[str, Any]:
+    return {
+        "node": node.node,
+        "started_at": node.started_at,
+        "seen_ago": node.seen_ago,
+        "version": node.version,
+        "rules_version": node.rules_version,
+        "api": node.api or None,
+        "metrics": node.metrics or None,
+        "jobs": [x.name for x in leases if x.holder == node.node and x.expires_in > 0],
     }
 
 
@@ -85,6 +116,20 @@ def format_status(data: dict[str, Any]) -> str:
     )
     lines.append("queues:")
     lines += [f"  {q:<32} {n}" for q, n in data["queues"].items()]
+    nodes = data.get("nodes", [])
+    lines.append(
+        f"nodes alive: {len(nodes)}" + ("" if nodes else " (no hub serve runs on this store)")
+    )
+    for n in nodes:
+        jobs = f"; holds {', '.join(n['jobs'])}" if n["jobs"] else ""
+        where = "".join(f", {k} {n[k]}" for k in ("api", "metrics") if n[k])
+        lines.append(
+            f"  {n['node']}: since {n['started_at']}, seen {n['seen_ago']:.1f} s ago, "
+            f"version {n['version']}, rules {n['rules_version']}{where}{jobs}"
+        )
+    for name, job in data.get("jobs", {}).items():
+        if job["holder"] is None:
+            lines.append(f"  {name}: nobody holds it now (its lease ran out)")
     lines.append("circuit breakers:" + ("" if data["circuit_breakers"] else " all closed"))
     for b in data["circuit_breakers"]:
         error = f" ({b['last_error']})" if b["last_error"] else ""

@@ -11,7 +11,9 @@ sends itself, and the deadline watch.
 
 Each is sent once per deadline (a moved deadline is reminded of again) and recorded before it
 is sent: a crash in between loses a notice, never sends two. Notices go to inboxes only (the
-configured departments); an agency follows its documents through its own channel.
+configured departments); an agency follows its documents through its own channel. Of several
+nodes on one store, only the holder of the ``execution-control`` lease watches the deadlines
+(hub/pipeline/presence.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from envelopes.model import Kind
 from hub.abc import Stage, Transport
 from hub.execution.notices import Notice, notice_element
 from hub.execution.policy import ExecutionPolicy
+from hub.nodes import EXECUTION_CONTROL
+from hub.pipeline.presence import run_leased
 from hub.queues import inbox_queue
 from hub.records import Due, Registration
 from hub.store import Store
@@ -147,15 +151,15 @@ class ExecutionControl:
                     "%s notice about %s to %s failed: %r", stage, item.message_id, participant, exc
                 )
 
-    async def run(self) -> None:
-        """Scan every ``scan_interval`` seconds until cancelled."""
-        while True:
-            try:
-                reminded, overdue = await self.scan()
-                if reminded or overdue:
-                    log.info("execution control: %d reminders, %d overdue", reminded, overdue)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("execution control scan failed; trying again")
-            await asyncio.sleep(self.policy.scan_interval)
+    async def run(self, node: str) -> None:
+        """Scan every ``scan_interval`` seconds, until cancelled, while ``node`` holds the
+        lease of the deadline watch: of several nodes on one store, one scans (and another
+        takes over within about three intervals when it dies)."""
+        await run_leased(
+            self.store, EXECUTION_CONTROL, node, self.policy.scan_interval, self._scan_and_log
+        )
+
+    async def _scan_and_log(self) -> None:
+        reminded, overdue = await self.scan()
+        if reminded or overdue:
+            log.info("execution control: %d reminders, %d overdue", reminded, overdue)

@@ -2,7 +2,9 @@
 
 ``Hub.start`` opens the store and the transport, loads the rules and the adapters, starts the
 workers, then consumes ``hub.inbound`` (ingest), ``hub.out.<adapter>`` (dispatch) and
-``hub.dead`` (dead letters). ``Hub.stop`` undoes it in reverse. Observers hear what happens.
+``hub.dead`` (dead letters). It keeps its node's heartbeat in the store, and watches the
+deadlines when it holds that job's lease (presence.py). ``Hub.stop`` undoes it in reverse.
+Observers hear what happens.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from hub.abc import Adapter, Destination, Observer, Transport
 from hub.config import HubConfig
 from hub.execution.policy import ExecutionPolicy
+from hub.nodes import HEARTBEAT
 from hub.pipeline.breakers import Breaker, Breakers, BreakerState
 from hub.pipeline.context import HubAdapterContext, HubSigner
 from hub.pipeline.dead_letters import DeadLetters
@@ -24,6 +27,7 @@ from hub.pipeline.execution import ExecutionControl
 from hub.pipeline.ingest import Ingest, LocalDelivery
 from hub.pipeline.observers import Observers
 from hub.pipeline.pool import CryptoPool
+from hub.pipeline.presence import Presence, StoreReloadRequests
 from hub.pipeline.receipts import ReceiptSender
 from hub.pipeline.retry import RetryPolicy
 from hub.plugins import create_adapter
@@ -67,6 +71,10 @@ class Hub:
             config.breaker.probe_interval,
             on_change=self._breaker_changed,
         )
+        self.node = config.node_name  # this process among the nodes sharing the store
+        self.heartbeat = HEARTBEAT
+        self.presence: Presence | None = None
+        self._addresses: dict[str, str] = {}
         self.started = asyncio.Event()
         self._ingest: Ingest | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -136,18 +144,25 @@ class Hub:
         await self.store.record_rules_version(
             self.rules.version, version_summary(self.rules, None), at_start=True
         )
+        self.presence = presence = Presence(
+            self.store, self.node, lambda: self.rules.version, interval=self.heartbeat
+        )
+        presence.addresses.update(self._addresses)
+        await presence.beat()  # in `hub status` from now on
         self.observers.hub_started(self.transport.name)
         self._spawn(ingest.run(), "ingest-batches")
+        self._spawn(presence.run(), "heartbeat")
         self._spawn(self._watch_rules(), "rules-watch")
-        self._spawn(control.run(), "execution-control")
+        self._spawn(control.run(self.node), "execution-control")
         await self.transport.consume(INBOUND_QUEUE, ingest.on_inbound, prefetch=config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), dispatcher.on_outbound, prefetch=16)
         await self.transport.consume(DEAD_QUEUE, dead_letters.on_dead, prefetch=16)
         self.started.set()
         log.info(
-            "hub %s serving on %s transport, rules %s",
+            "hub %s (node %s) serving on %s transport, rules %s",
             config.id,
+            self.node,
             self.transport.name,
             self.rules.version,
         )
@@ -171,6 +186,9 @@ class Hub:
                 await adapter.aclose()
         if self.pool is not None:
             self.pool.close()
+        if self.presence is not None:
+            with contextlib.suppress(Exception):  # else its row and leases run out by themselves
+                await self.presence.leave()
         await self.store.close()
         self.observers.hub_stopped(self.transport.name)
 
@@ -200,6 +218,13 @@ class Hub:
         task = asyncio.create_task(coroutine, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def announce(self, kind: str, url: str) -> None:
+        """Where this node serves ``kind`` (``api``, ``metrics``: the extensions say so once they
+        listen), for ``hub status``."""
+        self._addresses[kind] = url
+        if self.presence is not None:
+            self.presence.announce(kind, url)
 
     def sign_envelope(self, xml: bytes) -> bytes:
         """Sign, as the hub, an envelope the hub composed itself (wrapping an unsigned document)."""
@@ -241,7 +266,8 @@ class Hub:
             )
 
     def rules_watcher(self, interval: float | None = None) -> RulesWatcher:
-        """The watch on the rules folder and on ``hub routes reload`` requests."""
+        """The watch on the rules folder and on ``hub routes reload`` requests (through the
+        store: every node gets them)."""
         config = self.config
         return RulesWatcher(
             config.path(config.paths.routing_rules),
@@ -249,7 +275,7 @@ class Hub:
             lambda: self.rules.version,
             lambda: self.rules.sources,
             lambda: self.rules.source_digest,
-            data_dir=config.path(config.data_dir),
+            requests=StoreReloadRequests(self.store, self.node),
             interval=interval,
         )
 

@@ -5,7 +5,8 @@ with SQL (a test fails on SQL anywhere else).
 - ``sqlite.py``: SQLite (one file; the embedded default), over ``sqlite_db.py`` (connections,
   migrations, the batching writer), with ``sql_timeline.py`` (events) and
   ``sql_execution.py`` (documents, resolutions, journals);
-- ``schema.py``: the SQLite schema as numbered migrations.
+- ``schema.py``: the SQLite schema as numbered migrations;
+- ``sql_nodes.py``: the nodes sharing the store — heartbeats, leases, rules reload requests.
 """
 
 from __future__ import annotations

@@ -29,8 +29,11 @@ from hub.records import (
     Due,
     Event,
     Ingested,
+    LeaseRow,
     MessageQuery,
     MessageRow,
+    NodeBeat,
+    NodeRow,
     Processed,
     QueuedRow,
     Registration,
@@ -43,7 +46,8 @@ from hub.records import (
 
 class Store(abc.ABC):
     """Messages, their timelines and deliveries, dead letters, breakers, rules versions,
-    adapters' references, inbox bookkeeping and the embedded queues."""
+    adapters' references, inbox bookkeeping, the nodes sharing the store and the embedded
+    queues."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -375,6 +379,43 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def size_bytes(self) -> int:
         """The store's size on disk."""
+
+    # ---------------------------------------------------------------------------- nodes
+    @abc.abstractmethod
+    async def node_seen(self, beat: NodeBeat) -> NodeRow | None:
+        """A node's heartbeat (seen now, by the database's clock); its row as it was before,
+        so that a node can tell another process writing under its name."""
+
+    @abc.abstractmethod
+    async def nodes(self, alive_within: float) -> list[NodeRow]:
+        """The nodes seen within the last ``alive_within`` seconds, by name."""
+
+    @abc.abstractmethod
+    async def node_stopped(self, node: str, instance: str) -> None:
+        """A node stopped: off the list, its leases free at once (unless another process
+        writes under its name now)."""
+
+    @abc.abstractmethod
+    async def hold_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take the job ``name`` for ``seconds`` if it is free or its lease ran out, or renew
+        it if ``holder`` has it; False if another holder has it (one statement: of holders
+        that race, exactly one wins)."""
+
+    @abc.abstractmethod
+    async def leases(self) -> list[LeaseRow]:
+        """Every lease and its holder (ones run out too: they say so), by name."""
+
+    @abc.abstractmethod
+    async def request_reload(self, request_id: str, alive_within: float) -> list[str]:
+        """Ask every node alive to reload its routing rules; the nodes asked."""
+
+    @abc.abstractmethod
+    async def pending_reload(self, node: str) -> str | None:
+        """The rules reload asked of ``node`` that it has not answered yet, if any."""
+
+    @abc.abstractmethod
+    async def answer_reload(self, node: str, request_id: str, answer: str) -> None:
+        """A node's answer (JSON) to a rules reload asked of it."""
 
     # ---------------------------------------------------------------------------- embedded queues
     @abc.abstractmethod

@@ -317,6 +317,36 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 11: several hub nodes on one store — each node's heartbeat (seen_at, by the database's
+    # clock in epoch seconds, which every node shares whatever its own says), where its API and
+    # metrics listen, the rules it has in force, a rules reload asked of it and its answer; and
+    # the leases of the jobs one node does for all (the deadline watch), held until expires_at
+    """
+    CREATE TABLE nodes (
+        node             TEXT PRIMARY KEY,
+        instance         TEXT NOT NULL,
+        started_at       TEXT NOT NULL,
+        seen_at          REAL NOT NULL,
+        version          TEXT NOT NULL,
+        api              TEXT NOT NULL DEFAULT '',
+        metrics          TEXT NOT NULL DEFAULT '',
+        rules_version    TEXT NOT NULL DEFAULT '',
+        reload_request   TEXT,
+        reload_answered  TEXT,
+        reload_answer    TEXT
+    );
+    CREATE INDEX nodes_seen ON nodes(seen_at);
+    CREATE TABLE leases (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        since       REAL NOT NULL,
+        expires_at  REAL NOT NULL
+    );
+    CREATE INDEX leases_holder ON leases(holder)
+    """
+)
+
 # where PostgreSQL needs a script of its own
 POSTGRESQL: dict[int, str] = {
     9: """

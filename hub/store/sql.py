@@ -51,6 +51,7 @@ from hub.store.base import Store
 from hub.store.sql_access import AccessTables
 from hub.store.sql_database import Database
 from hub.store.sql_ingest import MESSAGE_COLUMNS, ingest_one
+from hub.store.sql_nodes import NodeTables
 from hub.store.sql_timeline import record_event
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 _TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
 
 
-class SqlStore(AccessTables, Store):
+class SqlStore(AccessTables, NodeTables, Store):
     """The hub's database, written by one batching writer per process."""
 
     def __init__(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -15,6 +16,7 @@ from hub.api.models import (
     BreakerOut,
     Certificate,
     DeadLetterOut,
+    NodeOut,
     ParticipantOut,
     Reasoned,
     ReloadResult,
@@ -27,10 +29,11 @@ from hub.api.problems import Problem
 from hub.api.routes.messages import ERRORS, read_body
 from hub.api.state import ApiState, api_state
 from hub.errors import HubError
+from hub.nodes import alive_within
 from hub.ops.certificates import participants_of
 from hub.ops.dead_letters import discard_letters, replay_letters
 from hub.ops.rules import check_json, explain
-from hub.ops.status import breakers_of, status_of
+from hub.ops.status import breakers_of, nodes_of, status_of
 from hub.ops.tokens import Role, create_token
 from hub.records import ApiToken, DeadLetter
 from hub.routing import RulesError, check_rules, load_rules
@@ -60,6 +63,14 @@ async def status(caller: Auth, state: State) -> dict[str, Any]:
     """Messages by state, queues, dead letters, circuit breakers, rules version."""
     require(caller, *READERS)
     return await status_of(state.config, state.store, state.transport)
+
+
+@router.get("/nodes", response_model=list[NodeOut], responses=ERRORS)
+async def nodes(caller: Auth, state: State) -> list[NodeOut]:
+    """The hub nodes alive on the store (seen within three heartbeats), each with where it
+    serves, the rules it has in force and the jobs it does for all."""
+    require(caller, *READERS)
+    return [NodeOut(**n) for n in await nodes_of(state.store)]
 
 
 @router.get("/breakers", response_model=list[BreakerOut], responses=ERRORS)
@@ -109,11 +120,16 @@ async def routes_explain(request: Request, caller: Auth, state: State) -> dict[s
 
 @router.post("/routes/reload", response_model=ReloadResult, responses=ERRORS)
 async def routes_reload(body: Reasoned, caller: Auth, state: State) -> ReloadResult:
-    """Reload the rules now: applied if valid, refused (the rules in force stay) if not."""
+    """Reload the rules now: applied if valid, refused (the rules in force stay) if not; the
+    other nodes alive on the store are asked to reload too."""
     require(caller, Role.ADMIN)
     hub = state.hub
     previous = hub.rules.version
     applied = await hub.reload_rules()
+    others: list[str] = []
+    if applied:
+        asked = await state.store.request_reload(uuid.uuid4().hex, alive_within())
+        others = [node for node in asked if node != hub.node]
     problems: list[str] = []
     if not applied:
         folder = state.config.path(state.config.paths.routing_rules)
@@ -126,10 +142,11 @@ async def routes_reload(body: Reasoned, caller: Auth, state: State) -> ReloadRes
         "refused" if not applied else ("applied" if hub.rules.version != previous else "unchanged")
     )
     await _audit(state, caller, "rules.reload", hub.rules.version, body.reason,
-                 result=result, previous=previous)  # fmt: skip
+                 result=result, previous=previous, nodes=others)  # fmt: skip
     return ReloadResult(
-        result=result, version=hub.rules.version, previous=previous, problems=problems
-    )
+        result=result, version=hub.rules.version, previous=previous, problems=problems,
+        nodes=others,
+    )  # fmt: skip
 
 
 @router.get("/routes/versions", response_model=list[RulesVersionOut], responses=ERRORS)

@@ -43,6 +43,12 @@ async def test_dead_letters_rules_and_participants(deployment: Deployment) -> No
 
         status = (await http.get("/v1/admin/status")).json()
         assert status["dead_letters"] == 2 and status["mode"] in ("embedded", "rabbitmq")
+        # this hub is the one node alive: where it serves, and the job it does for all
+        (node,) = (await http.get("/v1/admin/nodes")).json()
+        assert node["node"] == hub.node and node["api"] == api.url
+        assert node["jobs"] == ["execution-control"] and node["rules_version"] == hub.rules.version
+        assert [n["node"] for n in status["nodes"]] == [hub.node]
+        assert status["jobs"]["execution-control"]["holder"] == hub.node
         letters = (await http.get("/v1/admin/dead-letters")).json()
         assert {d["message_id"] for d in letters} == {lost, kept}
         (letter,) = (await http.get(f"/v1/admin/dead-letters/{lost}")).json()
@@ -84,6 +90,7 @@ async def test_dead_letters_rules_and_participants(deployment: Deployment) -> No
             await http.post("/v1/admin/routes/reload", json={"reason": "приказ № 5"})
         ).json()
         assert reloaded["result"] == "applied" and reloaded["version"] != reloaded["previous"]
+        assert reloaded["nodes"] == []  # no other node to ask
         after = (
             await http.post(
                 "/v1/admin/routes/explain", content=land_memo,

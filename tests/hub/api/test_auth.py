@@ -69,6 +69,7 @@ def cases(doc: str, memo: str) -> list[Case]:
         Case("GET", "/v1/reports/execution", everyone),
         Case("GET", "/v1/reports/execution?department=dept.culture", {"culture": 200, **readers}),
         Case("GET", "/v1/admin/status", readers),
+        Case("GET", "/v1/admin/nodes", readers),
         Case("GET", "/v1/admin/breakers", readers),
         Case("GET", "/v1/admin/routes/check", readers),
         Case("POST", "/v1/admin/routes/explain", readers, body="memo"),

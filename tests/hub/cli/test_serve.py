@@ -87,6 +87,10 @@ def test_send_inbox_trace_status_against_a_running_hub(
         assert [e["state"] for e in data["events"]][-1] == "acknowledged"
         status = hub("status", "--config", config, cwd=tmp_path)
         assert status.returncode == 0 and "running (pid" in status.stdout
+        # the one node alive, where it serves, and the job it does for all
+        assert "nodes alive: 1\n" in status.stdout
+        (node,) = [line for line in status.stdout.splitlines() if f"api {url}" in line]
+        assert "/metrics" in node and node.endswith("holds execution-control")
         redo = hub("init", str(deployment.directory), cwd=tmp_path)
         assert redo.returncode == 1 and "exists" in redo.stderr
     finally:

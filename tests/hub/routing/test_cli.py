@@ -217,10 +217,33 @@ def test_reload_refuses_invalid_rules_locally(deployment: Deployment) -> None:
 
 
 def test_reload_without_a_running_hub(deployment: Deployment) -> None:
-    (deployment.directory / "data").mkdir(exist_ok=True)
     code, _, err = run("reload", "--config", str(deployment.config_path), "--wait", "0.2")
-    assert code == 1 and "no running hub answered within 0.2 s" in err
-    assert not (deployment.directory / "data" / "rules-reload.request").exists()
+    assert code == 1 and "no store yet; is the hub running" in err
+    asyncio.run(_open_and_close(deployment))  # a store, and nobody on it
+    code, _, err = run("reload", "--config", str(deployment.config_path), "--wait", "0.2")
+    assert code == 1 and err.startswith("error: no running hub on ")
+
+
+async def _open_and_close(deployment: Deployment, *beats: str) -> None:
+    """Open the deployment's store (made on the way), with a heartbeat of each node in
+    ``beats`` (nobody answers for them)."""
+    from hub.records import NodeBeat
+    from hub.store import open_store
+
+    store = await open_store(deployment.config)
+    for node in beats:
+        await store.node_seen(NodeBeat(node, "i-1", "2026-12-01T08:00:00+00:00", "0.1.0"))
+    await store.close()
+
+
+def test_reload_names_the_nodes_that_did_not_answer(deployment: Deployment) -> None:
+    asyncio.run(_open_and_close(deployment, "hub-1", "hub-2"))
+    code, out, err = run("reload", "--config", str(deployment.config_path), "--wait", "0.3")
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"error: {node}: no answer within 0.3 s (is it still running? SIGHUP reloads too)"
+        for node in ("hub-1", "hub-2")
+    ]
 
 
 # ----------------------------------------------------------------------- versions, schema
