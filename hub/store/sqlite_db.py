@@ -61,6 +61,9 @@ class SqliteDatabase:
             raise StoreError(f"{self.path}: not a store the hub can use ({exc})") from exc
         self._reader = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
         await self._reader.execute("PRAGMA busy_timeout=30000")
+        # reads through the page cache of the OS, not copies of it (bench/ui.py: the managers'
+        # widest search 180 → 116 ms on a million documents)
+        await self._reader.execute("PRAGMA mmap_size=268435456")
         self._task = asyncio.create_task(self._write_loop(), name="store-writer")
 
     async def _migrate(self) -> None:

@@ -22,6 +22,8 @@ _COLUMNS = (
 _TOP = "\U0010ffff"  # sorts after every text that starts the same way
 _ID_PREFIX = re.compile(r"[0-9a-f-]{8,36}")
 _WORD = re.compile(r"\w+")
+_FEW = 1000  # a search text's matches that are worth reading one by one
+_Way = tuple[str, list[str], list[object]]  # FROM, WHERE, parameters
 
 
 def _dialect(conn: object) -> str:
@@ -96,10 +98,10 @@ def tsquery_expression(text: str) -> str:
     return " & ".join(f"'{w.lower()}':*" for w in _WORD.findall(text)[:8])
 
 
-def _matches(text: str, dialect: str) -> tuple[str, list[object]]:
-    """The documents a search text finds, as a query of their ids: the start of a registration
-    number (either side's), of a message id, the words of a title — each through its own
-    index, united."""
+def _matches(text: str, dialect: str) -> tuple[list[str], list[object]]:
+    """The documents a search text finds, as queries of their ids (to be united): the start
+    of a registration number (either side's), of a message id, the words of a title — each
+    through its own index."""
     parts: list[str] = []
     params: list[object] = []
     for column in ("number", "card_number"):
@@ -120,7 +122,7 @@ def _matches(text: str, dialect: str) -> tuple[str, list[object]]:
         else:
             parts.append("SELECT message_id FROM document_titles WHERE document_titles MATCH ?")
             params.append(words)
-    return " UNION ".join(parts), params
+    return parts, params
 
 
 def _counterparts(query: DocumentQuery) -> list[tuple[list[str], list[object]]]:
@@ -149,30 +151,58 @@ def _after(query: DocumentQuery) -> tuple[list[str], list[object]]:
     return [f"({columns}) {compare} ({_marks(query.after)})"], [*query.after]
 
 
-def _ways(query: DocumentQuery, dialect: str) -> list[tuple[str, list[str], list[object]]]:
+def _few(conn: sqlite3.Connection, parts: list[str], params: list[object]) -> bool:
+    """Whether a text's matches are few enough to read one by one (counted up to the limit,
+    a few milliseconds at most)."""
+    every = " UNION ALL ".join(parts)
+    (count,) = conn.execute(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM ({every}) AS m LIMIT {_FEW + 1}) AS f", params
+    ).fetchone()
+    return bool(count <= _FEW)
+
+
+def _text_ways(
+    conn: sqlite3.Connection, query: DocumentQuery, text: str, dialect: str
+) -> tuple[str, list[object], list[_Way]]:
+    """The ways to the documents a text finds, and a WITH clause they share ("" if none).
+
+    Few matches, or everyone's documents: each match read by its id (the CROSS JOIN keeps
+    that order): they cost what they number. Many matches of a party's: the party's
+    documents read in the page's order (``_sides``), each tested against the matches
+    (gathered once, by the WITH clause), until a page is full: they cost at most what the
+    party has. An executor's documents (fewer still) are tested the same way."""
+    parts, params = _matches(text, dialect)
+    scope, scope_params = _scope(query)
+    if query.executor:
+        test = f"d.message_id IN ({' UNION ALL '.join(parts)})"
+        return "", [], [("documents d", [test, *scope], [*params, *scope_params])]
+    if query.parties and not _few(conn, parts, params):
+        shared = f"WITH matches AS MATERIALIZED ({' UNION ALL '.join(parts)}) "
+        test = "d.message_id IN (SELECT message_id FROM matches)"
+        return shared, params, [("documents d", [*side, test], p) for side, p in _sides(query)]
+    source = f"({' UNION '.join(parts)}) AS m CROSS JOIN documents d"
+    return "", [], [(source, ["d.message_id = m.message_id", *scope], [*params, *scope_params])]
+
+
+def _ways(
+    conn: sqlite3.Connection, query: DocumentQuery, dialect: str
+) -> tuple[str, list[object], list[_Way]]:
     """The ways to the documents a query asks for, each (FROM, WHERE, parameters) and each
     an index's range read in the page's order until a page is full: each party on each side
-    it may be on (``_sides``), with counterparts each of these on each side; and a text's
-    matches, each read by its id (the CROSS JOIN keeps that order: the matches cost what
-    they number, where an index of the parties would read all of theirs) — or, for an
-    executor, the executor's documents (fewer), each tested against the matches."""
-    ways: list[tuple[str, list[str], list[object]]] = []
+    it may be on (``_sides``), with counterparts each of these on each side, and the ways to
+    a text's matches (``_text_ways``, with the WITH clause they share)."""
+    shared: str = ""
+    shared_params: list[object] = []
+    ways: list[_Way] = []
     text = (query.text or "").strip()
     if text:
-        matches, params = _matches(text, dialect)
-        scope, scope_params = _scope(query)
-        if query.executor:
-            source, where = "documents d", [f"d.message_id IN ({matches})", *scope]
-        else:
-            source = f"({matches}) AS m CROSS JOIN documents d"
-            where = ["d.message_id = m.message_id", *scope]
-        ways.append((source, where, [*params, *scope_params]))
+        shared, shared_params, ways = _text_ways(conn, query, text, dialect)
     if query.counterparts or not text:
         names = _counterparts(query) if query.counterparts else [([], [])]
         for side, side_params in _sides(query):
             for name, name_params in names:
                 ways.append(("documents d", side + name, [*side_params, *name_params]))
-    return ways
+    return shared, shared_params, ways
 
 
 def search(conn: sqlite3.Connection, query: DocumentQuery) -> list[DocumentListRow]:
@@ -187,9 +217,9 @@ def search(conn: sqlite3.Connection, query: DocumentQuery) -> list[DocumentListR
         common.append("d.executor = ?")
         common_params.append(query.executor)
     order = _order(query)
+    shared, values, ways = _ways(conn, query, _dialect(conn))
     selects: list[str] = []
-    values: list[object] = []
-    for source, where, params in _ways(query, _dialect(conn)):
+    for source, where, params in ways:
         conditions = where + common
         selects.append(
             f"SELECT {_COLUMNS} FROM {source}"
@@ -205,6 +235,7 @@ def search(conn: sqlite3.Connection, query: DocumentQuery) -> list[DocumentListR
         )
         sql = f"{united} ORDER BY {_order(query, table='')} LIMIT ?"
         values.append(query.limit)
+    sql = shared + sql
     today = query.today
     rows = []
     for r in conn.execute(sql, values):
@@ -275,8 +306,8 @@ def daily(
     zone: dt.tzinfo,
 ) -> list[DayFigures]:
     """Per day from ``first`` to ``last`` (days in ``zone``): the documents the parties sent
-    or received (everyone's if none), and those overdue at the day's end. A document closed
-    without an execution counts as overdue until today (such closures are rare)."""
+    or received (everyone's if none), and those overdue at the day's end. A document whose
+    control was closed without an execution is not counted (such closures are rare)."""
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     received: list[int] = []
     for day in days:
