@@ -34,7 +34,7 @@ async def reload_nodes(
     request_id = uuid.uuid4().hex
     loop = asyncio.get_running_loop()
     async with opened_store(config) as store:
-        asked = await store.request_reload(request_id, alive_within())
+        asked = sorted(await store.request_reload(request_id, alive_within()))  # stable output
         answers: dict[str, dict[str, Any]] = {}
         deadline = loop.time() + wait
         while len(answers) < len(asked) and loop.time() < deadline:

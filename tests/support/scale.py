@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,8 +94,11 @@ class SteadyLoad:
 
 def use_store(deployment: Deployment, url: str) -> None:
     """Put the deployment's store at ``url`` (hub.toml's ``[store] url``)."""
-    with deployment.config_path.open("a", encoding="utf-8") as f:
-        f.write(f'\n[store]\nurl = "{url}"\n')
+    text = deployment.config_path.read_text(encoding="utf-8")
+    text, found = re.subn(r"(?m)^\[store\]\nurl = .*$", f'[store]\nurl = "{url}"', text)
+    if not found:  # a hub.toml without the section (written before hub init knew it)
+        text += f'\n[store]\nurl = "{url}"\n'
+    deployment.config_path.write_text(text, encoding="utf-8")
     deployment.config = load_config(deployment.config_path)
 
 
