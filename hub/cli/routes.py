@@ -245,7 +245,7 @@ def reload_command(config_path: str, wait: float) -> None:
         if node not in answers
     ]
     refused = False
-    for node, answer in answers.items():
+    for node, answer in sorted(answers.items()):  # by node name: stable output
         name = f"{node}: " if len(asked) > 1 else ""
         version, previous = answer.get("version"), answer.get("previous")
         if answer.get("result") == "refused":
