@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from hub.errors import StoreError
 from hub.store.schema import migrations_for
+from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
 
@@ -77,12 +78,9 @@ class PgDatabase:
             url, min_size=1, max_size=pool_size, open=False, name="hub-store",
             kwargs={"autocommit": True}, timeout=60.0,
         )  # fmt: skip
-        self._queue: asyncio.Queue[tuple[Callable[[Any], Any], asyncio.Future[Any]] | None] = (
-            asyncio.Queue()
+        self.writer = BatchingWriter(
+            lambda fns: asyncio.to_thread(self._run_batch, fns), batch_limit, _as_store_error
         )
-        self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.writes = 0
         self.retries = 0
 
     @classmethod
@@ -94,7 +92,7 @@ class PgDatabase:
         except (psycopg.Error, TimeoutError, Exception) as exc:
             await asyncio.to_thread(database._pool.close)
             raise StoreError(f"{_safe(url)}: cannot open the store: {exc}") from exc
-        database._task = asyncio.create_task(database._write_loop(), name="store-writer")
+        database.writer.start()
         return database
 
     def _migrate(self) -> None:
@@ -117,48 +115,13 @@ class PgDatabase:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 
     async def close(self) -> None:
-        if self._task is not None:
-            await self._queue.put(None)
-            await self._task
-            self._task = None
+        await self.writer.stop()
         await asyncio.to_thread(self._pool.close)
 
     # ------------------------------------------------------------------ writes
     async def write(self, fn: Callable[[Any], T]) -> T:
         """Run fn inside the next batched transaction; returns once it is committed."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((fn, future))
-        return await future
-
-    async def _write_loop(self) -> None:
-        stop = False
-        while not stop:
-            item = await self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            while len(batch) < self.batch_limit and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            try:
-                results = await asyncio.to_thread(self._run_batch, [fn for fn, _ in batch])
-            except Exception as exc:  # the commit itself failed: every write in it failed
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(_as_store_error(exc))
-                continue
-            self.batches += 1
-            self.writes += len(batch)
-            for (_, future), (ok, value) in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        return await self.writer.write(fn)
 
     def _run_batch(self, fns: list[Callable[[Any], Any]]) -> list[tuple[bool, Any]]:
         """One SERIALIZABLE transaction for the batch, a savepoint per write; the whole batch

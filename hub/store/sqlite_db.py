@@ -8,7 +8,6 @@ Other processes (the CLI next to ``hub serve``) open the same file: SQLite seria
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ import aiosqlite
 
 from hub.errors import StoreError
 from hub.store.schema import MIGRATIONS
+from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
 
@@ -34,10 +34,7 @@ class SqliteDatabase:
         self.batch_limit = batch_limit
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._queue: asyncio.Queue[tuple[WriteFn, asyncio.Future[Any]] | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.writes = 0
+        self.writer = BatchingWriter(self._commit_batch, batch_limit)
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -64,7 +61,7 @@ class SqliteDatabase:
         # reads through the page cache of the OS, not copies of it (bench/ui.py: the managers'
         # widest search 180 → 116 ms on a million documents)
         await self._reader.execute("PRAGMA mmap_size=268435456")
-        self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+        self.writer.start()
 
     async def _migrate(self) -> None:
         assert self._writer is not None
@@ -90,10 +87,7 @@ class SqliteDatabase:
             raise
 
     async def close(self) -> None:
-        if self._task is not None:
-            await self._queue.put(None)
-            await self._task
-            self._task = None
+        await self.writer.stop()
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await conn.close()
@@ -102,42 +96,14 @@ class SqliteDatabase:
     # ------------------------------------------------------------------ writing and reading
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn inside the next batched transaction; returns once it is committed."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((fn, future))
-        return await future
+        return await self.writer.write(fn)
 
-    async def _write_loop(self) -> None:
+    async def _commit_batch(self, fns: list[WriteFn]) -> list[tuple[bool, Any]]:
         assert self._writer is not None
-        stop = False
-        while not stop:
-            item = await self._queue.get()
-            if item is None:
-                break
-            batch = [item]
-            while len(batch) < self.batch_limit and not self._queue.empty():
-                nxt = self._queue.get_nowait()
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            try:
-                results = await self._writer._execute(  # type: ignore[no-untyped-call]
-                    _run_batch, self._writer._conn, batch
-                )
-            except Exception as exc:  # the commit itself failed: every write in it failed
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.writes += len(batch)
-            for (_, future), (ok, value) in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+        results: list[tuple[bool, Any]] = await self._writer._execute(  # type: ignore[no-untyped-call]
+            _run_batch, self._writer._conn, fns
+        )
+        return results
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run fn on the reader connection, in one read transaction (one snapshot: reads that
@@ -172,14 +138,12 @@ def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
         conn.execute("COMMIT")
 
 
-def _run_batch(
-    conn: sqlite3.Connection, batch: list[tuple[WriteFn, asyncio.Future[Any]]]
-) -> list[tuple[bool, Any]]:
+def _run_batch(conn: sqlite3.Connection, batch: list[WriteFn]) -> list[tuple[bool, Any]]:
     """One transaction for the whole batch; a failing write rolls back only itself."""
     results: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for fn, _ in batch:
+        for fn in batch:
             conn.execute("SAVEPOINT w")
             try:
                 results.append((True, fn(conn)))
