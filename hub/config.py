@@ -122,6 +122,9 @@ class StoreConfig(_Section):
 
     url: str = ""  # "" or sqlite:///path/hub.sqlite; postgresql://user:password@host/db
     pool_size: int = Field(default=10, ge=1, le=200)  # PostgreSQL connections per node
+    # days a finished message is kept (0: for ever); older ones are pruned once a day
+    # (never one in flight, on control or on legal hold: docs/retention.md)
+    retention_days: int = Field(default=0, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -350,6 +350,26 @@ class UiSession:
 
 
 @dataclass(frozen=True)
+class LegalHold:
+    """A message retention must keep, whatever its age: why, by whom, since when."""
+
+    message_id: str
+    reason: str
+    held_by: str
+    held_at: str
+
+
+@dataclass(frozen=True)
+class PruneBatch:
+    """One batch of retention: messages deleted, messages looked at and kept (in flight, on
+    control, held), and where the next batch goes on from (None: nothing was left)."""
+
+    deleted: int
+    kept: int
+    cursor: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """An administrator's action: who, what, on what, when, why."""
 

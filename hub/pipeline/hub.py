@@ -27,7 +27,7 @@ from hub.pipeline.execution import ExecutionControl
 from hub.pipeline.ingest import Ingest, LocalDelivery
 from hub.pipeline.observers import Observers
 from hub.pipeline.pool import CryptoPool
-from hub.pipeline.presence import Presence, StoreReloadRequests
+from hub.pipeline.presence import Presence, StoreReloadRequests, run_leased
 from hub.pipeline.receipts import ReceiptSender
 from hub.pipeline.retry import RetryPolicy
 from hub.plugins import create_adapter
@@ -154,6 +154,8 @@ class Hub:
         self._spawn(presence.run(), "heartbeat")
         self._spawn(self._watch_rules(), "rules-watch")
         self._spawn(control.run(self.node), "execution-control")
+        if config.store.retention_days:
+            self._spawn(self._retention(config.store.retention_days), "retention")
         await self.transport.consume(INBOUND_QUEUE, ingest.on_inbound, prefetch=config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), dispatcher.on_outbound, prefetch=16)
@@ -166,6 +168,11 @@ class Hub:
             self.transport.name,
             self.rules.version,
         )
+
+    async def _retention(self, days: int) -> None:
+        from hub.ops.retention import DAILY, RETENTION, daily
+
+        await run_leased(self.store, RETENTION, self.node, DAILY, lambda: daily(self.store, days))
 
     async def stop(self) -> None:
         if self._ingest is not None:

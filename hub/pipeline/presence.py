@@ -84,6 +84,8 @@ class Presence:
             self._wake.clear()
             try:
                 await self.beat()
+                # housekeeping every node may do at any time: the state counts' totals
+                await self.store.fold_counts()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the store is away: the next beat tries again

@@ -30,11 +30,13 @@ from hub.records import (
     Event,
     Ingested,
     LeaseRow,
+    LegalHold,
     MessageQuery,
     MessageRow,
     NodeBeat,
     NodeRow,
     Processed,
+    PruneBatch,
     QueuedRow,
     Registration,
     RulesVersion,
@@ -354,7 +356,12 @@ class Store(abc.ABC):
     # ---------------------------------------------------------------------------- state of things
     @abc.abstractmethod
     async def count_by_state(self) -> dict[str, int]:
-        """How many messages are in each state."""
+        """How many messages are in each state (kept as they change: no table scan)."""
+
+    async def fold_counts(self) -> None:
+        """Fold the counts' recent changes into their totals (PostgreSQL keeps them apart so
+        that the nodes' writes do not collide); any node, any time, as often as it likes."""
+        return None  # nothing to fold where the totals are kept as they change
 
     @abc.abstractmethod
     async def oldest_undelivered_age(self) -> float:
@@ -379,6 +386,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def size_bytes(self) -> int:
         """The store's size on disk."""
+
+    # ---------------------------------------------------------------------------- retention
+    @abc.abstractmethod
+    async def prune_batch(
+        self, before: str, after: tuple[str, str] | None, limit: int
+    ) -> PruneBatch:
+        """Delete up to ``limit`` messages received before ``before`` (ISO) whose life in the
+        hub is over (not in flight, not on control, not held), with all their rows, in one
+        short transaction; look from ``after`` (the previous batch's cursor) on."""
+
+    @abc.abstractmethod
+    async def hold_messages(self, message_ids: Sequence[str], reason: str, by: str) -> list[str]:
+        """Keep these messages from retention; the ones newly held (unknown ones are not)."""
+
+    @abc.abstractmethod
+    async def release_holds(self, message_ids: Sequence[str]) -> list[str]:
+        """Let retention have these messages again; the ones that were held."""
+
+    @abc.abstractmethod
+    async def legal_holds(self) -> list[LegalHold]:
+        """Every message held, oldest hold first."""
 
     # ---------------------------------------------------------------------------- nodes
     @abc.abstractmethod

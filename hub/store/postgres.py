@@ -35,6 +35,16 @@ class PostgresStore(SqlStore):
     ) -> PostgresStore:
         return cls(await PgDatabase.open(url, pool_size=pool_size), policy)
 
+    async def fold_counts(self) -> None:
+        # one statement, READ COMMITTED: two nodes folding at once each move other rows
+        await self.database.fetchall(
+            "WITH moved AS (DELETE FROM state_deltas RETURNING state, delta), "
+            "folded AS (INSERT INTO state_counts (state, n) "
+            "SELECT state, SUM(delta) FROM moved GROUP BY state "
+            "ON CONFLICT (state) DO UPDATE SET n = state_counts.n + excluded.n RETURNING state) "
+            "SELECT COUNT(*) FROM folded"
+        )
+
     async def size_bytes(self) -> int:
         rows = await self.database.fetchall("SELECT pg_database_size(current_database())")
         return int(rows[0][0])

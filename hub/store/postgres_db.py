@@ -25,7 +25,7 @@ from psycopg import errors
 from psycopg_pool import ConnectionPool
 
 from hub.errors import StoreError
-from hub.store.schema import migrations_for
+from hub.store.schema import migrations_for, statements
 from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
@@ -106,9 +106,8 @@ class PgDatabase:
                     if number <= current:
                         continue
                     with conn.transaction():
-                        for statement in script.split(";"):
-                            if statement.strip():
-                                conn.execute(statement.encode())
+                        for statement in statements(script):
+                            conn.execute(statement.encode())
                         conn.execute("INSERT INTO schema_version VALUES (%s)", (number,))
                     log.info("store migrated to schema version %d", number)
             finally:

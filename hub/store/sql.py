@@ -35,9 +35,11 @@ from hub.records import (
     Due,
     Event,
     Ingested,
+    LegalHold,
     MessageQuery,
     MessageRow,
     Processed,
+    PruneBatch,
     QueuedRow,
     Registration,
     RulesVersion,
@@ -46,6 +48,7 @@ from hub.records import (
     submission_outcome,
 )
 from hub.store import sql_execution as execution
+from hub.store import sql_retention as retention
 from hub.store import sqlite_documents as documents
 from hub.store.base import Store
 from hub.store.sql_access import AccessTables
@@ -318,13 +321,8 @@ class SqlStore(AccessTables, NodeTables, Store):
 
     # ------------------------------------------------------------------ the HTTP API
     async def search_messages(self, query: MessageQuery) -> list[MessageRow]:
-        where, params = _message_filters(query)
-        sql = (
-            f"SELECT {_MESSAGE_COLUMNS}, NULL FROM messages"
-            + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY received_at DESC, message_id DESC LIMIT ?"
-        )
-        rows = await self._fetchall(sql, [*params, query.limit])
+        sql, params = _message_search(query)
+        rows = await self._fetchall(sql, params)
         return [MessageRow(*r) for r in rows]
 
     # ------------------------------------------------------------------ the managers' page
@@ -506,10 +504,35 @@ class SqlStore(AccessTables, NodeTables, Store):
         )
         return bool(rows)
 
+    # ------------------------------------------------------------------ retention
+    async def prune_batch(
+        self, before: str, after: tuple[str, str] | None, limit: int
+    ) -> PruneBatch:
+        return await self._write(lambda c: self._prune(c, before, after, limit))
+
+    def _prune(
+        self, conn: Any, before: str, after: tuple[str, str] | None, limit: int
+    ) -> PruneBatch:
+        return retention.prune_batch(conn, before, after, limit)
+
+    async def hold_messages(self, message_ids: Sequence[str], reason: str, by: str) -> list[str]:
+        if not message_ids:
+            return []
+        return await self._write(lambda c: retention.hold(c, message_ids, reason, by))
+
+    async def release_holds(self, message_ids: Sequence[str]) -> list[str]:
+        return await self._write(lambda c: retention.release(c, message_ids))
+
+    async def legal_holds(self) -> list[LegalHold]:
+        return await self.database.read(retention.holds)
+
     # ------------------------------------------------------------------ state of things
     async def count_by_state(self) -> dict[str, int]:
-        rows = await self._fetchall("SELECT state, COUNT(*) FROM messages GROUP BY state")
-        return {r[0]: r[1] for r in rows}
+        rows = await self._fetchall(
+            "SELECT state, SUM(n) FROM (SELECT state, n FROM state_counts UNION ALL "
+            "SELECT state, delta FROM state_deltas) AS counted GROUP BY state HAVING SUM(n) <> 0"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def oldest_undelivered_age(self) -> float:
         rows = await self._fetchall(
@@ -622,13 +645,45 @@ class SqlStore(AccessTables, NodeTables, Store):
 
 
 # ---------------------------------------------------------------------------- in the transaction
+_NEWEST_FIRST = " ORDER BY received_at DESC, message_id DESC LIMIT ?"
+
+
+def _message_search(query: MessageQuery) -> tuple[str, list[object]]:
+    """The search as one statement that an index answers at any size: without parties, one
+    ordered scan (by state and time if a state is asked, else by time); with parties, one
+    ordered scan per party and side (its index by sender or by recipient), each stopping at
+    the page's length, merged. (One scan with ``sender IN … OR recipient IN …`` sorts all of
+    a department's messages first: 2.5 s at 10,000,000.)"""
+    where, params = _message_filters(query)
+    columns = f"{_MESSAGE_COLUMNS}, NULL"
+    if not query.parties:
+        index = " INDEXED BY messages_state_received" if query.state else ""
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return (
+            f"SELECT {columns} FROM messages{index}{clause}{_NEWEST_FIRST}",
+            [*params, query.limit],
+        )
+    branches: list[str] = []
+    values: list[object] = []
+    for party in dict.fromkeys(query.parties):
+        for side in ("sender", "recipient"):
+            clause = " AND ".join([f"{side} = ?", *where])
+            branches.append(
+                f"SELECT * FROM (SELECT {columns} FROM messages INDEXED BY messages_{side} "
+                f"WHERE {clause}{_NEWEST_FIRST}) AS by_{side}_{len(branches)}"
+            )
+            values += [party, *params, query.limit]
+    merged = " UNION ".join(branches)
+    return (
+        f"SELECT * FROM ({merged}) AS found{_NEWEST_FIRST}",
+        [*values, query.limit],
+    )
+
+
 def _message_filters(query: MessageQuery) -> tuple[list[str], list[object]]:
+    """The filters besides the parties (each branch of a search by parties has its own)."""
     where: list[str] = []
     params: list[object] = []
-    if query.parties:
-        marks = ",".join("?" * len(query.parties))
-        where.append(f"(sender IN ({marks}) OR recipient IN ({marks}))")
-        params += [*query.parties, *query.parties]
     if query.counterpart:
         where.append("(sender = ? OR recipient = ?)")
         params += [query.counterpart, query.counterpart]
@@ -646,8 +701,8 @@ def _message_filters(query: MessageQuery) -> tuple[list[str], list[object]]:
     if query.received_to:
         where.append("received_at <= ?")
         params.append(query.received_to)
-    if query.after:
-        where.append("(received_at < ? OR (received_at = ? AND message_id < ?))")
+    if query.after:  # the plain bound first: the index's range starts there
+        where.append("received_at <= ? AND (received_at < ? OR message_id < ?)")
         params += [query.after[0], query.after[0], query.after[1]]
     return where, params
 

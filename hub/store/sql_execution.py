@@ -69,10 +69,15 @@ def insert_document(conn: sqlite3.Connection, p: Processed, at: str) -> None:
         ),
     )
     if cursor.rowcount and card is not None and card.title:
-        conn.execute(
+        titled = conn.execute(
             "INSERT INTO document_titles (title, message_id) VALUES (?, ?)",
             (card.title, p.message_id),
         )
+        if getattr(conn, "dialect", "sqlite") == "sqlite":  # where retention finds it
+            conn.execute(
+                "UPDATE documents SET title_row = ? WHERE message_id = ?",
+                (titled.lastrowid, p.message_id),
+            )
 
 
 def load_record(conn: sqlite3.Connection, message_id: str) -> DocumentRecord | None:

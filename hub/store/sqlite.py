@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from hub.records import PruneBatch
 from hub.store.sql import SqlStore
 from hub.store.sqlite_db import SqliteDatabase
 
@@ -33,6 +34,17 @@ class SqliteStore(SqlStore):
         cls, path: Path, policy: ExecutionPolicy | Callable[[], ExecutionPolicy] | None = None
     ) -> SqliteStore:
         return cls(await SqliteDatabase.open(path), policy)
+
+    def _prune(
+        self, conn: Any, before: str, after: tuple[str, str] | None, limit: int
+    ) -> PruneBatch:
+        batch = super()._prune(conn, before, after, limit)
+        if batch.deleted:  # the pages freed go back to the file system (new stores: see open)
+            # sqlite3 steps a statement without rows once: a page per call
+            (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+            for _ in range(free):
+                conn.execute("PRAGMA incremental_vacuum")
+        return batch
 
     async def size_bytes(self) -> int:
         def measure() -> int:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from hub.errors import StoreError
-from hub.store.schema import MIGRATIONS
+from hub.store.schema import MIGRATIONS, statements
 from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
@@ -47,6 +47,9 @@ class SqliteDatabase:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
         try:
+            # a new file gives the pages retention frees back (set before its first table;
+            # an older store reuses them for new rows instead)
+            await self._writer.execute("PRAGMA auto_vacuum=INCREMENTAL")
             await self._writer.execute("PRAGMA journal_mode=WAL")
             await self._writer.execute("PRAGMA synchronous=FULL")
             await self._writer.execute("PRAGMA busy_timeout=30000")
@@ -76,9 +79,8 @@ class SqliteDatabase:
             for number, script in enumerate(MIGRATIONS, start=1):
                 if number <= current:
                     continue
-                for statement in script.split(";"):
-                    if statement.strip():
-                        await self._writer.execute(statement)
+                for statement in statements(script):
+                    await self._writer.execute(statement)
                 await self._writer.execute("INSERT INTO schema_version VALUES (?)", (number,))
                 log.info("store migrated to schema version %d", number)
             await self._writer.execute("COMMIT")
