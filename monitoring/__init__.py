@@ -29,7 +29,7 @@ log = logging.getLogger("hub.monitoring")
 
 def instrument(hub: Hub, metrics: Metrics | None = None) -> Metrics:
     """Have ``hub`` (not started yet) move the metrics of ``metrics`` (a new registry if None)."""
-    metrics = metrics or Metrics()
+    metrics = metrics or Metrics(node=hub.node)
     hub.observers.add(PrometheusObserver(metrics))
     return metrics
 

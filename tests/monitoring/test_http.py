@@ -37,10 +37,13 @@ async def _get(url: str) -> tuple[int, str, str]:
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The samples by name and labels, but for ``node``: every one must carry it (the same)."""
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    nodes = {s.labels.get("node") for s in samples}
+    assert len(nodes) == 1 and None not in nodes, nodes
     return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
+        (s.name, frozenset((k, v) for k, v in s.labels.items() if k != "node")): s.value
+        for s in samples
     }
 
 
@@ -137,8 +140,10 @@ async def test_hub_serve_logs_the_address_and_serves(
         assert status == 200, text
         status, _, text = await _get(url + "/metrics")
         assert status == 200
-        assert 'hub_up{transport="embedded"} 1.0' in text
-        assert "hub_ready 1.0" in text
+        samples = _samples(text)  # every sample with this node's name
+        assert samples[("hub_up", frozenset({("transport", "embedded")}))] == 1
+        assert samples[("hub_ready", frozenset())] == 1
+        assert f'node="{config.node_name}"' in text
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
