@@ -65,10 +65,14 @@ def test_send_inbox_trace_status_against_a_running_hub(
         finance, culture = where["dept.finance"], where["dept.culture"]
         sent = hub("send", "good.xml", "bad.xml", *finance, cwd=tmp_path)
         assert sent.returncode == 1  # one of them was rejected
-        assert sent.stdout.splitlines() == [f"{good_id} delivered", f"{bad_id} rejected"]
+        # the state when the decision was read: accepted and on its way, or already there
+        # (a loaded machine may not have delivered yet; the inbox and the trace below see it)
+        good_line, bad_line = sent.stdout.splitlines()
+        assert good_line in (f"{good_id} routed", f"{good_id} delivered"), sent.stdout
+        assert bad_line == f"{bad_id} rejected"
         assert "belongs to dept.land" in sent.stderr
         again = hub("send", "good.xml", *finance, cwd=tmp_path)
-        assert again.stdout.strip() == f"{good_id} delivered"
+        assert again.stdout.strip() in (f"{good_id} routed", f"{good_id} delivered")
         taken = hub("inbox", "dept.culture", *culture, "-o", "in", cwd=tmp_path)
         assert taken.stdout.strip() == f"{good_id} dept.finance request", taken.stderr
         delivered = (tmp_path / "in" / f"{good_id}.xml").read_bytes()
