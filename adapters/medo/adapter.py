@@ -352,7 +352,7 @@ class MedoAdapter(Adapter):
     async def poll_once(self) -> int:
         """Look at the incoming folder once; returns how many packages were handled."""
         handled = 0
-        for folder in sorted(self.incoming.iterdir()):
+        for folder in _oldest_first(self.incoming):
             if folder.name.startswith(compose.TEMP_PREFIX + "done-"):
                 await asyncio.to_thread(compose.remove_package, folder)  # a crash mid-removal
                 continue
@@ -542,6 +542,16 @@ def _quarantine_folder(folder: Path, quarantine: Path, text: str) -> None:
     os.replace(temp, quarantine / f"{name}{REASON_SUFFIX}")
     os.rename(folder, quarantine / name)
     compose._fsync_dir(quarantine)
+
+
+def _oldest_first(folder: Path) -> list[Path]:
+    """The folder's entries in the order they were written (a registration before the report
+    that follows it), by name where that is equal."""
+    entries = []
+    for entry in folder.iterdir():
+        with contextlib.suppress(OSError):
+            entries.append((entry.stat().st_mtime_ns, entry.name, entry))
+    return [entry for _, _, entry in sorted(entries)]
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
