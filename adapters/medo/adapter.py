@@ -377,6 +377,7 @@ class MedoAdapter(Adapter):
             return await self._quarantine(folder, str(exc), package.message)
         if package.message.type != PackageType.ACKNOWLEDGMENT:
             await self._acknowledge(package.message, True, "")
+        compose.failpoint("accepted-before-remove")
         await asyncio.to_thread(compose.remove_package, folder)
         log.info("medo %s: %s: %s", self.name, folder.name, verdict)
         return verdict
