@@ -476,8 +476,13 @@ class MedoAdapter(Adapter):
             await self.context.notify_sender(
                 message_id,
                 State.FAILED,
-                [("medo_not_accepted", f"MEDO: {package.message.source.uid} did not accept "
-                  f"package {ack.uid}: {reason}")],
+                [
+                    (
+                        "medo_not_accepted",
+                        f"MEDO: {package.message.source.uid} did not accept "
+                        f"package {ack.uid}: {reason}",
+                    )
+                ],
             )
         with contextlib.suppress(FileNotFoundError):
             (self.pending / f"{ack.uid}.json").unlink()
@@ -523,8 +528,13 @@ class MedoAdapter(Adapter):
             await self.context.notify_sender(
                 str(pending["message"]),
                 State.FAILED,
-                [("medo_unacknowledged", f"MEDO: package {pending['uid']} was not acknowledged "
-                  f"within {hours:g} h (no «Квитанция»)")],
+                [
+                    (
+                        "medo_unacknowledged",
+                        f"MEDO: package {pending['uid']} was not acknowledged "
+                        f"within {hours:g} h (no «Квитанция»)",
+                    )
+                ],
             )
             entry.unlink(missing_ok=True)
             count += 1

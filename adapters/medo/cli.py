@@ -74,8 +74,13 @@ def check(package_dir: Path, trust: tuple[Path, ...]) -> None:
 @click.command("medo-peer")
 @click.option("--in", "inbox", required=True, type=_DIR, help="where the hub's packages arrive")
 @click.option("--out", "outbox", required=True, type=_DIR, help="where the peer's packages go")
-@click.option("--state", type=_DIR, default=Path("medo-peer"), show_default=True,
-              help="the peer's key and dev CA (made on first use)")
+@click.option(
+    "--state",
+    type=_DIR,
+    default=Path("medo-peer"),
+    show_default=True,
+    help="the peer's key and dev CA (made on first use)",
+)
 @click.option("--uid", default="0b6f5d2e-1c3a-4b7d-9e8f-a1b2c3d4e5f6", show_default=True)
 @click.option("--organization", default="Министерство (демонстрация)", show_default=True)
 @click.option("--trust", multiple=True, type=_FILE, help="CA that signs the hub's packages")

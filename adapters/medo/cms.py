@@ -182,7 +182,7 @@ def _verify_one(
 
 def _as_set(attributes: cms.CMSAttributes) -> bytes:
     """The signed attributes as signed: a SET OF (tag 0x31), not the [0] IMPLICIT they travel as."""
-    raw = attributes.dump()
-    contents = attributes.contents
+    raw: bytes = attributes.dump()
+    contents: bytes = attributes.contents
     header_length = len(raw) - len(contents)
     return b"\x31" + raw[1:header_length] + contents

@@ -3,8 +3,8 @@ the atomic hand-over to the MEDO client's folder.
 
 A package is written into a hidden temporary folder (``.tmp-<uid>``) beside its final place,
 every file and the folder synced, then renamed to ``<uid>`` in one step: the MEDO client sees a
-whole package or none. A package folder that already exists is left as it is: its name comes from what
-it is about, so it is the same package (a redelivery after a crash writes it again).
+whole package or none. A package folder that already exists is left as it is: its name comes
+from what it is about, so it is the same package (a redelivery after a crash writes it again).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 
 from adapters.medo import envelope_ini
 from adapters.medo.cms import CmsSigner, sign_detached
-from adapters.medo.errors import PackageError
 from adapters.medo.messages import message_xml, passport_xml
 from adapters.medo.model import (
     CONTAINER_NAME,

@@ -100,7 +100,8 @@ def card_of(passport: Passport) -> DocumentCard:
         answers_number=_number(passport.answers_number) if answers else None,
         answers_date=passport.answers_date if answers else None,
         signatory=Person(
-            name=_clip(passport.signatory, 200), post=_clip(passport.signatory_post, 200, "") or None
+            name=_clip(passport.signatory, 200),
+            post=_clip(passport.signatory_post, 200, "") or None,
         )
         if passport.signatory
         else None,

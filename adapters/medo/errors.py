@@ -1,9 +1,9 @@
 """What goes wrong with MEDO packages and the adapter, as one flat tree (dramatiq's style).
 
-    MedoError
-    ├── PackageError          a package that cannot be accepted (the reason goes to quarantine)
-    ├── SignatureError        a detached .p7s that is missing, unreadable or does not verify
-    └── MedoConfigError       the adapter's settings cannot be used (also a ValueError)
+MedoError
+├── PackageError          a package that cannot be accepted (the reason goes to quarantine)
+├── SignatureError        a detached .p7s that is missing, unreadable or does not verify
+└── MedoConfigError       the adapter's settings cannot be used (also a ValueError)
 """
 
 from __future__ import annotations

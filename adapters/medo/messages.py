@@ -55,9 +55,9 @@ def validate(root: etree._Element, name: str, what: str) -> None:
     """PackageError with the schema's first complaints unless ``root`` is valid."""
     checker = schema(name)
     if not checker.validate(root):
-        problems = "; ".join(
-            f"line {e.line}: {e.message}" for e in list(checker.error_log)[:3]
-        )
+        log = list(checker.error_log)  # type: ignore[call-overload]  # lxml-stubs omit __iter__
+        errors = [f"line {e.line}: {e.message}" for e in log]
+        problems = "; ".join(errors[:3])
         raise PackageError(f"{what} does not follow the 2.7.1 schema ({name}): {problems}")
 
 
@@ -81,7 +81,11 @@ def message_xml(message: Message) -> bytes:
     root = etree.Element(_M + "communication", nsmap={"c": MESSAGE_NS})
     root.set(_M + "version", VERSION)
     header = _sub(
-        root, _M + "header", type=message.type.value, uid=message.uid, created=_stamp(message.created)
+        root,
+        _M + "header",
+        type=message.type.value,
+        uid=message.uid,
+        created=_stamp(message.created),
     )
     source = _sub(header, _M + "source", uid=message.source.uid)
     _sub(source, _M + "organization", message.source.organization or message.source.uid)
@@ -326,7 +330,9 @@ def read_passport(root: etree._Element) -> Passport:
         ],
         answers_number=_text(root, f"{_C}links/{_C}link/{_C}number"),
         answers_date=(
-            _day(d, "links/link/date") if (d := _text(root, f"{_C}links/{_C}link/{_C}date")) else None
+            _day(d, "links/link/date")
+            if (d := _text(root, f"{_C}links/{_C}link/{_C}date"))
+            else None
         ),
     )
 
@@ -344,8 +350,9 @@ def read_xdms(root: etree._Element) -> Message:
     kind = attr(header, "type")
     types = {"Документ": PackageType.DOCUMENT, **{t.value: t for t in PackageType}}
     if kind not in types:
-        raise PackageError(f"the 2.x header type {kind[:60]!r} is not a document, notification "
-                           "or acknowledgment")
+        raise PackageError(
+            f"the 2.x header type {kind[:60]!r} is not a document, notification or acknowledgment"
+        )
     uid = attr(header, "uid").lower()
     if not uid:
         raise PackageError("the 2.x header has no uid")

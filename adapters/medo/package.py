@@ -12,6 +12,7 @@ the folder (``../``, absolute, drive letters), too many files, symlinks.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import zipfile
@@ -126,7 +127,9 @@ def unzip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
                 raise PackageError(f"{name!r} in the container is not the size it declares")
             total += len(content)
             if total > limits.max_package_bytes:
-                raise PackageError(f"the container unpacks to over {limits.max_package_bytes} bytes")
+                raise PackageError(
+                    f"the container unpacks to over {limits.max_package_bytes} bytes"
+                )
             files[name] = content
     return files
 
@@ -135,10 +138,8 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
     """The entry's name; without the UTF-8 flag, MEDO clients write Cyrillic in cp866."""
     name = info.filename
     if not info.flag_bits & 0x800 and not name.isascii():
-        try:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
             name = name.encode("cp437").decode("cp866")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
     return name
 
 

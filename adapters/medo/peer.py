@@ -87,9 +87,7 @@ class Peer:
         return uid
 
     # -------------------------------------------------------------------------- sending
-    def notify(
-        self, document: Package, kind: NotificationType, **details: str
-    ) -> str:
+    def notify(self, document: Package, kind: NotificationType, **details: str) -> str:
         """A notification about one of the hub's documents (number, date, reason, executor,
         text, answer_uid)."""
         day = details.pop("date", "")
@@ -181,10 +179,14 @@ class Peer:
         etree.SubElement(num, _X + "number").text = passport.number
         etree.SubElement(num, _X + "date").text = passport.date.isoformat()
         etree.SubElement(document, _X + "annotation").text = passport.annotation
-        signatory = etree.SubElement(etree.SubElement(document, _X + "signatories"), _X + "signatory")
+        signatory = etree.SubElement(
+            etree.SubElement(document, _X + "signatories"), _X + "signatory"
+        )
         etree.SubElement(signatory, _X + "person").text = passport.signatory
         etree.SubElement(signatory, _X + "post").text = passport.signatory_post
-        addressee = etree.SubElement(etree.SubElement(document, _X + "addressees"), _X + "addressee")
+        addressee = etree.SubElement(
+            etree.SubElement(document, _X + "addressees"), _X + "addressee"
+        )
         etree.SubElement(addressee, _X + "organization").text = destination.organization
         etree.SubElement(document, _X + "pages").text = str(passport.pages or 1)
         if passport.answers_number and passport.answers_date:
@@ -202,9 +204,13 @@ class Peer:
             package[name] = files[name]
             package[f"{name}.p7s"] = sign_detached(files[name], self.signer)
         message = etree.tostring(root, xml_declaration=True, encoding="windows-1251")
-        listed = {"document.xml": bytes(message), **package}
+        assert isinstance(message, bytes)
+        listed = {"document.xml": message, **package}
         envelope = envelope_ini.EnvelopeFile(
-            subject=passport.annotation, signed=True, addressees=[destination.uid], files=list(listed)
+            subject=passport.annotation,
+            signed=True,
+            addressees=[destination.uid],
+            files=list(listed),
         )
         return {"envelope.ini": envelope_ini.render(envelope), **listed}
 

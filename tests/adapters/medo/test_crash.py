@@ -51,7 +51,9 @@ async def test_kill_9_while_reading_and_writing_packages_loses_nothing(
     medo = directory / "medo"
     peer.inbox, peer.outbox = medo / "out", medo / "in"
     sent = [
-        peer.send_document(HUB_UID, {f"Письмо {n}.pdf": b"%PDF"}, title=f"Письмо {n}", number=str(n))
+        peer.send_document(
+            HUB_UID, {f"Письмо {n}.pdf": b"%PDF"}, title=f"Письмо {n}", number=str(n)
+        )
         for n in range(3)
     ]
     for failpoint in ("accepted-before-remove", "written-before-rename"):

@@ -117,7 +117,7 @@ async def test_round_trip_through_the_peer(
             date=dt.date(2026, 12, 6),
             journal="incoming",
         )
-        header, root = new_envelope(
+        _, root = new_envelope(
             CHANCELLERY,
             PEER,
             notice_element(notice),
@@ -126,9 +126,9 @@ async def test_round_trip_through_the_peer(
             created=dt.datetime.now(dt.UTC),
         )
         pki = directory / "pki"
-        Signer.from_files(str(pki / f"{CHANCELLERY}.key.pem"), str(pki / f"{CHANCELLERY}.pem")).sign(
-            root
-        )
+        Signer.from_files(
+            str(pki / f"{CHANCELLERY}.key.pem"), str(pki / f"{CHANCELLERY}.pem")
+        ).sign(root)
         await hub.transport.publish(INBOUND_QUEUE, to_bytes(root), {"source": "test"})
         (note,) = await received(peer, PackageType.NOTIFICATION)
         notification = note.message.notification  # type: ignore[attr-defined]
