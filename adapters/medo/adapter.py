@@ -66,6 +66,7 @@ from hub.abc import (
 log = logging.getLogger("hub.medo")
 SOURCE = "medo"
 REASON_SUFFIX = ".reason.txt"
+MAX_ATTEMPTS = 5  # a package whose handling keeps raising is quarantined after so many looks
 
 
 class HubUnavailable(Exception):
@@ -92,6 +93,7 @@ class MedoAdapter(Adapter):
         self._task: asyncio.Task[None] | None = None
         self._lock_file: Any = None
         self._seen: dict[str, tuple[float, float]] = {}  # folder → (signature, first seen)
+        self._failures: dict[str, int] = {}  # folder → attempts that raised
         self._ok = True
 
     # ------------------------------------------------------------------------ lifecycle
@@ -358,7 +360,22 @@ class MedoAdapter(Adapter):
                 continue
             if folder.name.startswith(".") or not folder.is_dir() or not self._settled(folder):
                 continue
-            await self.handle(folder)
+            try:
+                await self.handle(folder)
+            except HubUnavailable:
+                raise  # not the package's fault: end this look, try again later
+            except Exception as exc:  # a bug or a surprise: retry a few times, then set aside
+                failures = self._failures.get(folder.name, 0) + 1
+                self._failures[folder.name] = failures
+                if failures < MAX_ATTEMPTS:
+                    log.warning(
+                        "medo %s: %s: %r (attempt %d)", self.name, folder.name, exc, failures
+                    )
+                    continue
+                log.exception("medo %s: %s keeps failing; quarantined", self.name, folder.name)
+                reason = f"could not be processed after {failures} attempts: {exc!r}"
+                await self._quarantine(folder, reason, None)
+            self._failures.pop(folder.name, None)
             self._seen.pop(folder.name, None)
             handled += 1
         return handled

@@ -404,7 +404,7 @@ def read_xdms(root: etree._Element) -> Message:
                 for a in document.iterfind(f"{_X}addressees/{_X}addressee")
             ],
             document=Signed(files[0]),
-            pages=int(pages) if pages.isdigit() else None,
+            pages=int(pages) if pages.isdecimal() and len(pages) < 6 else None,
             attachments=[Signed(name) for name in files[1:]],
             answers_number=_text(answers, f"{_X}reference/{_X}num/{_X}number"),
             answers_date=(

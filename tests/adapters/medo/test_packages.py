@@ -210,3 +210,21 @@ def test_parse_package_names_what_is_wrong(tmp_path: Path, peer: Peer) -> None:
         with pytest.raises(PackageError, match=expected):
             parse_package(broken)
     shutil.rmtree(tmp_path / "in")
+
+
+async def test_a_package_that_keeps_failing_is_set_aside_after_five_looks(
+    tmp_path: Path, medo_pki: MedoPki, peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter, context = make_adapter(tmp_path, medo_pki)
+    uid = peer.send_document(HUB_UID, {"a.pdf": b"%PDF"}, title="Сбой", number="10")
+
+    def broken(xml: bytes) -> bytes:
+        raise RuntimeError("the hub's key is unreadable")
+
+    monkeypatch.setattr(context, "sign_envelope", broken)
+    for look in range(1, 6):
+        await adapter.poll_once()
+        assert (tmp_path / "in" / uid).is_dir() == (look < 5)  # left for the next look
+    reason = (tmp_path / "quarantine" / f"{uid}.reason.txt").read_text("utf-8")
+    assert "after 5 attempts" in reason and "unreadable" in reason
+    assert context.submitted == []
