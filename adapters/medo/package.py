@@ -87,8 +87,8 @@ def unzip(data: bytes, limits: Limits = DEFAULT_LIMITS) -> dict[str, bytes]:
     """A container's files, read defensively (bombs, escaping names, broken archives)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise PackageError(f"the container is not a readable ZIP: {exc}") from None
+    except Exception as exc:  # zipfile raises IndexError, NotImplementedError… on damaged input
+        raise PackageError(f"the container is not a readable ZIP: {exc!r}") from None
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_zip_entries:
