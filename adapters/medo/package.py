@@ -235,20 +235,31 @@ def _p7s(documents: Mapping[str, bytes], name: str) -> str | None:
 def verify_package(
     package: Package, trust: GostTrustStore, at: dt.datetime | None = None
 ) -> dict[str, list[str]]:
-    """Verify every signed file of a document package; file → signers. SignatureError else."""
+    """Verify every ``.p7s`` of a document package (those the passport names and any other
+    ``<file>.p7s``); file → signers. SignatureError names the first that fails."""
     passport = package.passport
     if passport is None:
         return {}
+    pairs = {(s.name, s.signature) for s in [passport.document, *passport.attachments]}
+    named = {signature for _, signature in pairs}
+    for name in package.documents:  # every .p7s, also those the passport does not name
+        if name.lower().endswith(".p7s") and name not in named:
+            base = name[: -len(".p7s")]
+            if base not in package.documents:
+                raise SignatureError(
+                    f"{name}: a signature of {base!r}, which is not in the package"
+                )
+            pairs.add((base, name))
     signers: dict[str, list[str]] = {}
-    for signed in [passport.document, *passport.attachments]:
-        if signed.signature is None:
+    for file_name, signature in sorted(pairs, key=lambda pair: (pair[0], pair[1] or "")):
+        if signature is None:
             continue
         try:
             found = verify_detached(
-                package.documents[signed.name], package.documents[signed.signature], trust, at
+                package.documents[file_name], package.documents[signature], trust, at
             )
         except SignatureError as exc:
-            raise SignatureError(f"{signed.signature}: {exc}") from None
-        signers[signed.name] = [s.signer for s in found]
+            raise SignatureError(f"{signature}: {exc}") from None
+        signers.setdefault(file_name, []).extend(s.signer for s in found)
     package.signers = signers
     return signers

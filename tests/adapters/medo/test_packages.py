@@ -138,6 +138,10 @@ def foreign_certificate(folder: Path) -> None:
     _rezip(folder, lambda f: f.update({"Письмо о сведениях.pdf.p7s": b"\x30\x03\x02\x01\x00"}))
 
 
+def stray_signature(folder: Path) -> None:
+    _rezip(folder, lambda f: f.update({"Лишнее.pdf.p7s": b"\x30\x00"}))
+
+
 CASES = {
     "tampered file": (tamper, "does not match its signature"),
     "missing signature": (drop_signature, "is missing"),
@@ -146,6 +150,7 @@ CASES = {
     "escaping path": (escaping_path, "escapes the package folder"),
     "huge envelope file": (huge_envelope, "an envelope file has at most"),
     "unreadable signature": (foreign_certificate, "not a readable CMS signature"),
+    "signature of nothing": (stray_signature, "which is not in the package"),
 }
 
 
