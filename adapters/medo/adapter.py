@@ -189,6 +189,9 @@ class MedoAdapter(Adapter):
             return await self._send_document(message, envelope, destination)
         except PackageError as exc:
             return Outcome.permanent(f"medo: {exc}")
+        except SmevError as exc:  # the signer (an external command, a key) failed: ours to fix
+            self._ok = False
+            return Outcome.transient(f"medo: signing failed: {exc}")
         except OSError as exc:
             self._ok = False
             return Outcome.transient(f"medo: {self.outgoing}: {exc}")
