@@ -257,6 +257,11 @@ class AdapterContext(abc.ABC):
         """An execution stage a document reached at an agency, as the adapter's protocol says
         it (a SMEV rejection is a refused registration there, an answer is execution)."""
 
+    def participant_attribute(self, key: str) -> dict[str, str]:
+        """Participant id → the value of ``key`` in its routing_rules/participants.yaml entry
+        (e.g. ``medo_uid``), for the participants that set it, as the rules in force say."""
+        return {}
+
 
 class Adapter(abc.ABC):
     """Delivers envelopes to one kind of destination.

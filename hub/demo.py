@@ -2,7 +2,8 @@
 
 Everything runs in one process on a temporary deployment (``hub init``'s layout), so it needs
 nothing but Python: it is the README's first command. It is a composition of the whole product
-(the core, the SMEV adapter and its simulator), the one module of ``hub`` that names an adapter.
+(the core, the SMEV adapter and its simulator, the MEDO adapter and its peer), the one module
+of ``hub`` that names an adapter.
 """
 
 from __future__ import annotations
@@ -129,6 +130,112 @@ rules:
       - adapter: smev
         address: ROSREESTR
 """
+
+
+MEDO_PEER_UID = "0b6f5d2e-1c3a-4b7d-9e8f-a1b2c3d4e5f6"
+MEDO_RULES = f"""\
+# Official letters to the Ministry of Finance go by MEDO (here: the built-in MEDO peer).
+rules:
+  - name: ministry-over-medo
+    priority: 100
+    match:
+      recipient: agency.minfin
+    deliver:
+      - adapter: medo
+        address: "{MEDO_PEER_UID}"
+"""
+
+
+def _start_medo(directory: Path) -> tuple[object, str]:
+    """The MEDO peer (a ministry) and the [adapters.medo] section on the folders it shares."""
+    from adapters.medo.peer import Peer
+    from adapters.smev.crypto.certificates import GostTrustStore
+    from adapters.smev.crypto.dev_ca import issue_gost_certificate
+    from adapters.smev.crypto.signers import GostSigner
+
+    pki = directory / "pki-medo"
+    key, cert = issue_gost_certificate("hub-medo", pki)
+    peer_key, peer_cert = issue_gost_certificate("medo-peer", pki)
+    medo = directory / "medo"
+    peer = Peer(
+        medo / "out",
+        medo / "in",
+        MEDO_PEER_UID,
+        "Министерство финансов (демонстрация)",
+        GostSigner.from_files(peer_key, peer_cert),
+        GostTrustStore.from_files([pki / "ca-gost.pem"]),
+    )
+    section = f"""
+[adapters.medo]
+type = "medo"
+uid = "{uuid.uuid5(uuid.NAMESPACE_URL, "urn:hub:demo:medo")}"
+incoming = "medo/in"
+outgoing = "medo/out"
+quarantine = "medo/quarantine"
+inbound_recipient = "dept.land"
+key = "{key}"
+cert = "{cert}"
+trust = ["{pki / "ca-gost.pem"}"]
+poll_interval = 0.1
+settle_seconds = 0
+"""
+    participants = directory / "routing_rules" / "participants.yaml"
+    text = participants.read_text("utf-8").replace(
+        "participants: {}",
+        "participants:\n  agency.minfin:\n    name: Министерство финансов\n    kind: agency\n"
+        f'    medo_uid: "{MEDO_PEER_UID}"',
+    )
+    participants.write_text(text, "utf-8")
+    (directory / "routing_rules" / "medo.yaml").write_text(MEDO_RULES, "utf-8")
+    return peer, section
+
+
+async def _medo_story(hub: Hub, pki: Path, peer: object) -> Story:
+    """A city letter to the ministry goes by MEDO, is acknowledged, registered and answered."""
+    from adapters.medo.peer import Peer
+
+    assert isinstance(peer, Peer)
+    card = DocumentCard(
+        kind=DocumentKind.LETTER,
+        title="О направлении сведений об исполнении бюджета",
+        number="01-12/345",
+        date=dt.date.today(),
+        signatory=Person(name="Иванов И.И.", post="Глава администрации"),
+    )
+    letter = Attachment.from_bytes("letter", "Письмо.pdf", "application/pdf", b"%PDF-1.4\n")
+    header, root = new_envelope(
+        "dept.finance",
+        "agency.minfin",
+        parse_xml((shipped("xsd") / "examples" / "memo.xml").read_bytes()),
+        kind=Kind.REQUEST,
+        attachments=[letter],
+        card=card,
+        created=dt.datetime.now(dt.UTC),
+    )
+    Signer.from_files(str(pki / "dept.finance.key.pem"), str(pki / "dept.finance.pem")).sign(root)
+    message_id = str(header.message_id)
+    await hub.transport.publish(INBOUND_QUEUE, to_bytes(root), {"source": "demo"})
+    sent = await _state(hub, message_id, {"delivered"})
+    lines = [f"letter finance → ministry {message_id[:8]}: {sent}"]
+    done: list[str] = []
+    for _ in range(200):
+        done += await asyncio.to_thread(peer.step)
+        if any(line.startswith("registered") for line in done):
+            break
+        await asyncio.sleep(0.05)
+    lines += [f"ministry: {line}" for line in done]
+    state = await _state(hub, message_id, {"answered"})
+    stages: list[str] = []
+    for _ in range(200):
+        stages = [f"{e.state}: {e.detail}" for e in await hub.store.timeline(message_id)]
+        if any(s.startswith("executed") for s in stages):
+            break
+        await asyncio.sleep(0.05)
+    lines += [s for s in stages if s.split(":")[0] in ("acknowledged", "registered",
+              "executor_assigned", "executed") and "medo" in s]  # fmt: skip
+    lines.append(f"letter finance → ministry: {state}")
+    ok = state == "answered" and any(s.startswith("registered") for s in stages)
+    return Story(lines, ok)
 
 
 def _rosreestr(content: etree._Element, message_type: str) -> etree._Element | None:
@@ -272,7 +379,8 @@ async def _run(directory: Path, serve: str | None = None) -> int:
     config_path = init_deployment(
         directory, DEPARTMENTS, metrics_address="127.0.0.1:0", api_address="127.0.0.1:0"
     )
-    config_path.write_text(config_path.read_text() + smev_section)
+    peer, medo_section = _start_medo(directory)
+    config_path.write_text(config_path.read_text() + smev_section + medo_section)
     (directory / "routing_rules" / "smev.yaml").write_text(SMEV_RULES)
     config = load_config(config_path)
     config.workers = 1
@@ -336,6 +444,10 @@ async def _run(directory: Path, serve: str | None = None) -> int:
             print(f"  {line}")
         report = render(await execution_summary(hub.store, hub.policy, names=config.names), "table")
         print("\n" + report.decode())
+        medo = await _medo_story(hub, directory / "pki", peer)
+        print("\nMEDO (docs/medo-adapter.md): a letter to the ministry and its answer")
+        for line in medo.lines:
+            print(f"  {line}")
         api = await _api_story(hub, directory / "pki")
         print("HTTP API (docs/api.md):")
         for line in api.lines:
@@ -343,6 +455,7 @@ async def _run(directory: Path, serve: str | None = None) -> int:
         expected = {"delivered", "acknowledged", "answered"}
         ok = (
             story.ok
+            and medo.ok
             and api.ok
             and (
                 states.get(samples[0].message_id) == "answered"

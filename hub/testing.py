@@ -57,6 +57,7 @@ class FakeAdapterContext(AdapterContext):
         self.notified: list[tuple[str, str, list[tuple[str, str]]]] = []
         self.stages: list[tuple[str, str, str]] = []  # execution stages at agencies
         self.log = log if log is not None else []
+        self.attributes: dict[str, dict[str, str]] = {}  # key → participant id → value
 
     async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
         self.events.append((message_id, str(state), detail))
@@ -103,6 +104,9 @@ class FakeAdapterContext(AdapterContext):
 
     def inbox_queue(self, participant: str) -> str:
         return inbox_queue(participant)
+
+    def participant_attribute(self, key: str) -> dict[str, str]:
+        return dict(self.attributes.get(key, {}))
 
     async def record_stage(self, document_id: str, stage: Stage, detail: str) -> None:
         self.stages.append((document_id, str(stage), detail))

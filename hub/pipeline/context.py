@@ -7,6 +7,7 @@ remember their own references, have the hub sign what it composes, tell senders 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from envelopes.codec import to_bytes
 from envelopes.ids import is_participant
@@ -16,6 +17,7 @@ from hub.abc import AdapterContext, InboundMessage, Stage, State, Transport
 from hub.config import HubConfig
 from hub.pipeline.receipts import ReceiptSender, receipt_content
 from hub.queues import INBOUND_QUEUE, inbox_queue
+from hub.routing.ruleset import RuleSet
 from hub.store import Store
 
 
@@ -54,7 +56,9 @@ class HubAdapterContext(AdapterContext):
         transport: Transport,
         receipts: ReceiptSender,
         signer: HubSigner,
+        rules: Callable[[], RuleSet] | None = None,
     ) -> None:
+        self._rules = rules
         self._adapter = name
         self.hub_id = hub_id
         self.transport = transport
@@ -108,3 +112,13 @@ class HubAdapterContext(AdapterContext):
 
     async def record_stage(self, document_id: str, stage: Stage, detail: str) -> None:
         await self._store.record_stage(document_id, stage, f"{self._adapter}: {detail}")
+
+    def participant_attribute(self, key: str) -> dict[str, str]:
+        if self._rules is None:
+            return {}
+        found: dict[str, str] = {}
+        for participant_id, participant in self._rules().participants.items():
+            value = getattr(participant, key, None)
+            if isinstance(value, str) and value:
+                found[participant_id] = value
+        return found

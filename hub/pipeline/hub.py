@@ -135,7 +135,13 @@ class Hub:
         for name, adapter in self.adapters.items():
             await adapter.start(
                 HubAdapterContext(
-                    name, config.id, self.store, self.transport, receipts, self.signer
+                    name,
+                    config.id,
+                    self.store,
+                    self.transport,
+                    receipts,
+                    self.signer,
+                    lambda: self.rules,
                 )
             )
         for department in config.departments:

@@ -376,6 +376,12 @@ class Participant(_Strict):
         default_factory=list,
         description="if given, only these certificates may sign for the participant",
     )
+    medo_uid: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        description="the body's MEDO GUID: documents to it go out as MEDO packages, packages "
+        "from it come in as its documents (docs/medo-adapter.md)",
+    )
 
 
 class Group(_Strict):

@@ -28,6 +28,9 @@ def test_demo_runs_every_path_and_says_ok(
     assert "memo finance → culture: control_closed, № 1/26, executor Иванова А.А." in out
     assert re.search(r"application with 3 attachments: executor_assigned, .* overdue True", out)
     assert "Сводка об исполнении документов" in out
+    medo = out.split("MEDO (docs/medo-adapter.md)", 1)[1].split("HTTP API", 1)[0]
+    assert "registered: medo: agency.minfin: Зарегистрирован" in medo, medo
+    assert "letter finance → ministry: answered" in medo
     labelled = [line.split()[1] for line in memo.splitlines() if line.startswith("  20")]
     assert labelled.count("execution") >= 6
 
