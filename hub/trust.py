@@ -37,8 +37,12 @@ def trust_store(config: HubConfig) -> TrustStore:
 
 
 def key_passphrase(config: HubConfig) -> bytes | None:
+    from hub.logs import register_secret
+
     file = config.pki.key_passphrase_file
-    return read_passphrase(config.pki.key_passphrase_env, config.path(file) if file else None)
+    passphrase = read_passphrase(config.pki.key_passphrase_env, config.path(file) if file else None)
+    register_secret(passphrase)  # never in a log line, even inside an error's text
+    return passphrase
 
 
 def hub_signer(config: HubConfig) -> Signer:
