@@ -10,6 +10,7 @@ import click
 
 from envelopes.ids import is_participant
 from hub.cli.support import Rejected, config_option, deployment_config
+from hub.config import HubConfig
 from hub.scaffold import DEFAULT_DEPARTMENTS
 
 
@@ -106,9 +107,24 @@ def serve_command(config_path: str) -> None:
     from hub.service import run_loop, serve
 
     config = deployment_config(config_path)
+    check_hub_key(config)
     setup_logging(config.log_level, config.log_json)
     with contextlib.suppress(KeyboardInterrupt):
         run_loop(serve(config), config.event_loop)
+
+
+def check_hub_key(config: HubConfig) -> None:
+    """Open the hub's key once before anything starts: a missing or wrong passphrase is one
+    clear line, not worker processes failing one after another."""
+    from envelopes.errors import CertificateError
+    from hub.trust import hub_signer
+
+    try:
+        hub_signer(config)
+    except CertificateError as exc:
+        raise Rejected([f"[pki] key: {exc}"]) from None
+    except OSError as exc:
+        raise Rejected([f"[pki] key: {exc.filename}: {exc.strerror}"]) from None
 
 
 @click.command("demo")
