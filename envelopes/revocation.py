@@ -105,6 +105,17 @@ class _Unavailable(Exception):
 class _Cached:
     crl: x509.CertificateRevocationList
     fetched: float  # time.time() of the fetch
+    # issuers whose signature on it was verified: not verified again for every envelope
+    verified: set[x509.Certificate] = field(default_factory=set)
+    _revoked: dict[int, tuple[dt.datetime, str | None]] | None = None
+    until: float | None = None  # its nextUpdate as a timestamp, once read
+
+    def revoked(self, serial: int) -> tuple[dt.datetime, str | None] | None:
+        """When and why ``serial`` was revoked: a map built once per CRL (the library's own
+        lookup walks the whole list, milliseconds per envelope for a large CRL)."""
+        if self._revoked is None:
+            self._revoked = {e.serial_number: (e.revocation_date_utc, _reason(e)) for e in self.crl}
+        return self._revoked.get(serial)
 
 
 @dataclass
@@ -119,6 +130,11 @@ class RevocationChecker:
     require: bool = False  # a certificate with nowhere to ask is refused
     cache_dir: Path | None = None
     _crls: dict[str, _Cached] = field(default_factory=dict, repr=False)
+    # OCSP "good" answers, kept until their nextUpdate (at most ``refresh`` seconds)
+    _good: dict[tuple[str, int], float] = field(default_factory=dict, repr=False)
+    _named: dict[x509.Certificate, tuple[list[str], list[str]]] = field(
+        default_factory=dict, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ the check
@@ -129,14 +145,19 @@ class RevocationChecker:
         and the policy is to fail closed."""
         at = at or _now()
         problems: list[str] = []
-        ocsp_urls = [self.ocsp_url] if self.ocsp_url else ocsp_urls_of(cert)
+        named = self._named.get(cert)
+        if named is None:  # the extensions are parsed once per certificate
+            if len(self._named) > 4096:  # bounded: certificates come from outside
+                self._named.clear()
+            named = self._named[cert] = (ocsp_urls_of(cert), crl_urls_of(cert))
+        ocsp_urls = [self.ocsp_url] if self.ocsp_url else named[0]
         for url in ocsp_urls:
             try:
                 self._check_ocsp(url, cert, issuer)
                 return  # a good, fresh, signed answer
             except _Unavailable as exc:
                 problems.append(str(exc))
-        crl_urls = list(dict.fromkeys([*crl_urls_of(cert), *self.crl_urls]))
+        crl_urls = list(dict.fromkeys([*named[1], *self.crl_urls]))
         answered = False
         for url in crl_urls:
             try:
@@ -147,9 +168,9 @@ class RevocationChecker:
             if crl is None:  # another CA's CRL (a configured URL): not about this certificate
                 continue
             answered = True
-            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            entry = crl.revoked(cert.serial_number)
             if entry is not None:
-                self._revoked(cert, entry.revocation_date_utc, _reason(entry))
+                self._revoked(cert, *entry)
         if answered:
             return
         if not problems:
@@ -180,32 +201,43 @@ class RevocationChecker:
         )
 
     # ------------------------------------------------------------------ CRLs
-    def _crl(self, url: str, issuer: x509.Certificate) -> x509.CertificateRevocationList | None:
+    def _crl(self, url: str, issuer: x509.Certificate) -> _Cached | None:
         """The current CRL at url if issuer issued it (None if another CA did)."""
         now = time.time()
         with self._lock:
             cached = self._crls.get(url) or self._from_disk(url)
         if cached is not None and self._fresh(cached, now):
-            return self._if_issued_by(cached.crl, issuer, url)
+            return self._mine(cached, issuer, url)
         try:
             data = self._get(url)
             crl = _load_crl(data)
         except _Unavailable:
             if cached is not None and self._usable(cached.crl):
                 # could not refresh, but the one we have has not passed its nextUpdate
-                return self._if_issued_by(cached.crl, issuer, url)
+                return self._mine(cached, issuer, url)
             raise
-        mine = self._if_issued_by(crl, issuer, url)
+        fresh = _Cached(crl, now)
+        mine = self._mine(fresh, issuer, url)
         if not self._usable(crl) and mine is not None:
             raise _Unavailable(f"{url}: the CRL's nextUpdate has passed (stale)")
-        fresh = _Cached(crl, now)
         with self._lock:
             self._crls[url] = fresh
         self._to_disk(url, data)
         return mine
 
+    def _mine(self, cached: _Cached, issuer: x509.Certificate, url: str) -> _Cached | None:
+        if issuer in cached.verified:
+            return cached
+        if self._if_issued_by(cached.crl, issuer, url) is None:
+            return None
+        cached.verified.add(issuer)
+        return cached
+
     def _fresh(self, cached: _Cached, now: float) -> bool:
-        return now - cached.fetched < self.refresh and self._usable(cached.crl)
+        if cached.until is None:
+            next_update = cached.crl.next_update_utc
+            cached.until = next_update.timestamp() if next_update else float("inf")
+        return now - cached.fetched < self.refresh and now <= cached.until
 
     @staticmethod
     def _usable(crl: x509.CertificateRevocationList) -> bool:
@@ -265,6 +297,9 @@ class RevocationChecker:
 
     # ------------------------------------------------------------------ OCSP
     def _check_ocsp(self, url: str, cert: x509.Certificate, issuer: x509.Certificate) -> None:
+        key = (url, cert.serial_number)
+        if self._good.get(key, 0.0) > time.time():
+            return
         request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256()).build()
         data = self._get(
             url, request.public_bytes(serialization.Encoding.DER), "application/ocsp-request"
@@ -299,6 +334,12 @@ class RevocationChecker:
             self._revoked(cert, when, reason.name if reason else None)
         if response.certificate_status != ocsp.OCSPCertStatus.GOOD:
             raise _Unavailable(f"{url}: the OCSP responder does not know the certificate")
+        until = time.time() + self.refresh
+        if next_update is not None:
+            until = min(until, next_update.timestamp())
+        if len(self._good) > 4096:  # bounded: one entry per certificate seen
+            self._good.clear()
+        self._good[key] = until
 
     @staticmethod
     def _ocsp_signer(

@@ -152,9 +152,11 @@ def test_ocsp_good_revoked_and_forged_answers(tmp_path: Path) -> None:
         cert = issue_certificate(
             "dept.finance", ca_key, ca_cert, key.public_key(), ocsp_url=responder.url
         )
-        trust = TrustStore.from_pem_files([folder / "ca.pem"], RevocationChecker())
-        trust.check(cert)  # good, from the responder the certificate names
+        cached = TrustStore.from_pem_files([folder / "ca.pem"], RevocationChecker())
+        cached.check(cert)  # good, from the responder the certificate names
+        cached.check(cert)  # a good answer is kept until its nextUpdate (at most `refresh`)
         assert responder.requests == 1
+        trust = TrustStore.from_pem_files([folder / "ca.pem"], RevocationChecker(refresh=1e-6))
         when = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
         responder.revoked[cert.serial_number] = when
         with pytest.raises(CertificateRevokedError, match="2026-11-30T10:00:00") as caught:
