@@ -282,6 +282,17 @@ class HubConfig(BaseSettings):
                     raise ValueError(f"{url!r}: not an amqp:// or amqps:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _one_broker_user(self) -> HubConfig:
+        """The hub's own submissions carry its broker user as ``user_id``: one user, so that
+        ``check_publisher`` knows them whichever node the hub is connected to."""
+        if self.security.check_publisher and len(self.broker_users) > 1:
+            raise ValueError(
+                "security.check_publisher needs one broker user in every broker_url "
+                f"(found {', '.join(sorted(self.broker_users))})"
+            )
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
