@@ -21,10 +21,14 @@ one line per problem when there are several (schema errors).
             ├── UntrustedCertificateError  not issued by a trusted CA
             ├── CertificateExpiredError    outside its validity period
             ├── KeyUsageError              not allowed to sign documents
+            ├── CertificateRevokedError    revoked by its CA (CRL or OCSP)
+            ├── RevocationUnknownError     no CRL or OCSP answer to be had (fail closed)
             └── SenderMismatchError        issued to another participant
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 
 class EnvelopeError(Exception):
@@ -130,6 +134,23 @@ class CertificateExpiredError(CertificateError):
     """The certificate is not valid at the time of verification."""
 
     code = "certificate_expired"
+
+
+class CertificateRevokedError(CertificateError):
+    """The certificate's CA has revoked it (a CRL lists it, or OCSP says so)."""
+
+    code = "certificate_revoked"
+
+    def __init__(self, message: str, *, serial: str, revoked_at: dt.datetime) -> None:
+        super().__init__(message)
+        self.serial = serial
+        self.revoked_at = revoked_at
+
+
+class RevocationUnknownError(CertificateError):
+    """Whether the certificate is revoked cannot be established, and the policy fails closed."""
+
+    code = "certificate_revocation_unknown"
 
 
 class KeyUsageError(CertificateError):

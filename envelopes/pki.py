@@ -7,7 +7,9 @@ deployments issue such certificates from their own CA; ``hub keys new`` makes de
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from envelopes.errors import (
     CertificateError,
@@ -25,6 +27,7 @@ from envelopes.errors import (
     SenderMismatchError,
     UntrustedCertificateError,
 )
+from envelopes.revocation import RevocationChecker
 
 PARTICIPANT_URI_PREFIX = "urn:hub:participant:"
 CA_NAME = "ca"
@@ -44,22 +47,62 @@ def new_private_key(algorithm: str) -> PrivateKey:
     raise ValueError(f"unknown key algorithm {algorithm!r} (rsa, ecdsa)")
 
 
-def _write_key(path: Path, key: PrivateKey) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+PASSPHRASE_ENV = "HUB_KEY_PASSPHRASE"  # where the commands look for a key passphrase
+
+
+def read_passphrase(env: str | None = None, file: str | Path | None = None) -> bytes | None:
+    """A key passphrase from a file (its first line) or an environment variable; never from
+    the command line, where every user of the machine can read it (ps, /proc, shell history)."""
+    if file:
+        try:
+            text = Path(file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise CertificateError(
+                f"{file}: cannot read the key passphrase ({exc.strerror})"
+            ) from None
+        if not text or not text[0]:
+            raise CertificateError(f"{file}: the key passphrase file is empty")
+        return text[0].encode()
+    if env:
+        value = os.environ.get(env)
+        if value:
+            return value.encode()
+    return None
+
+
+def _write_key(path: Path, key: PrivateKey, passphrase: bytes | None = None) -> None:
+    """PKCS#8 PEM, encrypted (PBES2, AES-256-CBC, PBKDF2) when a passphrase is given."""
+    protection: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
     )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection
+    )
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # before the key is in it
     path.write_bytes(pem)
-    path.chmod(0o600)
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def load_private_key(path: str | Path) -> PrivateKey:
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+def load_private_key(path: str | Path, passphrase: bytes | None = None) -> PrivateKey:
+    """A PKCS#8 (or traditional) PEM key; an encrypted one needs its passphrase."""
+    data = Path(path).read_bytes()
+    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0] or b"Proc-Type: 4,ENCRYPTED" in data
+    if encrypted and not passphrase:
+        raise CertificateError(
+            f"{path}: the key is encrypted; give its passphrase in the environment "
+            f"({PASSPHRASE_ENV} or [pki] key_passphrase_env) or a file ([pki] key_passphrase_file)"
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase if encrypted else None)
+    except (ValueError, TypeError):
+        what = "the passphrase does not open it" if encrypted else "not a PEM private key"
+        raise CertificateError(f"{path}: {what}") from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CertificateError(f"{path}: only RSA and ECDSA keys are supported")
     return key
@@ -76,12 +119,14 @@ def load_certificates(path: str | Path) -> list[x509.Certificate]:
         raise CertificateError(f"{path}: holds no PEM certificate") from None
 
 
-def ensure_ca(out_dir: Path, days: int = 3650) -> tuple[PrivateKey, x509.Certificate]:
+def ensure_ca(
+    out_dir: Path, days: int = 3650, passphrase: bytes | None = None
+) -> tuple[PrivateKey, x509.Certificate]:
     """The development CA in out_dir (ca.pem, ca.key.pem), created on first use."""
     out_dir.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = out_dir / f"{CA_NAME}.pem", out_dir / f"{CA_NAME}.key.pem"
     if cert_path.exists() and key_path.exists():
-        return load_private_key(key_path), load_certificate(cert_path)
+        return load_private_key(key_path, passphrase), load_certificate(cert_path)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -116,7 +161,7 @@ def ensure_ca(out_dir: Path, days: int = 3650) -> tuple[PrivateKey, x509.Certifi
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_key(key_path, key)
+    _write_key(key_path, key, passphrase)
     _write_cert(cert_path, cert)
     return key, cert
 
@@ -130,12 +175,23 @@ def issue_certificate(
     days: int = 365,
     not_before: dt.datetime | None = None,
     key_usage_sign: bool = True,
+    crl_url: str = "",
+    ocsp_url: str = "",
 ) -> x509.Certificate:
-    """A participant certificate: CN and SAN URI name the participant."""
+    """A participant certificate: CN and SAN URI name the participant; where its revocation
+    is published (CRL distribution point, OCSP responder) when given."""
     start = not_before or (_now() - dt.timedelta(minutes=5))
+    builder = x509.CertificateBuilder()
+    if crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    if ocsp_url:
+        access = x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     return (
-        x509.CertificateBuilder()
-        .subject_name(
+        builder.subject_name(
             x509.Name(
                 [
                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Interagency hub participant"),
@@ -174,16 +230,87 @@ def issue_certificate(
 
 
 def new_participant(
-    participant_id: str, out_dir: Path, algorithm: str = "ecdsa", days: int = 365
+    participant_id: str,
+    out_dir: Path,
+    algorithm: str = "ecdsa",
+    days: int = 365,
+    *,
+    passphrase: bytes | None = None,
+    crl_url: str = "",
+    ocsp_url: str = "",
 ) -> tuple[Path, Path]:
-    """Key and certificate for a participant (DIR/ID.key.pem, DIR/ID.pem) from DIR's CA."""
-    ca_key, ca_cert = ensure_ca(out_dir)
+    """Key and certificate for a participant (DIR/ID.key.pem, DIR/ID.pem) from DIR's CA; the
+    key (and a CA made now) encrypted when a passphrase is given."""
+    ca_key, ca_cert = ensure_ca(out_dir, passphrase=passphrase)
     key = new_private_key(algorithm)
-    cert = issue_certificate(participant_id, ca_key, ca_cert, key.public_key(), days=days)
+    cert = issue_certificate(
+        participant_id,
+        ca_key,
+        ca_cert,
+        key.public_key(),
+        days=days,
+        crl_url=crl_url,
+        ocsp_url=ocsp_url,
+    )
     key_path, cert_path = out_dir / f"{participant_id}.key.pem", out_dir / f"{participant_id}.pem"
-    _write_key(key_path, key)
+    _write_key(key_path, key, passphrase)
     _write_cert(cert_path, cert)
     return key_path, cert_path
+
+
+CRL_NAME = f"{CA_NAME}.crl"  # DER, as served over HTTP (RFC 5280 4.2.1.13)
+
+
+def publish_crl(
+    out_dir: Path,
+    revoke: x509.Certificate | None = None,
+    *,
+    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
+    days: float = 7,
+    passphrase: bytes | None = None,
+) -> tuple[Path, dt.datetime | None]:
+    """(Re)issue the development CA's CRL (DIR/ca.crl), adding ``revoke`` to the entries it had;
+    returns the file and when ``revoke`` was (or had already been) revoked."""
+    ca_key, ca_cert = ensure_ca(out_dir, passphrase=passphrase)
+    path = out_dir / CRL_NAME
+    entries: list[x509.RevokedCertificate] = []
+    number = 1
+    if path.is_file():
+        old = x509.load_der_x509_crl(path.read_bytes())
+        entries = list(old)
+        with contextlib.suppress(x509.ExtensionNotFound):
+            number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+    now = _now()
+    when: dt.datetime | None = None
+    if revoke is not None:
+        if revoke.issuer != ca_cert.subject:
+            raise CertificateError(f"{describe(revoke)} was not issued by this CA")
+        known = [e for e in entries if e.serial_number == revoke.serial_number]
+        if known:
+            when = known[0].revocation_date_utc
+        else:
+            when = now.replace(microsecond=0)
+            entries.append(
+                x509.RevokedCertificateBuilder()
+                .serial_number(revoke.serial_number)
+                .revocation_date(when)
+                .add_extension(x509.CRLReason(reason), critical=False)
+                .build()
+            )
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - dt.timedelta(minutes=5))
+        .next_update(now + dt.timedelta(days=days))
+        .add_extension(x509.CRLNumber(number), critical=False)
+    )
+    for entry in entries:
+        builder = builder.add_revoked_certificate(entry)
+    crl = builder.sign(ca_key, hashes.SHA256())
+    partial = path.with_suffix(".crl.part")
+    partial.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    partial.replace(path)  # a server publishing the folder never serves half a CRL
+    return path, when
 
 
 def participant_ids(cert: x509.Certificate) -> list[str]:
@@ -220,22 +347,29 @@ class TrustStore:
     """The CAs we accept participant certificates from; never the system or certifi store."""
 
     authorities: list[x509.Certificate]
+    # asked after the chain is checked, every time (it keeps its own cache of CRLs)
+    revocation: RevocationChecker | None = None
     # keyed by the certificate itself (hashed and compared by its DER): cheaper than a fingerprint
     _issuer_of: dict[x509.Certificate, x509.Certificate] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_pem_files(cls, paths: Iterable[str | Path]) -> TrustStore:
+    def from_pem_files(
+        cls, paths: Iterable[str | Path], revocation: RevocationChecker | None = None
+    ) -> TrustStore:
         authorities: list[x509.Certificate] = []
         for path in paths:
             authorities.extend(load_certificates(path))
-        return cls(authorities)
+        return cls(authorities, revocation)
 
     def check(self, cert: x509.Certificate, at: dt.datetime | None = None) -> None:
-        """Raise unless cert was issued by one of our CAs, is valid at ``at`` and may sign."""
+        """Raise unless cert was issued by one of our CAs, is valid at ``at``, may sign and is
+        not revoked."""
         at = at or _now()
         verified = self._issuer_of.get(cert)
         if verified is not None:  # chain, CA constraints and key usage were checked before
             self._check_validity(verified, cert, at)
+            if self.revocation is not None:
+                self.revocation.check(cert, verified, at)
             return
         verified = self._find_issuer(cert)
         if verified is None:
@@ -261,6 +395,8 @@ class TrustStore:
         if len(self._issuer_of) > 4096:  # bounded: certificates come from outside
             self._issuer_of.clear()
         self._issuer_of[cert] = verified
+        if self.revocation is not None:
+            self.revocation.check(cert, verified, at)
 
     @staticmethod
     def _check_validity(ca: x509.Certificate, cert: x509.Certificate, at: dt.datetime) -> None:

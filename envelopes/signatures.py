@@ -84,10 +84,10 @@ class Signer:
         self._cert_der = cert.public_bytes(serialization.Encoding.DER)
 
     @classmethod
-    def from_files(cls, key_path: str, cert_path: str) -> Signer:
+    def from_files(cls, key_path: str, cert_path: str, passphrase: bytes | None = None) -> Signer:
         from envelopes.pki import load_certificate, load_private_key
 
-        return cls(load_private_key(key_path), load_certificate(cert_path))
+        return cls(load_private_key(key_path, passphrase), load_certificate(cert_path))
 
     def _signature(self, root: etree._Element, uris: list[str]) -> etree._Element:
         return xmldsig.sign(root, [u.removeprefix("#") for u in uris], self.key, self._cert_der)

@@ -37,6 +37,48 @@ class PkiConfig(_Section):
     key: Path = Path("pki/hub.main.key.pem")
     cert: Path = Path("pki/hub.main.pem")
     trust: list[Path] = Field(default_factory=lambda: [Path("pki/ca.pem")])
+    # an encrypted key's passphrase: the first line of this file, or this environment variable
+    # (never the command line); the file wins when both are set
+    key_passphrase_file: Path | None = None
+    key_passphrase_env: str = Field(
+        default="HUB_KEY_PASSPHRASE", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"
+    )
+
+
+class RevocationConfig(_Section):
+    """Revocation of participant certificates (docs/security.md): CRLs and OCSP."""
+
+    enabled: bool = True
+    # CRLs checked for every certificate besides those it names itself (distribution points);
+    # each counts for the certificates of the CA that signed it
+    crl_urls: list[str] = Field(default_factory=list)
+    # an OCSP responder asked for every certificate ("": those the certificates name)
+    ocsp_url: str = ""
+    refresh: float = Field(default=3600.0, gt=0)  # seconds a CRL is used before it is renewed
+    timeout: float = Field(default=5.0, gt=0, le=60)  # seconds per HTTP request
+    # no CRL or OCSP answer to be had: "reject" (fail closed) or "accept" (logged)
+    on_unavailable: Literal["reject", "accept"] = "reject"
+    # a certificate naming no CRL or responder (and none configured) is refused too
+    require: bool = False
+    cache_dir: Path | None = None  # default: data_dir/crl
+
+    @field_validator("crl_urls", "ocsp_url")
+    @classmethod
+    def _http(cls, value: Any) -> Any:
+        for url in value if isinstance(value, list) else [value] if value else []:
+            if not str(url).startswith(("http://", "https://")):
+                raise ValueError(f"{url!r}: not an http:// or https:// URL")
+        return value
+
+
+class SecurityConfig(_Section):
+    """Who may submit as whom over the broker (docs/security.md)."""
+
+    # check each submission's AMQP user_id against the envelope's Sender (a department's broker
+    # user is its participant id); `hub init --broker` turns it on with the definitions file
+    check_publisher: bool = False
+    # broker users that submit on others' behalf besides the hub's own (its broker_url's user)
+    trusted_publishers: list[str] = Field(default_factory=list)
 
 
 class PathsConfig(_Section):
@@ -204,6 +246,8 @@ class HubConfig(BaseSettings):
     log_json: bool = False
     departments: list[str] = Field(default_factory=list)
     pki: PkiConfig = Field(default_factory=PkiConfig)
+    revocation: RevocationConfig = Field(default_factory=RevocationConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
@@ -241,6 +285,17 @@ class HubConfig(BaseSettings):
                     raise ValueError(f"{url!r}: not an amqp:// or amqps:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _one_broker_user(self) -> HubConfig:
+        """The hub's own submissions carry its broker user as ``user_id``: one user, so that
+        ``check_publisher`` knows them whichever node the hub is connected to."""
+        if self.security.check_publisher and len(self.broker_users) > 1:
+            raise ValueError(
+                "security.check_publisher needs one broker user in every broker_url "
+                f"(found {', '.join(sorted(self.broker_users))})"
+            )
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -263,6 +318,11 @@ class HubConfig(BaseSettings):
     @property
     def embedded(self) -> bool:
         return not self.broker_url
+
+    @property
+    def broker_users(self) -> set[str]:
+        """The broker users the hub itself connects as (RabbitMQ's default: guest)."""
+        return {urllib.parse.urlsplit(u).username or "guest" for u in self.broker_urls}
 
     @property
     def broker_urls(self) -> list[str]:

@@ -2,13 +2,62 @@
 
 Every line about a message carries its id: pass ``extra={"message_id": ..., "sender": ...,
 "recipient": ..., "state": ...}``.
+
+No secret is written, whatever a message or a traceback holds: each formatted line goes
+through ``redact`` — API tokens keep only their id (``hubt_<id>_…``), ``Authorization``
+values, passwords in URLs and PEM private keys are cut out, and so is every value registered
+with ``register_secret`` (the key passphrase). Code should not log secrets in the first place;
+this is the net under it (docs/security.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+
+_PATTERNS = (
+    # a whole PEM private key (encrypted or not), however it got into a message
+    (
+        re.compile(
+            r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
+            re.S,
+        ),
+        "[private key redacted]",
+    ),
+    # API tokens: the id stays (it names the token in `hub tokens list`), the secret goes
+    (re.compile(r"\b(hubt_[A-Za-z0-9]+_)[A-Za-z0-9_\-]+"), r"\1…"),
+    (
+        re.compile(
+            r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)"
+            r"(?:(?:bearer|basic|digest|token)\s+)?[^\s\"',}]+"
+        ),
+        r"\1…",
+    ),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 …"),
+    # user:password@ in any URL (amqp, postgresql, http)
+    (re.compile(r"(//[^/\s:@]+):[^@\s/]*@"), r"\1:…@"),
+)
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | bytes | None) -> None:
+    """A value never to be logged (a passphrase the process read)."""
+    if value:
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        if len(text) >= 4:  # shorter ones would blank out ordinary words
+            _SECRETS.add(text)
+
+
+def redact(text: str) -> str:
+    """``text`` without the secrets it may hold."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    for secret in _SECRETS:
+        text = text.replace(secret, "[redacted]")
+    return text
+
 
 FIELDS = ("message_id", "sender", "recipient", "state", "adapter", "destination")
 
@@ -27,14 +76,14 @@ class JsonFormatter(logging.Formatter):
                 data[name] = value
         if record.exc_info:
             data["error"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False)
+        return redact(json.dumps(data, ensure_ascii=False))
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extras = [f"{n}={getattr(record, n)}" for n in FIELDS if getattr(record, n, None)]
-        return base + (" " + " ".join(extras) if extras else "")
+        return redact(base + (" " + " ".join(extras) if extras else ""))
 
 
 def setup_logging(level: str = "INFO", as_json: bool = False) -> None:

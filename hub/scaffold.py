@@ -49,7 +49,14 @@ def write_config(
     extra: str = "",
     api_address: str = "127.0.0.1:8080",
     store_url: str = "",
+    passphrase_file: str = "",
+    check_publisher: bool = False,
 ) -> Path:
+    passphrase = (
+        f"key_passphrase_file = {json.dumps(passphrase_file)}"
+        if passphrase_file
+        else '# key_passphrase_file = "/run/secrets/hub-key"  # else $HUB_KEY_PASSPHRASE'
+    )
     deps = ", ".join(f'"{d}"' for d in departments)
     workers = default_workers()
     text = f"""# Interagency hub configuration (docs/configuration.md).
@@ -67,6 +74,18 @@ departments = [{deps}]
 key = "pki/{hub_id}.key.pem"
 cert = "pki/{hub_id}.pem"
 trust = ["pki/ca.pem"]
+{passphrase}
+
+# revocation of participants' certificates: the CRLs they name (or crl_urls), OCSP (ocsp_url);
+# when none can be had a certificate is refused (on_unavailable = "accept" to let it through)
+[revocation]
+enabled = true
+crl_urls = []
+on_unavailable = "reject"
+
+# check each submission's AMQP user_id against the envelope's Sender (broker/definitions.json)
+[security]
+check_publisher = {"true" if check_publisher else "false"}
 
 [paths]
 schemas = "xsd"
@@ -111,12 +130,25 @@ def init_deployment(
     metrics_address: str = "127.0.0.1:9464",
     api_address: str = "127.0.0.1:8080",
     store_url: str = "",
+    passphrase: bytes | None = None,
+    passphrase_file: str = "",
 ) -> Path:
+    """The deployment folder; keys encrypted when a passphrase is given; with a broker, its
+    definitions file (broker/) and the hub's own broker user in hub.toml."""
     directory.mkdir(parents=True, exist_ok=True)
     pki = directory / "pki"
-    new_participant("hub.main", pki)
+    new_participant("hub.main", pki, passphrase=passphrase)
     for department in departments:
-        new_participant(department, pki)
+        new_participant(department, pki, passphrase=passphrase)
+    if broker_url:
+        from hub.config import split_broker_urls
+        from hub.transports.definitions import write_broker_access
+
+        urls = split_broker_urls(broker_url)
+        access = write_broker_access(directory, urls[0], departments)
+        broker_url = ",".join(
+            [access.hub_url, *(u if "@" in u else _with_user(u, access.hub_url) for u in urls[1:])]
+        )
     for name in ("xsd", "routing_rules"):
         target = directory / name
         if not target.exists():
@@ -128,4 +160,15 @@ def init_deployment(
         metrics_address=metrics_address,
         api_address=api_address,
         store_url=store_url,
+        passphrase_file=passphrase_file,
+        check_publisher=bool(broker_url),
     )
+
+
+def _with_user(url: str, hub_url: str) -> str:
+    """Another cluster node's URL with the hub's credentials."""
+    import urllib.parse
+
+    creds = urllib.parse.urlsplit(hub_url).netloc.rpartition("@")[0]
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{creds}@{rest}"

@@ -266,6 +266,7 @@ class Collector:
         files = certificate_files(self.hub)
         now = dt.datetime.now(dt.UTC)
         seen: set[str] = set()
+        lefts: list[float] = []
         for label, path in files.items():
             try:
                 not_after = await asyncio.to_thread(self._not_after, path)
@@ -275,7 +276,10 @@ class Collector:
                 continue
             days = (not_after - now).total_seconds() / 86400
             self.metrics.certificate_expiry.labels(label).set(round(days, 3))
+            lefts.append(days)
             seen.add(label)
+        for within, limit in (("30d", 30), ("7d", 7)):
+            self.metrics.certificates_expiring.labels(within).set(sum(d < limit for d in lefts))
         for gone in self._cert_labels - seen:
             with contextlib.suppress(KeyError):
                 self.metrics.certificate_expiry.remove(gone)

@@ -139,6 +139,14 @@ class Metrics:
             ["certificate"],
             registry=r,
         )
+        self.certificates_expiring = Gauge(
+            "hub_certificates_expiring",
+            "Configured certificates that expire within the given days (or have expired)",
+            ["within"],
+            registry=r,
+        )
+        for within in ("30d", "7d"):
+            self.certificates_expiring.labels(within).set(0)
         self.store_bytes = Gauge(
             "hub_store_size_bytes", "Size of the SQLite store (with its WAL)", registry=r
         )

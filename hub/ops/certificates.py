@@ -6,6 +6,7 @@ and ``hub keys new`` write them), and any PEM file the routing rules register fo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,3 +89,29 @@ def participants_of(config: HubConfig, rules: RuleSet) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+EXPIRY_WARNING_DAYS = 30  # `hub status` and the alerts: renew now (7 days: urgent)
+EXPIRY_URGENT_DAYS = 7
+
+
+def expiring_certificates(
+    config: HubConfig, within: float = EXPIRY_WARNING_DAYS
+) -> list[dict[str, Any]]:
+    """Certificates that expire within ``within`` days (or have): the hub's own, the trusted
+    CAs, and every participant's the deployment knows (the PKI folder, the rules' PEMs);
+    soonest first."""
+    rules_dir = config.path(config.paths.routing_rules)
+    paths = [config.path(config.pki.cert), *(config.path(p) for p in config.pki.trust)]
+    participants = set(config.departments)
+    with contextlib.suppress(Exception):  # rules that do not load: the files on disk only
+        from hub.routing import load_rules
+
+        participants |= set(load_rules(rules_dir).participants)
+    for name in sorted(participants):
+        paths += certificate_paths(config, name, rules_dir)
+    facts: list[dict[str, Any]] = []
+    for path in dict.fromkeys(paths):
+        facts += certificate_facts(path, config.base_dir)
+    soon = [f for f in facts if f["days_left"] < within]
+    return sorted(soon, key=lambda f: f["days_left"])

@@ -62,11 +62,12 @@ def signature_facts(
     config: HubConfig, root: Any, rules: RuleSet
 ) -> tuple[dict[str, Any], dict[str, Any], Envelope | None]:
     """Does the sender's signature verify, and is the certificate the registered one?"""
-    from envelopes.pki import TrustStore, describe
+    from envelopes.pki import describe
     from envelopes.signatures import verify_sender
+    from hub.trust import trust_store
 
     try:
-        trust = TrustStore.from_pem_files(config.path(p) for p in config.pki.trust)
+        trust = trust_store(config)
         verified = verify_sender(root, trust, wrapper=config.id)
     except EnvelopeError as exc:
         detail = "; ".join(exc.problems)

@@ -3,6 +3,8 @@ the nodes alive on its store, with the jobs each holds."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 from hub.abc import Destination, Transport
 from hub.config import HubConfig
 from hub.nodes import alive_within
+from hub.ops.certificates import EXPIRY_URGENT_DAYS, expiring_certificates
 from hub.ops.connection import connect
 from hub.queues import INBOUND_QUEUE, inbox_queue, out_queue
 from hub.records import LeaseRow, NodeRow
@@ -69,6 +72,8 @@ async def status_of(config: HubConfig, store: Store, transport: Transport) -> di
         ],
         "rules": {"version": latest.version, "applied_at": latest.applied_at} if latest else None,
         "store_bytes": await store.size_bytes(),
+        # within 30 days (7: urgent) or expired: renew before signatures stop verifying
+        "certificates_expiring": await asyncio.to_thread(expiring_certificates, config),
         "nodes": await nodes_of(store),
         "jobs": {
             lease.name: {
@@ -130,6 +135,16 @@ def format_status(data: dict[str, Any]) -> str:
     for name, job in data.get("jobs", {}).items():
         if job["holder"] is None:
             lines.append(f"  {name}: nobody holds it now (its lease ran out)")
+    expiring = data.get("certificates_expiring", [])
+    lines.append("certificates expiring within 30 days:" + ("" if expiring else " none"))
+    for c in expiring:
+        when = dt.datetime.fromisoformat(c["not_after"]).strftime("%d.%m.%Y")
+        days = c["days_left"]
+        urgency = "EXPIRED" if days <= 0 else "URGENT" if days < EXPIRY_URGENT_DAYS else "renew"
+        lines.append(
+            f"  {c['file']:<32} {urgency}: expires {when} ({days:.1f} days), "
+            f"serial {c['serial']}, {c['subject']}"
+        )
     lines.append("circuit breakers:" + ("" if data["circuit_breakers"] else " all closed"))
     for b in data["circuit_breakers"]:
         error = f" ({b['last_error']})" if b["last_error"] else ""

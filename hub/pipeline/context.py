@@ -30,10 +30,9 @@ class HubSigner:
 
     @functools.cached_property
     def signer(self) -> Signer:
-        config = self._config
-        return Signer.from_files(
-            str(config.path(config.pki.key)), str(config.path(config.pki.cert))
-        )
+        from hub.trust import hub_signer
+
+        return hub_signer(self._config)
 
     def sign_envelope(self, xml: bytes) -> bytes:
         """Sign, as the hub, an envelope the hub composed itself (wrapping a document)."""

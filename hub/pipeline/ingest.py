@@ -160,7 +160,8 @@ class Ingest:
         bodies = [d.body for d, _ in items]
         for d, _ in items:
             self.observer.message_received(d.headers.get("source", "amqp"))
-        results = await self.pool.process(bodies, self.rules())
+        publishers = [d.properties.get("user_id") for d, _ in items]
+        results = await self.pool.process(bodies, self.rules(), publishers)
         for (d, _), p in zip(items, results, strict=True):
             for stage, seconds in p.timings.items():
                 self.observer.stage_timed(stage, seconds)

@@ -62,8 +62,11 @@ class CryptoPool:
             if len(seen) >= self.workers:
                 break
 
-    async def process(self, bodies: list[bytes], rules: RuleSet) -> list[Processed]:
-        results: list[Processed] = await self._run(proc.process_batch, bodies, rules)
+    async def process(
+        self, bodies: list[bytes], rules: RuleSet, publishers: list[str | None] | None = None
+    ) -> list[Processed]:
+        """Decide a batch; ``publishers``: each submission's AMQP user_id."""
+        results: list[Processed] = await self._run(proc.process_batch, bodies, rules, publishers)
         for body, result in zip(bodies, results, strict=True):
             result.envelope = body
         return results

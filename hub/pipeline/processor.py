@@ -18,8 +18,7 @@ from envelopes.errors import EnvelopeError
 from envelopes.ids import is_message_id, is_participant
 from envelopes.model import Envelope, Kind
 from envelopes.parsing import ParseLimits, parse_xml
-from envelopes.pki import TrustStore
-from envelopes.signatures import Signer, content_digest, verify_sender
+from envelopes.signatures import content_digest, verify_sender
 from hub.abc import Destination, State
 from hub.config import HubConfig
 from hub.execution.notices import NOTICE_TYPE, read_notice
@@ -28,6 +27,7 @@ from hub.queues import has_inbox_here, unparsed_id
 from hub.records import Outgoing, Processed
 from hub.routing import RuleSet
 from hub.schemas import schema_registry
+from hub.trust import hub_signer, trust_store
 
 
 class Processor:
@@ -38,18 +38,47 @@ class Processor:
         self.hub_id = config.id
         self.limits = ParseLimits(config.limits.max_bytes, config.limits.max_depth)
         self.registry = schema_registry(config)
-        self.trust = TrustStore.from_pem_files(config.path(p) for p in config.pki.trust)
-        self.signer = Signer.from_files(
-            str(config.path(config.pki.key)), str(config.path(config.pki.cert))
-        )
+        self.trust = trust_store(config)
+        self.signer = hub_signer(config)
         self.departments = frozenset(config.departments)
         self.inline_adapters = inline_adapters
+        # who published a submission is checked on a broker only (embedded: the store's file)
+        self.check_publisher = config.security.check_publisher and not config.embedded
+        self.trusted_publishers = frozenset(
+            config.broker_users | set(config.security.trusted_publishers)
+        )
 
     def receipt_goes_to(self, participant: str | None) -> bool:
         """Receipts go to senders that have an inbox here (the configured departments)."""
         return has_inbox_here(participant, self.departments)
 
-    def process(self, body: bytes, rules: RuleSet, now: dt.datetime | None = None) -> Processed:
+    def publisher_problem(self, publisher: str | None, sender: str) -> tuple[str, str] | None:
+        """Why the broker user that published a submission may not submit for ``sender``
+        (code, reason), or None. The hub's own users submit for anyone (the API, adapters)."""
+        if not self.check_publisher or publisher in self.trusted_publishers:
+            return None
+        if publisher is None:
+            return (
+                "publisher_unknown",
+                "the submission carries no AMQP user_id: publish with user_id set to your "
+                "broker user (your participant id)",
+            )
+        if publisher != sender:
+            return (
+                "publisher_mismatch",
+                f"broker user {publisher!r} published an envelope whose Sender is {sender!r}: "
+                "a participant submits only its own envelopes",
+            )
+        return None
+
+    def process(
+        self,
+        body: bytes,
+        rules: RuleSet,
+        now: dt.datetime | None = None,
+        publisher: str | None = None,
+    ) -> Processed:
+        """Decide one submission; ``publisher`` is its AMQP user_id (the broker checked it)."""
         now = now or dt.datetime.now(dt.UTC)
         timings: dict[str, float] = {}
         mark = time.perf_counter()
@@ -76,6 +105,14 @@ class Processor:
         result = self._accepted_facts(body, envelope, rules, verified.content_sha256)
         result.signer = verified.signer_id
         header = envelope.header
+        refused = self.publisher_problem(publisher, header.sender)
+        if refused is not None:
+            result.state = State.REJECTED
+            result.code, reason = refused
+            result.reasons = [reason]
+            self._receipt(result, State.REJECTED, [refused])
+            result.timings = timings
+            return result
         problem = rules.check_certificate(verified.signer_id, verified.certificate)
         if problem is not None:  # a trusted CA issued it, but it is not the declared one
             result.state = State.REJECTED
@@ -270,12 +307,18 @@ def ready() -> int:
     return os.getpid()
 
 
-def process_batch(bodies: list[bytes], rules: RuleSet) -> list[Processed]:
+def process_batch(
+    bodies: list[bytes], rules: RuleSet, publishers: list[str | None] | None = None
+) -> list[Processed]:
     """Results without their envelopes: the caller has the bodies, so they need not travel
     back through the pipe (CryptoPool.process puts them back)."""
     processor = worker()
     now = dt.datetime.now(dt.UTC)
-    results = [processor.process(body, rules, now) for body in bodies]
+    who = publishers or [None] * len(bodies)
+    results = [
+        processor.process(body, rules, now, publisher)
+        for body, publisher in zip(bodies, who, strict=True)
+    ]
     for result in results:
         result.envelope = b""
     return results

@@ -238,6 +238,10 @@ class RabbitTransport(Transport):
             raise ValueError("RabbitTransport needs a broker URL")
         self.url = self.urls[0]
         self.publish_timeout = publish_timeout
+        # every publish says who published it (RabbitMQ checks it against the connection's
+        # user; the hub trusts its own user's submissions): only when every node has one user
+        users = {URL(u).user or "guest" for u in self.urls}
+        self.user_id = users.pop() if len(users) == 1 else None
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._underlay: aiormq.abc.AbstractChannel | None = None  # what publishes go through
@@ -362,6 +366,7 @@ class RabbitTransport(Transport):
             delivery_mode=2,  # persistent
             content_type="application/xml",
             message_id=(headers or {}).get("message-id"),
+            user_id=self.user_id,
             # RabbitMQ 3.x quorum queues ignore it; RabbitMQ 4 ones deliver 5-9 before 0-4
             priority=header_priority(headers),
         )

@@ -397,8 +397,11 @@ SUBMISSION = Message(
         ),
         Field(
             "user_id",
-            "Optional: your broker user name (RabbitMQ refuses a publish whose `user_id` is not "
-            "the connection's user). When the envelope names no sender with an inbox here (it "
+            "Your broker user name (RabbitMQ refuses a publish whose `user_id` is not the "
+            "connection's user). Required when the hub checks publishers (`[security] "
+            "check_publisher`, which `hub init --broker` turns on): the envelope's `Sender` must "
+            "be this user, else it is rejected (`publisher_mismatch`; none: "
+            "`publisher_unknown`). When the envelope names no sender with an inbox here (it "
             "cannot be read, say), the hub sends its `rejected` receipt to `inbox.<user_id>`, "
             "if that is a participant id with an inbox here.",
         ),

@@ -39,3 +39,19 @@ def test_a_node_that_is_no_amqp_url_is_named(tmp_path: Path) -> None:
     path.write_text('broker_url = ["amqp://mq1/", "mq2:5672"]\n')
     with pytest.raises(ConfigError, match=r"broker_url.*'mq2:5672'"):
         load_config(path)
+
+
+def test_check_publisher_needs_one_broker_user_across_the_cluster(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(
+        'broker_url = ["amqp://hub:a@mq1/hub", "amqp://other:b@mq2/hub"]\n'
+        "[security]\ncheck_publisher = true\n"
+    )
+    with pytest.raises(ConfigError, match="one broker user"):
+        load_config(path)
+    path.write_text(
+        'broker_url = ["amqp://hub:a@mq1/hub", "amqp://hub:a@mq2/hub"]\n'
+        '[security]\ncheck_publisher = true\ntrusted_publishers = ["gateway"]\n'
+    )
+    config = load_config(path)
+    assert config.broker_users == {"hub"} and config.security.trusted_publishers == ["gateway"]

@@ -162,6 +162,20 @@ async def test_certificate_expiry_days(deployment: Deployment) -> None:
     assert found is None
 
 
+async def test_certificates_expiring_within_30_and_7_days(deployment: Deployment) -> None:
+    from envelopes.pki import new_participant
+
+    d = deployment
+    await d.collector.start()
+    assert d.value("hub_certificates_expiring", within="30d") == 0
+    assert d.value("hub_certificates_expiring", within="7d") == 0
+    new_participant("dept.land", d.pki, days=20)  # reissued, shorter: soon
+    new_participant("dept.culture", d.pki, days=3)  # this week
+    await d.collector.collect(force=True)
+    assert d.value("hub_certificates_expiring", within="30d") == 2
+    assert d.value("hub_certificates_expiring", within="7d") == 1
+
+
 async def test_rules_reload_counters(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
