@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hub.abc import Destination, Stage, State
+from hub.archive import entries
 from hub.execution.settings import ExecutionConfig
 from hub.queues import header_priority
 from hub.records import (
@@ -45,10 +46,12 @@ from hub.records import (
     now_iso,
     submission_outcome,
 )
+from hub.store import sql_archive as archive
 from hub.store import sql_execution as execution
 from hub.store import sqlite_documents as documents
 from hub.store.base import Store
 from hub.store.sql_access import AccessTables
+from hub.store.sql_archive_tables import ArchiveTables
 from hub.store.sql_database import Database
 from hub.store.sql_ingest import MESSAGE_COLUMNS, ingest_one
 from hub.store.sql_nodes import NodeTables
@@ -62,7 +65,7 @@ _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 _TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
 
 
-class SqlStore(AccessTables, NodeTables, Store):
+class SqlStore(AccessTables, ArchiveTables, NodeTables, Store):
     """The hub's database, written by one batching writer per process."""
 
     def __init__(
@@ -114,6 +117,14 @@ class SqlStore(AccessTables, NodeTables, Store):
                         "reason = excluded.reason, at = excluded.at",
                         (submission, p.message_id, result, reason, at),
                     )
+            archive.append(
+                conn,
+                [
+                    entries.envelope(o.processed.message_id, at, o.processed.envelope)
+                    for o in outcomes
+                    if o.status == "new"
+                ],
+            )
             return outcomes
 
         return await self._write(run)
