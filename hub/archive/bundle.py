@@ -59,7 +59,7 @@ class BundleWriter:
         self.messages: set[str] = set()
         self.timelines: dict[str, list[dict[str, Any]]] = {}
         # the entries go last: a ZIP takes one member at a time, and envelopes come between
-        self._entries: IO[bytes] = tempfile.TemporaryFile()
+        self._entries: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         self._digest = hashlib.sha256()
 
     def add(self, source: Source) -> None:

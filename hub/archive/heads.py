@@ -12,6 +12,7 @@ certificate.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 LOG_ID = "hub-archive/1"
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 class HeadError(ValueError):
@@ -58,13 +60,17 @@ class SignedHead:
             raise HeadError(f"not a signed tree head: {exc}") from None
 
 
+def now_at() -> str:
+    """A head's time: UTC, microseconds, ``Z``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def head_bytes(size: int, root: bytes, at: str) -> bytes:
     obj = {"at": at, "log": LOG_ID, "root": root.hex(), "size": size}
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
-def sign_head(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, size: int, root: bytes,
-              at: str) -> SignedHead:  # fmt: skip
+def sign_head(key: PrivateKey, size: int, root: bytes, at: str) -> SignedHead:
     signed = head_bytes(size, root, at)
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(signed, padding.PKCS1v15(), hashes.SHA256())

@@ -3,7 +3,6 @@ consistency of two heads, export a bundle, audit the store against the signed he
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from envelopes.pki import load_certificate, load_certificates, load_private_key
 from hub.archive import entries
 from hub.archive.bundle import BundleWriter
-from hub.archive.heads import HeadError, SignedHead, sign_head, verify_head
+from hub.archive.heads import HeadError, SignedHead, now_at, verify_head
 from hub.archive.merkle import (
     Frontier,
     ProofError,
@@ -33,37 +32,32 @@ class ArchiveError(HubError):
     """An archive request that cannot be answered (no such entry, head or size)."""
 
 
-def now_at() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 async def sign_now(store: Store, config: HubConfig) -> SignedHead:
     """A head over the whole log as it is now, signed with the hub's key (the latest one
     again when nothing was appended since)."""
-    size = await store.archive_size()
-    latest = await store.head()
-    if latest is not None and latest.size == size:
-        return latest
     key = load_private_key(config.path(config.pki.key))
-    head = sign_head(key, size, await store.archive_root(size), now_at())  # type: ignore[arg-type]
-    await store.add_head(head)
-    return head
+    return await store.sign_head(key, now_at())
 
 
 def head_json(head: SignedHead) -> dict[str, Any]:
     return head.as_json()
 
 
-async def inclusion(store: Store, ident: str, size: int | None = None) -> dict[str, Any]:
+async def inclusion(
+    store: Store, ident: str, size: int | None = None, config: HubConfig | None = None
+) -> dict[str, Any]:
     """Proofs of an entry (by its number) or of every entry of a message (by its id) under a
     signed head (the latest, or the one of ``size``)."""
-    head = await store.head(size)
-    if head is None:
-        raise ArchiveError(f"no signed tree head{f' of size {size}' if size else ''} yet")
     if ident.isdigit():
         leaves = await store.archive_leaves(int(ident), int(ident) + 1)
     else:
         leaves = await store.archive_leaves_of([ident])
+    head = await store.head(size)
+    uncovered = head is None or any(leaf.idx >= head.size for leaf in leaves)
+    if size is None and config is not None and leaves and uncovered:
+        head = await sign_now(store, config)  # a fresh head that covers them
+    if head is None:
+        raise ArchiveError(f"no signed tree head{f' of size {size}' if size else ''} yet")
     leaves = [leaf for leaf in leaves if leaf.idx < head.size]
     if not leaves:
         raise ArchiveError(f"{ident}: no entry under the signed tree head of {head.size}")
@@ -332,7 +326,7 @@ async def heads_command(config: HubConfig) -> list[SignedHead]:
 
 async def proof_command(config: HubConfig, ident: str, size: int | None) -> dict[str, Any]:
     async with opened_store(config) as store:
-        return await inclusion(store, ident, size)
+        return await inclusion(store, ident, size, config)
 
 
 async def consistency_command(config: HubConfig, old: int, new: int) -> dict[str, Any]:

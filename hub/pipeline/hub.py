@@ -19,6 +19,7 @@ from hub.abc import Adapter, Destination, Observer, Transport
 from hub.config import HubConfig
 from hub.execution.policy import ExecutionPolicy
 from hub.nodes import HEARTBEAT
+from hub.pipeline import archive_heads
 from hub.pipeline.breakers import Breaker, Breakers, BreakerState
 from hub.pipeline.context import HubAdapterContext, HubSigner
 from hub.pipeline.dead_letters import DeadLetters
@@ -154,6 +155,7 @@ class Hub:
         self._spawn(presence.run(), "heartbeat")
         self._spawn(self._watch_rules(), "rules-watch")
         self._spawn(control.run(self.node), "execution-control")
+        self._spawn(archive_heads.run(self.store, config, self.node), "archive-heads")
         await self.transport.consume(INBOUND_QUEUE, ingest.on_inbound, prefetch=config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), dispatcher.on_outbound, prefetch=16)

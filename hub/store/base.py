@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from hub.abc import Destination, Stage, State
 from hub.archive.entries import Leaf, Source
-from hub.archive.heads import SignedHead
+from hub.archive.heads import PrivateKey, SignedHead
 from hub.records import (
     Acknowledgement,
     ApiToken,
@@ -483,6 +483,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def add_head(self, head: SignedHead) -> None:
         """Keep a signed tree head."""
+
+    @abc.abstractmethod
+    async def sign_head(self, key: PrivateKey, at: str) -> SignedHead:
+        """Sign and keep a head over the whole log as it is now (or return the latest, when
+        nothing was appended since)."""
 
     @abc.abstractmethod
     async def heads(self) -> list[SignedHead]:

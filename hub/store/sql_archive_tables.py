@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.archive import entries
 from hub.archive.entries import Leaf, Source
-from hub.archive.heads import SignedHead
+from hub.archive.heads import PrivateKey, SignedHead, sign_head
 from hub.archive.merkle import consistency_proof, inclusion_proof, range_proof
 from hub.records import now_iso
 from hub.store import sql_archive as log
@@ -89,6 +89,25 @@ class ArchiveTables:
                 (head.size, head.root, head.at, head.signed, head.signature),
             )
         )
+
+    async def sign_head(self, key: PrivateKey, at: str) -> SignedHead:
+        """A head over the whole log as it is when this write runs, signed and kept in the
+        same transaction (the latest again when nothing was appended since)."""
+
+        def run(conn: Any) -> SignedHead:
+            size = log.size(conn)
+            row = conn.execute(f"{_HEAD} ORDER BY size DESC LIMIT 1").fetchone()
+            if row is not None and int(row[0]) == size:
+                return _head(row)
+            head = sign_head(key, size, log.root(conn, size), at)
+            conn.execute(
+                "INSERT INTO archive_heads (size, root, at, signed, signature) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (head.size, head.root, head.at, head.signed, head.signature),
+            )
+            return head
+
+        return await self.database.write(run)
 
     async def heads(self) -> list[SignedHead]:
         return [_head(r) for r in await self.database.fetchall(f"{_HEAD} ORDER BY size")]

@@ -59,7 +59,7 @@ async def test_every_write_appends_its_leaves_in_its_own_transaction(archived: A
         p = decision()
         p.envelope = b"<a/>"
         before = store.database.writer.batches  # type: ignore[attr-defined]
-        (outcome,) = await ingest(store, p)
+        await ingest(store, p)
         assert store.database.writer.batches == before + 1  # type: ignore[attr-defined]
         leaves = await store.archive_leaves(0, await store.archive_size())
         # the envelope, then its three first events: all in that one commit

@@ -30,7 +30,7 @@ def oracle(start: int, end: int) -> bytes:
 
 
 def test_hashing_is_rfc_9162s() -> None:
-    assert EMPTY_ROOT == hashlib.sha256(b"").digest()
+    assert hashlib.sha256(b"").digest() == EMPTY_ROOT
     assert leaf_hash(b"x") == hashlib.sha256(b"\x00x").digest()
     assert node_hash(b"a", b"b") == hashlib.sha256(b"\x01ab").digest()
     # MTH of three leaves: the first two paired, the third carried up (k = 2)
