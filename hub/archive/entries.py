@@ -18,7 +18,8 @@ ENVELOPE = "envelope"
 EVENT = "event"
 ADMIN = "admin"
 PRUNE = "prune"
-KINDS = (ENVELOPE, EVENT, ADMIN, PRUNE)
+RULES = "rules"
+KINDS = (ENVELOPE, EVENT, ADMIN, PRUNE, RULES)
 
 
 def canonical(entry: dict[str, str | int]) -> bytes:
@@ -87,6 +88,12 @@ def admin(
         }
     )
     return Entry(ADMIN, str(audit_id), None, at, data)
+
+
+def rules(version: str, at: str, summary: str) -> Entry:
+    """A routing rules version put in force (at start, by a reload): what it says changed."""
+    data = canonical({"kind": RULES, "version": version, "at": at, "summary": summary})
+    return Entry(RULES, version, None, at, data)
 
 
 def prune(run: int, at: str, actor: str, reason: str, message_ids: Iterable[str]) -> Entry:

@@ -26,6 +26,8 @@ from hub.ops.connection import opened_store
 from hub.store import Store
 
 CHUNK = 2000
+# entries whose row a later entry may legitimately replace (the last one must match)
+REPLACEABLE = (entries.ENVELOPE, entries.RULES)
 
 
 class ArchiveError(HubError):
@@ -182,7 +184,7 @@ class AuditReport:
     heads: int
     findings: list[str] = field(default_factory=list)  # tampering, each named
     notes: list[str] = field(default_factory=list)  # what is as it should be but worth saying
-    changed_envelopes: list[tuple[int, str, str]] = field(default_factory=list, repr=False)
+    replaced: list[tuple[int, tuple[str, str], str]] = field(default_factory=list, repr=False)
 
     @property
     def clean(self) -> bool:
@@ -209,7 +211,7 @@ async def audit(store: Store, config: HubConfig) -> AuditReport:
         good_heads[head.size] = head
     frontier = Frontier()
     last_ref: dict[str, int] = {}
-    message_envelopes: dict[str, int] = {}
+    latest: dict[tuple[str, str], int] = {}
     for start in range(0, size, CHUNK):
         leaves = await store.archive_leaves(start, min(size, start + CHUNK))
         numbers = [leaf.idx for leaf in leaves]
@@ -229,10 +231,10 @@ async def audit(store: Store, config: HubConfig) -> AuditReport:
                         f"tree head {head.size}: the log's leaves no longer lead to its signed "
                         f"root (a leaf before entry {head.size} was changed, deleted or reordered)"
                     )
-            await _check_source(store, source, by_hash, last_ref, message_envelopes, report)
-    for idx, message_id, name in report.changed_envelopes:
-        if message_envelopes.get(message_id, idx) > idx:  # a corrected resubmission replaced it
-            report.notes.append(f"{name}: superseded by entry {message_envelopes[message_id]}")
+            await _check_source(store, source, by_hash, last_ref, latest, report)
+    for idx, key, name in report.replaced:
+        if latest.get(key, idx) > idx:  # a corrected resubmission, a rules version re-applied
+            report.notes.append(f"{name}: superseded by entry {latest[key]}")
         else:
             report.findings.append(f"{name}: its row was changed after it was logged")
     for row in await store.archive_unlogged():
@@ -249,7 +251,7 @@ async def audit(store: Store, config: HubConfig) -> AuditReport:
 
 async def _check_source(
     store: Store, source: entries.Source, by_hash: dict[bytes, entries.Leaf],
-    last_ref: dict[str, int], message_envelopes: dict[str, int], report: AuditReport,
+    last_ref: dict[str, int], latest: dict[tuple[str, str], int], report: AuditReport,
 ) -> None:  # fmt: skip
     leaf = source.leaf
     name = f"entry {leaf.idx} ({_describe(leaf)})"
@@ -264,8 +266,8 @@ async def _check_source(
                 f"{name}: its row now holds what entry {other.idx} ({_describe(other)}) "
                 "logged — rows reordered"
             )
-        elif leaf.kind == entries.ENVELOPE and leaf.message_id:
-            report.changed_envelopes.append((leaf.idx, leaf.message_id, name))
+        elif leaf.kind in REPLACEABLE:
+            report.replaced.append((leaf.idx, (leaf.kind, leaf.ref), name))
         else:
             report.findings.append(f"{name}: its row was changed after it was logged")
     if source.note:
@@ -281,8 +283,8 @@ async def _check_source(
                 table = "events" if leaf.kind == entries.EVENT else "audit_log"
                 report.findings.append(f"{table} row {row}: inserted, not in the log")
         last_ref[leaf.kind] = max(ref, previous or 0)
-    elif leaf.kind == entries.ENVELOPE and leaf.message_id:
-        message_envelopes[leaf.message_id] = leaf.idx
+    elif leaf.kind in REPLACEABLE:
+        latest[(leaf.kind, leaf.ref)] = leaf.idx
 
 
 def _moved_from(source: entries.Source, by_hash: dict[bytes, entries.Leaf]) -> entries.Leaf | None:

@@ -448,12 +448,15 @@ class SqlStore(AccessTables, ArchiveTables, NodeTables, Store):
 
         def run(conn: sqlite3.Connection) -> None:
             if at_start:
-                conn.execute(
+                added = conn.execute(
                     "INSERT INTO rules_versions (version, applied_at, summary) "
                     "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (version, at, summary),
                 )
+                if added.rowcount == 1:
+                    archive.append(conn, [entries.rules(version, at, summary)])
                 return
+            archive.append(conn, [entries.rules(version, at, summary)])
             conn.execute(
                 "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
                 "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "

@@ -199,4 +199,9 @@ def _source(conn: Any, leaf: Leaf, bodies: bool) -> Source:
             "SELECT message_id FROM archive_pruned WHERE run = ?", (run[0],)
         ).fetchall()]  # fmt: skip
         return Source(leaf, entries.prune(int(run[0]), run[1], run[2], run[3], ids).data)
+    if leaf.kind == entries.RULES:
+        row = conn.execute(
+            "SELECT applied_at, summary FROM rules_versions WHERE version = ?", (leaf.ref,)
+        ).fetchone()
+        return Source(leaf, entries.rules(leaf.ref, row[0], row[1]).data if row else None)
     return Source(leaf, None, None, f"unknown kind {leaf.kind!r}")

@@ -119,7 +119,7 @@ async def test_every_caller_against_every_endpoint(api: Api) -> None:
             async with api.client(who) as http:
                 kwargs = _body(api, case, who)
                 if case.body == "sizes":  # the latest signed head, against itself
-                    latest = (await http.get("/v1/archive/heads", headers=api.headers("admin")))
+                    latest = await http.get("/v1/archive/heads", headers=api.headers("admin"))
                     size = latest.json()[-1]["size"]
                     kwargs = {"params": {"old": size, "new": size}}
                 response = await http.request(case.method, case.path, **kwargs)

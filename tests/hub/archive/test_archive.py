@@ -253,3 +253,30 @@ def test_retention_removes_bodies_and_every_proof_still_holds(
     ok = hub("archive", "verify", str(bundle), "--hub-cert", archived.hub_cert, "--json")
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["pruned"] == [ids[0]]
+
+
+def test_rules_versions_and_administrators_actions_are_entries(archived: Archived) -> None:
+    async def apply() -> list[str]:
+        store = await open_store(archived.config)
+        try:
+            await store.record_rules_version("v1", "первые правила", at_start=True)
+            await store.record_rules_version("v2", "+ правило налоги", at_start=False)
+            await store.record_rules_version("v1", "возврат", at_start=False)  # re-applied
+            await store.audit("ivanov@host", "cli", "routes.reload", "node-1", "приказ № 9", "{}")
+            await sign_now(store, archived.config)
+            size = await store.archive_size()
+            return [leaf.kind for leaf in await store.archive_leaves(0, size)]
+        finally:
+            await store.close()
+
+    kinds = asyncio.run(apply())
+    assert kinds == ["rules", "rules", "rules", "admin"]
+    clean = _audit(archived)
+    assert clean.exit_code == 0, clean.output
+    assert "(rules v1): superseded by entry 2" in clean.stdout
+    archived.tamper("UPDATE rules_versions SET summary = 'подменено' WHERE version = 'v2'")
+    archived.tamper("UPDATE audit_log SET reason = 'без приказа'")
+    found = _audit(archived)
+    assert found.exit_code == 1
+    assert "entry 1 (rules v2): its row was changed" in found.stderr
+    assert "entry 3 (administrator action 1): its row was changed" in found.stderr
