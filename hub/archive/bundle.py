@@ -155,8 +155,9 @@ def verify_bundle(path: Path, hub_cert: x509.Certificate) -> Verified:
     except (OSError, zipfile.BadZipFile) as exc:
         raise BundleError(f"{path}: not a bundle ({exc})") from None
     with archive:
-        names = archive.namelist()
-        if not names or names[0] != "mimetype" or archive.read("mimetype") != MIMETYPE.encode():
+        listing = archive.namelist()
+        names = set(listing)
+        if not listing or listing[0] != "mimetype" or archive.read("mimetype") != MIMETYPE.encode():
             raise BundleError("mimetype: missing, not first, or not " + MIMETYPE)
         manifest = _read_json(archive, MANIFEST)
         if manifest.get("format") != FORMAT:
@@ -167,7 +168,7 @@ def verify_bundle(path: Path, hub_cert: x509.Certificate) -> Verified:
                 raise BundleError(f"{name}: listed in the manifest but missing")
             if _file_digest(archive, name) != digest:
                 raise BundleError(f"{name}: its bytes differ from the manifest's digest")
-        extra = set(names) - set(files) - {"mimetype", MANIFEST, ODF_MANIFEST}
+        extra = names - set(files) - {"mimetype", MANIFEST, ODF_MANIFEST}
         if extra:
             raise BundleError(f"{sorted(extra)[0]}: not listed in the manifest")
         try:
@@ -225,7 +226,7 @@ def _subject(entry: dict[str, Any]) -> str:
 
 
 def _check_envelope(
-    archive: zipfile.ZipFile, names: list[str], what: str, entry: dict[str, Any],
+    archive: zipfile.ZipFile, names: set[str], what: str, entry: dict[str, Any],
     pruned: list[str],
 ) -> None:  # fmt: skip
     name = f"messages/{_safe(str(entry['message_id']))}/envelope.xml"

@@ -161,13 +161,13 @@ async def _aiter(batches: Any) -> Any:
 
 
 async def _between(store: Store, since: str | None, until: str | None) -> Any:
-    after = -1
-    while True:
-        leaves = await store.archive_leaves_between(since, until, after, CHUNK)
-        if not leaves:
-            return
-        yield leaves
-        after = leaves[-1].idx
+    span = await store.archive_span(since, until)
+    if span is None:
+        return
+    low, high = since or "", until or "\uffff"
+    for start in range(span[0], span[1] + 1, CHUNK):
+        leaves = await store.archive_leaves(start, min(span[1] + 1, start + CHUNK))
+        yield [leaf for leaf in leaves if low <= leaf.at < high]
 
 
 def _chain(config: HubConfig) -> bytes:

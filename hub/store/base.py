@@ -475,10 +475,8 @@ class Store(abc.ABC):
         """Every leaf about these messages (envelopes, events), in log order."""
 
     @abc.abstractmethod
-    async def archive_leaves_between(
-        self, since: str | None, until: str | None, after: int = -1, limit: int = 10_000
-    ) -> list[Leaf]:
-        """Leaves appended in [since, until), numbered above ``after``, up to ``limit``."""
+    async def archive_span(self, since: str | None, until: str | None) -> tuple[int, int] | None:
+        """First and last numbers of the leaves appended in [since, until), or None."""
 
     @abc.abstractmethod
     async def add_head(self, head: SignedHead) -> None:

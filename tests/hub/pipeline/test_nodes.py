@@ -105,7 +105,7 @@ async def test_two_nodes_on_one_store_and_broker(
         # node takes the watch over within about three intervals, and the dead one drops off
         holder, survivor = (a, b) if lease.holder == "node-a" else (b, a)
         for task in list(holder._tasks):
-            if task.get_name() in ("execution-control", "heartbeat"):
+            if task.get_name() in ("execution-control", "heartbeat", "archive-heads"):
                 task.cancel()
         await asyncio.sleep(0)
         scans.clear()
