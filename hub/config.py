@@ -222,6 +222,13 @@ class BreakerConfig(_Section):
     probe_interval: float = Field(default=30.0, gt=0)
 
 
+class ArchiveConfig(_Section):
+    """The tamper-evident archive (docs/archive.md): how often a node signs a tree head."""
+
+    # seconds between signed heads over the log (by one node of several); 0 = only on demand
+    head_interval: float = Field(default=300.0, ge=0)
+
+
 class HubConfig(BaseSettings):
     """Everything ``hub serve`` and the other commands need."""
 
@@ -258,6 +265,7 @@ class HubConfig(BaseSettings):
     names: dict[str, str] = Field(default_factory=dict)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     adapters: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"internal": {"type": "internal"}}

@@ -14,7 +14,7 @@ from hub.api.auth import RateLimiter, TokenCache
 from hub.api.decisions import Decisions
 from hub.api.leases import InboxLeases
 from hub.api.problems import problem_response
-from hub.api.routes import admin, documents, messages
+from hub.api.routes import admin, archive, documents, messages
 from hub.api.state import ApiState
 from hub.ops.tokens import api_key
 from hub.pipeline.hub import Hub
@@ -73,6 +73,7 @@ def build_app(request_timeout: float = 120.0) -> FastAPI:
     app.include_router(messages.router, tags=["messages"])
     app.include_router(documents.router, tags=["documents"])
     app.include_router(admin.router, tags=["administration"])
+    app.include_router(archive.router, tags=["archive"])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

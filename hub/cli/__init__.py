@@ -20,6 +20,10 @@ from hub.errors import PluginError
 
 # name → ("module:attribute", the command's short help)
 CORE_COMMANDS: dict[str, tuple[str, str]] = {
+    "archive": (
+        "hub.cli.archive:archive",
+        "The tamper-evident archive: tree heads, proofs, bundles, offline check, audit.",
+    ),
     "keys": ("hub.cli.keys:keys", "Development keys and certificates."),
     "envelope": ("hub.cli.envelope:envelope", "Build, sign, validate and verify envelopes."),
     "init": ("hub.cli.deployment:init_command", "Scaffold a working deployment in DIRECTORY."),

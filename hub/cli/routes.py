@@ -209,7 +209,8 @@ def explain_command(file: str, config_path: str, rules_dir: str | None, as_json:
     show_default=True,
     help="seconds to wait for the running hubs' answers",
 )
-def reload_command(config_path: str, wait: float) -> None:
+@click.option("--reason", default="", help="why, for the audit log and the archive")
+def reload_command(config_path: str, wait: float, reason: str) -> None:
     """Make every running hub node reload its rules now, and say what each did.
 
     The rules are checked here first; invalid rules are not even offered to the hub (it would
@@ -231,7 +232,7 @@ def reload_command(config_path: str, wait: float) -> None:
     if not config.postgres and not config.database.is_file():
         raise Refused([f"{config.database}: no store yet; is the hub running with {config_path}?"])
     try:
-        asked, answers = asyncio.run(reload_nodes(config, wait))
+        asked, answers = asyncio.run(reload_nodes(config, wait, reason=reason))
     except StoreError as exc:
         raise Refused(exc.problems) from None
     if not asked:

@@ -56,7 +56,7 @@ async def prune(
     after = None
     while True:
         t0 = time.monotonic()
-        result = await store.prune_batch(before, after, batch)
+        result = await store.prune_batch(before, after, batch, actor, reason)
         longest = max(longest, time.monotonic() - t0)
         if result.cursor is None:
             break

@@ -16,6 +16,7 @@ from envelopes.parsing import ParseLimits, parse_xml
 from hub.config import HubConfig
 from hub.nodes import alive_within
 from hub.ops.connection import opened_store
+from hub.ops.dead_letters import operator
 from hub.records import RulesVersion
 from hub.routing import CheckReport, Explanation, RuleSet
 
@@ -27,7 +28,7 @@ async def rules_versions(config: HubConfig) -> list[RulesVersion]:
 
 
 async def reload_nodes(
-    config: HubConfig, wait: float, poll: float = 0.05
+    config: HubConfig, wait: float, poll: float = 0.05, reason: str = ""
 ) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """Ask every hub node alive on the deployment's store to reload its rules now: (the nodes
     asked, the answers by node of those that answered within ``wait`` seconds)."""
@@ -35,6 +36,11 @@ async def reload_nodes(
     loop = asyncio.get_running_loop()
     async with opened_store(config) as store:
         asked = sorted(await store.request_reload(request_id, alive_within()))  # stable output
+        if asked:  # who asked and why, on the audit log (and so in the archive)
+            await store.audit(
+                operator(), "cli", "routes.reload", ",".join(asked), reason,
+                json.dumps({"request": request_id}),
+            )  # fmt: skip
         answers: dict[str, dict[str, Any]] = {}
         deadline = loop.time() + wait
         while len(answers) < len(asked) and loop.time() < deadline:

@@ -19,6 +19,7 @@ from hub.abc import Adapter, Destination, Observer, Transport
 from hub.config import HubConfig
 from hub.execution.policy import ExecutionPolicy
 from hub.nodes import HEARTBEAT
+from hub.pipeline import archive_heads
 from hub.pipeline.breakers import Breaker, Breakers, BreakerState
 from hub.pipeline.context import HubAdapterContext, HubSigner
 from hub.pipeline.dead_letters import DeadLetters
@@ -160,6 +161,7 @@ class Hub:
         self._spawn(presence.run(), "heartbeat")
         self._spawn(self._watch_rules(), "rules-watch")
         self._spawn(control.run(self.node), "execution-control")
+        self._spawn(archive_heads.run(self.store, config, self.node), "archive-heads")
         if config.store.retention_days:
             self._spawn(self._retention(config.store.retention_days), "retention")
         await self.transport.consume(INBOUND_QUEUE, ingest.on_inbound, prefetch=config.prefetch)

@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from hub.abc import Destination, Stage, State
+from hub.archive.entries import Leaf, Source
+from hub.archive.heads import PrivateKey, SignedHead
 from hub.records import (
     Acknowledgement,
     ApiToken,
@@ -390,11 +392,17 @@ class Store(abc.ABC):
     # ---------------------------------------------------------------------------- retention
     @abc.abstractmethod
     async def prune_batch(
-        self, before: str, after: tuple[str, str] | None, limit: int
+        self,
+        before: str,
+        after: tuple[str, str] | None,
+        limit: int,
+        actor: str = "hub",
+        reason: str = "",
     ) -> PruneBatch:
         """Delete up to ``limit`` messages received before ``before`` (ISO) whose life in the
         hub is over (not in flight, not on control, not held), with all their rows, in one
-        short transaction; look from ``after`` (the previous batch's cursor) on."""
+        short transaction; look from ``after`` (the previous batch's cursor) on. The archive
+        records the run (``actor``, ``reason``) and keeps the messages' leaves."""
 
     @abc.abstractmethod
     async def hold_messages(self, message_ids: Sequence[str], reason: str, by: str) -> list[str]:
@@ -468,3 +476,71 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def queue_depth(self, queue: str) -> int:
         """How many messages of ``queue`` are ready now."""
+
+    # ------------------------------------------------------------- the archive (docs/archive.md)
+    @abc.abstractmethod
+    async def archive_size(self) -> int:
+        """How many entries the log has."""
+
+    @abc.abstractmethod
+    async def archive_root(self, size: int) -> bytes:
+        """The root hash of the log's first ``size`` entries."""
+
+    @abc.abstractmethod
+    async def archive_inclusion(self, index: int, size: int) -> tuple[Leaf, list[bytes]]:
+        """Entry ``index``'s leaf and its inclusion proof in the tree of ``size`` (KeyError)."""
+
+    @abc.abstractmethod
+    async def archive_consistency(self, old: int, new: int) -> list[bytes]:
+        """The proof that the tree of ``old`` is a prefix of the tree of ``new``."""
+
+    @abc.abstractmethod
+    async def archive_range_proof(
+        self, indices: Sequence[int], size: int
+    ) -> list[tuple[int, int, bytes]]:
+        """A batch inclusion proof of these entries in the tree of ``size`` (docs/archive.md)."""
+
+    @abc.abstractmethod
+    async def archive_leaves(self, start: int, end: int) -> list[Leaf]:
+        """Leaves ``start`` … ``end - 1``."""
+
+    @abc.abstractmethod
+    async def archive_leaves_of(self, message_ids: Sequence[str]) -> list[Leaf]:
+        """Every leaf about these messages (envelopes, events), in log order."""
+
+    @abc.abstractmethod
+    async def archive_span(self, since: str | None, until: str | None) -> tuple[int, int] | None:
+        """First and last numbers of the leaves appended in [since, until), or None."""
+
+    @abc.abstractmethod
+    async def add_head(self, head: SignedHead) -> None:
+        """Keep a signed tree head."""
+
+    @abc.abstractmethod
+    async def sign_head(self, key: PrivateKey, at: str) -> SignedHead:
+        """Sign and keep a head over the whole log as it is now (or return the latest, when
+        nothing was appended since)."""
+
+    @abc.abstractmethod
+    async def heads(self) -> list[SignedHead]:
+        """Every signed tree head, smallest first."""
+
+    @abc.abstractmethod
+    async def head(self, size: int | None = None) -> SignedHead | None:
+        """The signed head of that size, or the latest."""
+
+    @abc.abstractmethod
+    async def archive_sources(self, leaves: Sequence[Leaf], bodies: bool = True) -> list[Source]:
+        """Each leaf's entry recomputed from the rows it stands for, as they are now."""
+
+    @abc.abstractmethod
+    async def archive_unlogged(self) -> list[str]:
+        """Timeline or audit rows the log has not taken in (none after any commit)."""
+
+    @abc.abstractmethod
+    async def archive_row_ids(self, kind: str, low: int, high: int) -> list[int]:
+        """Ids of timeline (``event``) or audit (``admin``) rows in [low, high]."""
+
+    @abc.abstractmethod
+    async def prune_bodies(self, message_ids: Sequence[str], actor: str, reason: str) -> list[str]:
+        """Retention: delete these envelopes' bytes, keep their leaves; the run is logged."""

@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from hub.errors import StoreError
 from hub.store.schema import migrations_for, statements
+from hub.store.sql_archive import capture
 from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
@@ -210,6 +211,7 @@ def _batch_once(conn: PgConnection, fns: list[Callable[[Any], Any]]) -> list[tup
                 raw.execute("ROLLBACK TO SAVEPOINT w")
                 raw.execute("RELEASE SAVEPOINT w")
                 results.append((False, exc))
+        capture(conn)  # the archive's leaves, in this same transaction (docs/archive.md)
         raw.execute("COMMIT")
     except BaseException:
         if not raw.closed:

@@ -402,6 +402,61 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 13: archive (issue 19): the tamper-evident log (docs/archive.md) — its size and how far it
+    # has taken the timeline and the audit log in (one row, updated by every batch that appends:
+    # on PostgreSQL two nodes appending at once conflict on it and one batch runs again, so
+    # leaf numbers have no gaps); the leaf hashes with the row each stands for; the subtrees
+    # every fourth level up; the signed tree heads; the bodies retention removed, by run. The
+    # log starts here: what came before is not in it.
+    """
+    CREATE TABLE archive_state (
+        id           INTEGER PRIMARY KEY,
+        size         INTEGER NOT NULL,
+        events_seen  INTEGER NOT NULL,
+        audit_seen   INTEGER NOT NULL
+    );
+    INSERT INTO archive_state (id, size, events_seen, audit_seen)
+        SELECT 0, 0, COALESCE((SELECT MAX(id) FROM events), 0),
+               COALESCE((SELECT MAX(id) FROM audit_log), 0);
+    CREATE TABLE archive_leaves (
+        idx         INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        ref         TEXT NOT NULL,
+        message_id  TEXT,
+        at          TEXT NOT NULL,
+        hash        BLOB NOT NULL
+    );
+    CREATE INDEX archive_leaves_message ON archive_leaves(message_id, idx);
+    CREATE INDEX archive_leaves_at ON archive_leaves(at, idx);
+    CREATE TABLE archive_nodes (
+        level  INTEGER NOT NULL,
+        idx    INTEGER NOT NULL,
+        hash   BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    );
+    CREATE TABLE archive_heads (
+        size       INTEGER PRIMARY KEY,
+        root       BLOB NOT NULL,
+        at         TEXT NOT NULL,
+        signed     BLOB NOT NULL,
+        signature  BLOB NOT NULL
+    );
+    CREATE TABLE archive_prunes (
+        run     INTEGER PRIMARY KEY,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        reason  TEXT NOT NULL
+    );
+    CREATE TABLE archive_pruned (
+        message_id  TEXT PRIMARY KEY,
+        run         INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        size        INTEGER NOT NULL
+    )
+    """
+)
+
 # where PostgreSQL needs a script of its own
 POSTGRESQL: dict[int, str] = {
     9: """

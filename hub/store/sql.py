@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hub.abc import Destination, Stage, State
+from hub.archive import entries
 from hub.execution.settings import ExecutionConfig
 from hub.queues import header_priority
 from hub.records import (
@@ -47,11 +48,13 @@ from hub.records import (
     now_iso,
     submission_outcome,
 )
+from hub.store import sql_archive as archive
 from hub.store import sql_execution as execution
 from hub.store import sql_retention as retention
 from hub.store import sqlite_documents as documents
 from hub.store.base import Store
 from hub.store.sql_access import AccessTables
+from hub.store.sql_archive_tables import ArchiveTables
 from hub.store.sql_database import Database
 from hub.store.sql_ingest import MESSAGE_COLUMNS, ingest_one
 from hub.store.sql_nodes import NodeTables
@@ -65,7 +68,7 @@ _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 _TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
 
 
-class SqlStore(AccessTables, NodeTables, Store):
+class SqlStore(AccessTables, ArchiveTables, NodeTables, Store):
     """The hub's database, written by one batching writer per process."""
 
     def __init__(
@@ -117,6 +120,14 @@ class SqlStore(AccessTables, NodeTables, Store):
                         "reason = excluded.reason, at = excluded.at",
                         (submission, p.message_id, result, reason, at),
                     )
+            archive.append(
+                conn,
+                [
+                    entries.envelope(o.processed.message_id, at, o.processed.envelope)
+                    for o in outcomes
+                    if o.status == "new"
+                ],
+            )
             return outcomes
 
         return await self._write(run)
@@ -435,12 +446,15 @@ class SqlStore(AccessTables, NodeTables, Store):
 
         def run(conn: sqlite3.Connection) -> None:
             if at_start:
-                conn.execute(
+                added = conn.execute(
                     "INSERT INTO rules_versions (version, applied_at, summary) "
                     "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                     (version, at, summary),
                 )
+                if added.rowcount == 1:
+                    archive.append(conn, [entries.rules(version, at, summary)])
                 return
+            archive.append(conn, [entries.rules(version, at, summary)])
             conn.execute(
                 "INSERT INTO rules_versions (version, applied_at, summary) VALUES (?, ?, ?) "
                 "ON CONFLICT(version) DO UPDATE SET applied_at = excluded.applied_at, "
@@ -506,14 +520,19 @@ class SqlStore(AccessTables, NodeTables, Store):
 
     # ------------------------------------------------------------------ retention
     async def prune_batch(
-        self, before: str, after: tuple[str, str] | None, limit: int
+        self,
+        before: str,
+        after: tuple[str, str] | None,
+        limit: int,
+        actor: str = "hub",
+        reason: str = "",
     ) -> PruneBatch:
-        return await self._write(lambda c: self._prune(c, before, after, limit))
+        return await self._write(
+            lambda c: self._prune(c, retention.Cut(before, after, limit, actor, reason))
+        )
 
-    def _prune(
-        self, conn: Any, before: str, after: tuple[str, str] | None, limit: int
-    ) -> PruneBatch:
-        return retention.prune_batch(conn, before, after, limit)
+    def _prune(self, conn: Any, cut: retention.Cut) -> PruneBatch:
+        return retention.prune_batch(conn, *cut)
 
     async def hold_messages(self, message_ids: Sequence[str], reason: str, by: str) -> list[str]:
         if not message_ids:

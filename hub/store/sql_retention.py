@@ -13,9 +13,21 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from hub.records import LegalHold, PruneBatch, now_iso
+from hub.store.sql_archive import prune_bodies
+
+
+class Cut(NamedTuple):
+    """One retention batch's arguments (``prune_batch``)."""
+
+    before: str
+    after: tuple[str, str] | None
+    limit: int
+    actor: str
+    reason: str
+
 
 # states in which a message's life in the hub is not over
 IN_FLIGHT = (
@@ -23,7 +35,8 @@ IN_FLIGHT = (
 )  # fmt: skip
 _LIVE_DELIVERIES = ("pending", "delivering", "retry_scheduled")
 
-# the rows of a message, table by table (the messages row last: its trigger counts it out)
+# the rows of a message, table by table (the messages row last: its trigger counts it out);
+# the archive keeps its leaves and what retention removed (sql_archive.prune_bodies)
 _BY_MESSAGE = (
     "events", "deliveries", "envelopes", "submissions", "inbox_seen", "adapter_refs",
     "dead_letters", "assignments", "deadline_changes", "registrations",
@@ -35,10 +48,16 @@ def _marks(values: Sequence[object]) -> str:
 
 
 def prune_batch(
-    conn: sqlite3.Connection, before: str, after: tuple[str, str] | None, limit: int
+    conn: sqlite3.Connection,
+    before: str,
+    after: tuple[str, str] | None,
+    limit: int,
+    actor: str = "hub",
+    reason: str = "",
 ) -> PruneBatch:
     """Delete up to ``limit`` prunable messages received before ``before``, looking from
-    ``after`` (the cursor of the previous batch) on."""
+    ``after`` (the cursor of the previous batch) on. The archive records the run and each
+    envelope's digest first (its leaves stay: every proof still holds)."""
     cursor_clause, params = "", [before]
     if after is not None:
         cursor_clause = " AND received_at >= ? AND (received_at > ? OR message_id > ?)"
@@ -55,6 +74,7 @@ def prune_batch(
     kept = _kept(conn, looked, {str(r[0]) for r in rows if r[2] in IN_FLIGHT})
     gone = [m for m in looked if m not in kept]
     if gone:
+        prune_bodies(conn, gone, actor, reason, now_iso())
         _delete(conn, gone)
     return PruneBatch(len(gone), len(looked) - len(gone), last)
 
@@ -67,6 +87,12 @@ def _kept(conn: Any, ids: list[str], in_flight: set[str]) -> set[str]:
         (
             f"SELECT message_id FROM documents WHERE message_id IN ({marks}) "
             "AND deadline IS NOT NULL AND executed_on IS NULL AND closed_on IS NULL",
+            ids,
+        ),
+        (  # the newest event stays: SQLite would hand its id out again, and the archive
+            # takes the timeline in by id
+            f"SELECT message_id FROM events WHERE id = (SELECT MAX(id) FROM events) "
+            f"AND message_id IN ({marks})",
             ids,
         ),
         (

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from hub.records import PruneBatch
 from hub.store.sql import SqlStore
+from hub.store.sql_retention import Cut
 from hub.store.sqlite_db import SqliteDatabase
 
 if TYPE_CHECKING:
@@ -35,10 +36,8 @@ class SqliteStore(SqlStore):
     ) -> SqliteStore:
         return cls(await SqliteDatabase.open(path), policy)
 
-    def _prune(
-        self, conn: Any, before: str, after: tuple[str, str] | None, limit: int
-    ) -> PruneBatch:
-        batch = super()._prune(conn, before, after, limit)
+    def _prune(self, conn: Any, cut: Cut) -> PruneBatch:
+        batch = super()._prune(conn, cut)
         if batch.deleted:  # the pages freed go back to the file system (new stores: see open)
             # sqlite3 steps a statement without rows once: a page per call
             (free,) = conn.execute("PRAGMA freelist_count").fetchone()

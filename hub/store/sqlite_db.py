@@ -18,6 +18,7 @@ import aiosqlite
 
 from hub.errors import StoreError
 from hub.store.schema import MIGRATIONS, statements
+from hub.store.sql_archive import capture
 from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
@@ -154,6 +155,7 @@ def _run_batch(conn: sqlite3.Connection, batch: list[WriteFn]) -> list[tuple[boo
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
                 results.append((False, exc))
+        capture(conn)  # the archive's leaves, in this same transaction (docs/archive.md)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

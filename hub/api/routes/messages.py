@@ -173,7 +173,7 @@ async def _decided(state: ApiState, outcome: Ingested, current: bool) -> Submitt
     return Submitted(message_id=p.message_id, state=now, reasons=reasons, links=links)
 
 
-async def _readable(state: ApiState, caller: Caller, message_id: str) -> MessageRow:
+async def readable(state: ApiState, caller: Caller, message_id: str) -> MessageRow:
     row = await state.store.get_message(message_id)
     if row is None or not caller.may_read(row):
         raise Problem(
@@ -185,7 +185,7 @@ async def _readable(state: ApiState, caller: Caller, message_id: str) -> Message
 @router.get("/v1/messages/{message_id}", response_model=Trace, responses=ERRORS)
 async def get_message(message_id: str, caller: Auth, state: State) -> Trace:
     """A message's way through the hub: the same JSON as ``hub trace ID --json``."""
-    await _readable(state, caller, message_id)
+    await readable(state, caller, message_id)
     data = await trace_of(state.store, message_id, state.hub.policy.today())
     if data is None:  # pragma: no cover - it was there a moment ago
         raise Problem(404, "not_found", f"no message {message_id}")
@@ -199,7 +199,7 @@ async def get_message(message_id: str, caller: Auth, state: State) -> Trace:
 )
 async def get_receipt(message_id: str, caller: Auth, state: State) -> Response:
     """A signed receipt saying where the caller's message stands now (the sender's own)."""
-    row = await _readable(state, caller, message_id)
+    row = await readable(state, caller, message_id)
     if not caller.reads_everything and row.sender != caller.participant:
         raise Problem(403, "forbidden", "receipts go to a message's sender")
     pool = state.hub.pool

@@ -46,7 +46,8 @@ async def test_dead_letters_rules_and_participants(deployment: Deployment) -> No
         # this hub is the one node alive: where it serves, and the job it does for all
         (node,) = (await http.get("/v1/admin/nodes")).json()
         assert node["node"] == hub.node and node["api"] == api.url
-        assert node["jobs"] == ["execution-control"] and node["rules_version"] == hub.rules.version
+        assert node["jobs"] == ["archive-heads", "execution-control"]
+        assert node["rules_version"] == hub.rules.version
         assert [n["node"] for n in status["nodes"]] == [hub.node]
         assert status["jobs"]["execution-control"]["holder"] == hub.node
         letters = (await http.get("/v1/admin/dead-letters")).json()

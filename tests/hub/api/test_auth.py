@@ -84,6 +84,11 @@ def cases(doc: str, memo: str) -> list[Case]:
         Case("POST", "/v1/admin/tokens", {"admin": 201}, body="token"),
         Case("DELETE", "/v1/admin/tokens/0000000000000000", {"admin": 404}),
         Case("GET", "/v1/admin/audit", readers),
+        Case("GET", f"/v1/messages/{memo}/proof", reader_of),
+        Case("GET", "/v1/archive/heads", everyone),
+        Case("POST", "/v1/admin/archive/heads", {"admin": 200}, body="reason"),
+        # the head the row before signed, against itself: every caller may check consistency
+        Case("GET", "/v1/archive/consistency", everyone, body="sizes"),
     ]
 
 
@@ -112,7 +117,12 @@ async def test_every_caller_against_every_endpoint(api: Api) -> None:
         for who in WHO:
             expected = case.allowed.get(who, 401 if who is None else case.otherwise)
             async with api.client(who) as http:
-                response = await http.request(case.method, case.path, **_body(api, case, who))
+                kwargs = _body(api, case, who)
+                if case.body == "sizes":  # the latest signed head, against itself
+                    latest = await http.get("/v1/archive/heads", headers=api.headers("admin"))
+                    size = latest.json()[-1]["size"]
+                    kwargs = {"params": {"old": size, "new": size}}
+                response = await http.request(case.method, case.path, **kwargs)
             if response.status_code != expected:
                 wrong.append(f"{who}: {case.method} {case.path} -> {response.status_code} "
                              f"(expected {expected}): {response.text[:160]}")  # fmt: skip

@@ -94,7 +94,7 @@ def test_send_inbox_trace_status_against_a_running_hub(
         # the one node alive, where it serves, and the job it does for all
         assert "nodes alive: 1\n" in status.stdout
         (node,) = [line for line in status.stdout.splitlines() if f"api {url}" in line]
-        assert "/metrics" in node and node.endswith("holds execution-control")
+        assert "/metrics" in node and node.endswith("holds archive-heads, execution-control")
         redo = hub("init", str(deployment.directory), cwd=tmp_path)
         assert redo.returncode == 1 and "exists" in redo.stderr
     finally:
