@@ -269,13 +269,30 @@ def explanation_mail(
     return mail
 
 
+# An address the hub may write into XML and answer: local@domain, printable, no spaces.
+_USABLE_ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]{1,200}@[^@\s\x00-\x1f\x7f]{1,119}")
+
+
+def usable_address(address: str) -> bool:
+    """Is ``address`` one the hub may answer and write into a document (no control chars)?"""
+    return _USABLE_ADDRESS.fullmatch(address) is not None
+
+
+def addresses(message: EmailMessage, name: str) -> list[tuple[str, str]]:
+    """(display name, address) of a header, only usable addresses; [] if absent or unreadable."""
+    try:
+        values = [str(v) for v in message.get_all(name, []) or []]
+        pairs = getaddresses(values)
+    except Exception:  # a header the policy cannot represent: as if absent
+        return []
+    return [(display, address) for display, address in pairs if usable_address(address)]
+
+
 def reply_address(original: EmailMessage) -> str | None:
     """Where an automatic answer goes (Reply-To, else From); None if there is no address."""
     for header in ("Reply-To", "From"):
-        values = [str(v) for v in original.get_all(header, []) or []]
-        for _, address in getaddresses(values):
-            if address and "@" in address:
-                return address
+        for _, address in addresses(original, header):
+            return address
     return None
 
 
