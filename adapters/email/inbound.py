@@ -36,6 +36,7 @@ _PLAIN_IDS = uuid.UUID("8c5e0f7a-2b1d-4e6f-9a3c-5d7e9f1b2c4d")
 _XML_TYPES = {"application/xml", "text/xml"}
 _NOT_XML_CHARS = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TAG = re.compile(r"<[^>]*>")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][\w.+-]{0,126}/[a-z0-9][\w.+-]{0,126}")
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
 _AUTOMATIC_SENDERS = ("mailer-daemon", "postmaster", "noreply", "no-reply")
 MAX_TEXT = 1_000_000
@@ -368,12 +369,17 @@ def mail_files(message: EmailMessage) -> list[tuple[str, str, bytes]]:
         if not isinstance(data, bytes):
             # an attached mail (message/rfc822): keep it as the bytes it was sent as
             inner = part.get_payload()
-            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-                data = inner[0].as_bytes()
-            else:
+            if not (isinstance(inner, list) and inner and isinstance(inner[0], Message)):
                 continue
-        name = safe_filename(part.get_filename() or "", f"attachment-{n}")
-        files.append((name, part.get_content_type(), data))
+            try:
+                data = inner[0].as_bytes()
+            except (UnicodeError, LookupError, ValueError):  # undecodable headers inside
+                data = inner[0].as_string().encode("utf-8", "replace")
+        name = safe_filename(_xml_text(part.get_filename() or "", 1000), f"attachment-{n}")
+        media_type = part.get_content_type()
+        if not _MEDIA_TYPE.fullmatch(media_type):  # the part said something unusable
+            media_type = "application/octet-stream"
+        files.append((name, media_type, data))
     return files
 
 

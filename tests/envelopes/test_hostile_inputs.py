@@ -109,3 +109,19 @@ def test_a_small_schema_failure_is_still_explained_by_path(
     with pytest.raises(EnvelopeError) as caught:
         registry.validate_envelope(parse_xml(body))
     assert caught.value.problems[0].startswith("/hub:Envelope/hub:Content/hub:Header")
+
+
+@pytest.mark.parametrize("junk", ["\ufeff", "ж", "\U0001f600"])
+def test_attachment_data_outside_ascii_is_an_attachment_error(
+    signer: Signer, trust: TrustStore, junk: str
+) -> None:
+    """Found by bench/fuzz.py: AttachmentData lies outside the signature, and base64 decoding
+    of text with a non-ASCII character raised ValueError (the pipeline retried it)."""
+    from envelopes.errors import AttachmentError
+    from tests.envelopes.helpers import sample_attachment
+
+    body = to_bytes(signer.sign(make_envelope(attachments=[sample_attachment()])))
+    start = body.index(b'<hub:Data Ref="att1">') + len(b'<hub:Data Ref="att1">')
+    hostile = body[:start] + junk.encode() + body[start:]
+    with pytest.raises(AttachmentError, match="not base64"):
+        verify_sender(parse_xml(hostile), trust)
