@@ -426,7 +426,7 @@ def _json_games(data: bytes, rng: random.Random) -> bytes:
         )
     if choice == 2:
         return data.replace(
-            b": ", b": " + rng.choice([b"null, ", b"NaN, ", b'"\ud800", ', b"1" * 5000 + b", "]), 1
+            b": ", b": " + rng.choice([b"null, ", b"NaN, ", b'"\\ud800", ', b"1" * 5000 + b", "]), 1
         )
     if choice == 3:
         return data[:-1] + b', "extra": {"a": [1, 2, {"b": null}]}}'
