@@ -305,7 +305,10 @@ def signature_value_problem(
             return Problem.UNSUPPORTED_ALGORITHM, str(exc)
         return None if gost.verify(key, data, signature) else mismatch
     if algorithm == RSA_SHA256_SIGNATURE:
-        public = cx509.load_der_x509_certificate(certificate.der).public_key()
+        try:
+            public = cx509.load_der_x509_certificate(certificate.der).public_key()
+        except ValueError as exc:  # a key the GOST reader skipped and cryptography refuses
+            return Problem.CERTIFICATE_INVALID, f"certificate '{certificate.name}': {exc}"
         if not isinstance(public, rsa.RSAPublicKey):
             return (
                 Problem.UNSUPPORTED_ALGORITHM,

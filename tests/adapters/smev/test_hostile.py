@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lxml import etree
 
@@ -79,3 +81,30 @@ async def test_a_response_whose_signed_block_has_no_canonical_form_is_refused_an
     (code, reason), *_ = context.notified[0][2]
     assert code == "smev-bad-signature" and "relative URI" in reason
     assert message.message_id == context.notified[0][0]
+
+
+def test_an_rsa_certificate_cryptography_cannot_read_is_a_certificate_problem(
+    tmp_path: Path,
+) -> None:
+    """Found by bench/fuzz.py: the SMEV certificate reader accepts an RSA key whose algorithm
+    parameters are not NULL, cryptography refuses it with ValueError; that was caught only by
+    the verifier's net. It is now a certificate-invalid problem naming the certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from adapters.smev.crypto.certificates import load_certificate
+    from adapters.smev.crypto.xmldsig import RSA_SHA256_SIGNATURE, signature_value_problem
+    from tests.adapters.smev.crypto.test_xmldsig import _rsa_identity
+
+    _, cert_path = _rsa_identity(tmp_path)
+    der = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    rsa_with_null = bytes.fromhex("300d06092a864886f70d0101010500")
+    assert der.count(rsa_with_null) == 1
+    hostile = der.replace(rsa_with_null, bytes.fromhex("300d06092a864886f70d0101010400"))
+    problem = signature_value_problem(
+        RSA_SHA256_SIGNATURE, load_certificate(hostile), b"signed info", b"\x00" * 256
+    )
+    assert problem is not None and problem[0] is Problem.CERTIFICATE_INVALID
+    assert "rsa-partner" in problem[1]
