@@ -75,7 +75,11 @@ def run_target(name: str, seconds: float, seed: int, hang: float, findings: str)
     signal.signal(signal.SIGALRM, _alarm)
     start = time.monotonic()
     while time.monotonic() - start < seconds:
-        data = target.mutant(rng)
+        try:
+            data = target.mutant(rng)
+        except Exception:  # a mutation that cannot apply to this input: draw another
+            tally.kinds["(mutation skipped)"] = tally.kinds.get("(mutation skipped)", 0) + 1
+            continue
         began = time.monotonic()
         signal.setitimer(signal.ITIMER_REAL, hang * 3)
         try:

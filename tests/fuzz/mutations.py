@@ -204,7 +204,8 @@ def tree_edit(data: bytes, rng: random.Random) -> bytes:
             target.append(child)
     elif choice == 3 and parent is not None:  # move elsewhere
         other = rng.choice(elements)
-        if other is not target and target not in other.iterancestors() and other is not parent:
+        inside = any(node is other for node in target.iter())  # other in target's subtree
+        if not inside and other is not parent:
             parent.remove(target)
             other.append(target)
     elif choice == 4:  # a text changed (Cyrillic, markup-like, empty, very long)
