@@ -285,5 +285,9 @@ def mutate(
 ) -> bytes:
     """One to three mutations in a row (``rounds`` fixes the number)."""
     for _ in range(rounds or rng.randint(1, 3)):
-        data = rng.choice(mutations)(data, rng)
+        mutation = rng.choice(mutations)
+        try:
+            data = mutation(data, rng)
+        except (ValueError, TypeError, etree.LxmlError):  # cannot apply here (lxml refused)
+            data = flip_bytes(data, rng)
     return data
