@@ -363,7 +363,7 @@ def read_attachments(root: etree._Element, refs: list[AttachmentRef]) -> list[At
             raise AttachmentError(f"{where}: content of attachment {ref.file_name!r} is missing")
         try:
             content = base64.b64decode(data[ref.id], validate=False)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character outside ASCII (found by fuzzing)
             raise AttachmentError(f"{where}: content is not base64") from None
         if len(content) != ref.size:
             raise AttachmentError(

@@ -7,6 +7,7 @@ loads no DTD and never touches the network; size and depth are bounded.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ class ParseLimits:
 DEFAULT_LIMITS = ParseLimits()
 
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE|<!\s*ENTITY", re.IGNORECASE)
+# An absolute URI starts with a scheme (RFC 3986 section 3.1); the parser has already refused
+# namespace names that are no URI at all.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 # Wide encodings libxml2 detects from the first bytes (XML 1.0 appendix F), with or without a BOM:
 # the DOCTYPE scan must see such input as text, or "<!DOCTYPE" hides between the zero bytes.
 _WIDE_ENCODINGS = (
@@ -103,6 +107,28 @@ def parse_xml(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Eleme
     if probe_depth(root):
         raise TooDeepError(f"elements nest deeper than the limit of {limits.max_depth} levels")
     return root
+
+
+def relative_namespace(root: etree._Element) -> str | None:
+    """Why a subtree cannot be canonicalized, if it declares a relative namespace URI.
+
+    XML Canonicalization (and so every signature over the document) is undefined for relative
+    namespace names (C14N 1.0 section 2 and the W3C's 1999 decision on them); libxml2 refuses
+    them anywhere in a subtree it canonicalizes, so one ``xmlns:x="rel"`` fails C14N with
+    no more than "C14N failed". The parser accepts such documents (they are well-formed, and
+    refusing them before their header is read would leave the sender unanswered); the
+    canonicalizer turns the failure into a SignatureError and says why with this.
+    """
+    inherited = [(prefix or "", uri) for prefix, uri in root.nsmap.items()]
+    declared = (found for _, found in etree.iterwalk(root, events=("start-ns",)))
+    for prefix, uri in itertools.chain(inherited, declared):
+        if uri and not _SCHEME.match(uri):
+            name = f"xmlns:{prefix}" if prefix else "xmlns"
+            return (
+                f"namespace declaration {name}={uri!r} is a relative URI; namespace names "
+                "must be absolute URIs (relative ones cannot be canonicalized or signed)"
+            )
+    return None
 
 
 def parse_xml_file(path: str, limits: ParseLimits = DEFAULT_LIMITS) -> etree._Element:

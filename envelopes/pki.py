@@ -337,9 +337,56 @@ def participant_ids(cert: x509.Certificate) -> list[str]:
 _PARTICIPANT_IDS: dict[x509.Certificate, tuple[str, ...]] = {}
 
 
+def name_text(cert: x509.Certificate, which: str = "subject") -> str:
+    """A certificate's subject or issuer as RFC 4514 text, whatever bytes it holds.
+
+    cryptography decodes names lazily and raises on strings that break their ASN.1 type (a
+    UTF8String that is no UTF-8, an odd-length BMPString...). Anyone can put such a name in a
+    certificate without any key, and the message that refuses the certificate must not fail:
+    then the name is shown as the hex of its DER instead.
+    """
+    try:
+        name = cert.subject if which == "subject" else cert.issuer
+        return name.rfc4514_string()
+    except Exception:  # any decoding failure of untrusted bytes: show them, never raise
+        try:
+            tbs = _tbs_name_der(cert, which)
+        except Exception:
+            tbs = b""
+        return f"(undecodable {which}, DER {tbs[:64].hex()}{'...' if len(tbs) > 64 else ''})"
+
+
+def _tbs_name_der(cert: x509.Certificate, which: str) -> bytes:
+    from asn1crypto import x509 as asn1_x509
+
+    parsed = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    return bytes(parsed["tbs_certificate"][which].dump())
+
+
 def describe(cert: x509.Certificate) -> str:
-    """How error messages name a certificate: subject and serial."""
-    return f"certificate {cert.subject.rfc4514_string()!r} (serial {cert.serial_number:x})"
+    """How error messages name a certificate: subject and serial (never raises)."""
+    return f"certificate {name_text(cert)!r} (serial {cert.serial_number:x})"
+
+
+def unreadable_fields(cert: x509.Certificate) -> str | None:
+    """What of a certificate the hub cannot decode (None: all of it reads).
+
+    Checked once, when a certificate comes from outside, so that nothing later (trust checks,
+    participant ids, the managers' page) meets a field that raises when it is read.
+    """
+    problems = []
+    for what, read in (
+        ("subject", lambda: cert.subject.rfc4514_string()),
+        ("issuer", lambda: cert.issuer.rfc4514_string()),
+        ("extensions", lambda: list(cert.extensions)),
+        ("validity", lambda: (cert.not_valid_before_utc, cert.not_valid_after_utc)),
+        ("public key", cert.public_key),
+    ):
+        try:
+            read()
+        except Exception as exc:  # untrusted DER: whatever cryptography raises is a finding
+            problems.append(f"{what} ({exc})")
+    return "; ".join(problems) or None
 
 
 @dataclass
@@ -375,7 +422,7 @@ class TrustStore:
         if verified is None:
             raise UntrustedCertificateError(
                 f"{describe(cert)} was not issued by a trusted CA "
-                f"(issuer {cert.issuer.rfc4514_string()!r})"
+                f"(issuer {name_text(cert, 'issuer')!r})"
             )
         self._check_validity(verified, cert, at)
         try:

@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 MAX_PROBLEMS = 10
+# Past these, a failure is explained from lxml's error log instead of xmlschema's: xmlschema
+# repeats the whole element in each error it makes, so an element with n unknown attributes
+# costs it O(n²) (2,000 attributes: 30 s of CPU), and it is ~90x slower than lxml overall.
+EXPLAIN_MAX_ATTRIBUTES_PER_ELEMENT = 32
+EXPLAIN_MAX_NODES = 20_000
 
 
 class _LocalOnlyResolver(etree.Resolver):
@@ -174,6 +179,8 @@ class SchemaRegistry:
         """Readable problems for an element lxml rejected: xmlschema's paths, lxml's as backup."""
         problems: list[str] = []
         try:
+            if not _cheap_to_explain(element):
+                raise _TooCostly
             if entry.readable is None:
                 import xmlschema
 
@@ -188,6 +195,8 @@ class SchemaRegistry:
                 problems.append(f"{_strip_ns(where)}: {error.reason or error.message}")
                 if len(problems) >= MAX_PROBLEMS:
                     break
+        except _TooCostly:
+            log.debug("an lxml rejection too large for xmlschema to explain; lxml's log is used")
         except Exception:  # the readable report is a nicety; lxml's verdict stands
             log.debug("xmlschema could not explain an lxml rejection", exc_info=True)
         if not problems:
@@ -198,6 +207,23 @@ class SchemaRegistry:
         if not problems:
             problems = [f"{prefix}: does not match its schema {entry.path.name}"]
         return problems[0], problems
+
+
+class _TooCostly(Exception):
+    """The rejected element is too large for xmlschema's explanation (see the limits above)."""
+
+
+def _cheap_to_explain(element: etree._Element) -> bool:
+    """Linear in the element: few enough nodes and no element crowded with attributes."""
+    nodes = 0
+    for node in element.iter():
+        attributes = len(node.attrib)
+        if attributes > EXPLAIN_MAX_ATTRIBUTES_PER_ELEMENT:
+            return False
+        nodes += 1 + attributes
+        if nodes > EXPLAIN_MAX_NODES:
+            return False
+    return True
 
 
 def _short(tag: Any) -> str:

@@ -43,7 +43,7 @@ from envelopes.errors import (
     SignatureMissingError,
 )
 from envelopes.model import Envelope
-from envelopes.pki import PrivateKey, TrustStore, describe, participant_ids
+from envelopes.pki import PrivateKey, TrustStore, describe, participant_ids, unreadable_fields
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -57,8 +57,7 @@ _ALLOWED_C14N_URIS = {EXC_C14N, EXC_C14N + "WithComments"}
 
 def content_digest(content: etree._Element) -> bytes:
     """SHA-256 of Content's exclusive canonical form: what idempotency and receipts refer to."""
-    c14n = etree.tostring(content, method="c14n", exclusive=True, with_comments=False)
-    return hashlib.sha256(c14n).digest()
+    return hashlib.sha256(xmldsig.canonicalize(content)).digest()
 
 
 class Signer:
@@ -322,6 +321,11 @@ def _signing_certificate(signature: etree._Element, where: str) -> x509.Certific
         raise CertificateError(
             f"{where}/Signature/KeyInfo: unreadable certificate ({exc})"
         ) from None
+    unreadable = unreadable_fields(cert)
+    if unreadable:
+        raise CertificateError(
+            f"{where}/Signature/KeyInfo: {describe(cert)} cannot be read: {unreadable}"
+        )
     if len(_CERTS) > 1024:  # bounded: certificates come from outside
         _CERTS.clear()
     _CERTS[text] = cert

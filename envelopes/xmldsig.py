@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from lxml import etree
 
 from envelopes.errors import AlgorithmNotAllowedError, SignatureError
+from envelopes.parsing import relative_namespace
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 EC_NS = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -67,16 +68,27 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 def canonicalize(
     element: etree._Element, *, comments: bool = False, prefixes: Sequence[str] | None = None
 ) -> bytes:
-    """Exclusive C14N 1.0 of an element subtree (as the reference or SignedInfo is digested)."""
-    return bytes(
-        etree.tostring(
-            element,
-            method="c14n",
-            exclusive=True,
-            with_comments=comments,
-            inclusive_ns_prefixes=list(prefixes) if prefixes else None,
+    """Exclusive C14N 1.0 of an element subtree (as the reference or SignedInfo is digested).
+
+    A subtree that has no canonical form (libxml2 refuses, e.g., relative namespace URIs)
+    is a SignatureError: nothing about it can be verified, and the caller must refuse it.
+    """
+    try:
+        return bytes(
+            etree.tostring(
+                element,
+                method="c14n",
+                exclusive=True,
+                with_comments=comments,
+                inclusive_ns_prefixes=list(prefixes) if prefixes else None,
+            )
         )
-    )
+    except (etree.C14NError, ValueError, TypeError) as exc:
+        why = relative_namespace(element) or str(exc)
+        raise SignatureError(
+            f"{etree.QName(element).localname}: has no canonical form, so it cannot be signed "
+            f"or verified: {why}"
+        ) from None
 
 
 def _raw_ecdsa(der: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -44,8 +44,9 @@ from adapters.email.inbound import (
     header,
     is_automatic,
     parse_bounce,
-    parse_mail,
+    parse_headers,
     plain_envelope,
+    read_mail,
     referenced_ids,
     sender_address,
 )
@@ -352,14 +353,16 @@ class EmailAdapter(Adapter):
     async def _process(self, info: MailInfo) -> Verdict:
         if info.size > self.settings.max_mail_bytes:
             raw, _ = await self._mailbox.fetch(info.uid, headers_only=True)
-            mail = parse_mail(raw)
+            mail = parse_headers(raw)
             reason = (
                 f"the mail is {info.size} bytes; this address accepts at most "
                 f"{self.settings.max_mail_bytes} bytes"
             )
             return await self._reject(mail, raw, [reason])
         raw, received = await self._mailbox.fetch(info.uid)
-        mail = parse_mail(raw)
+        mail, unreadable = read_mail(raw)
+        if unreadable is not None:
+            return await self._reject(mail, raw, [unreadable])
         bounce = parse_bounce(mail, raw, self.settings.domain)
         if bounce is not None:
             ids = await self._bounced(bounce)

@@ -163,6 +163,7 @@ def document_mail(
     mail["Subject"] = subject
     mail["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
     mail["Message-ID"] = mail_message_id(message.message_id, settings.domain)
+    in_reply_to = message_id_of(in_reply_to or "")
     if in_reply_to:
         mail["In-Reply-To"] = in_reply_to
         mail["References"] = in_reply_to
@@ -234,8 +235,8 @@ def explanation_mail(
     now: dt.datetime | None = None,
 ) -> EmailMessage:
     """The answer to a mail the hub refused: what was wrong and what the hub accepts."""
-    subject = " ".join(str(original.get("Subject", "") or "").split())[:200]
-    received = str(original.get("Date", "") or "").strip()
+    subject = " ".join(_header_text(original, "Subject").split())[:200]
+    received = " ".join(_header_text(original, "Date").split())
     mail = EmailMessage()
     mail["From"] = formataddr((settings.from_name, settings.from_address))
     mail["To"] = to
@@ -243,7 +244,7 @@ def explanation_mail(
     mail["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
     digest = hashlib.sha256(raw).hexdigest()[:32]
     mail["Message-ID"] = f"<hub-reply-{digest}@{settings.domain}>"
-    original_id = str(original.get("Message-ID", "") or "").strip()
+    original_id = message_id_of(_header_text(original, "Message-ID"))
     if original_id:
         mail["In-Reply-To"] = original_id
         mail["References"] = original_id
@@ -269,13 +270,49 @@ def explanation_mail(
     return mail
 
 
+# An address the hub may write into XML and answer: local@domain, printable, no spaces.
+_USABLE_ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f]{1,200}@[^@\s\x00-\x1f\x7f]{1,119}")
+
+
+def usable_address(address: str) -> bool:
+    """Is ``address`` one the hub may answer and write into a document (no control chars)?"""
+    return _USABLE_ADDRESS.fullmatch(address) is not None
+
+
+def addresses(message: EmailMessage, name: str) -> list[tuple[str, str]]:
+    """(display name, address) of a header, only usable addresses; [] if absent or unreadable."""
+    try:
+        values = [str(v) for v in message.get_all(name, []) or []]
+        pairs = getaddresses(values)
+    except Exception:  # a header the policy cannot represent: as if absent
+        return []
+    return [(display, address) for display, address in pairs if usable_address(address)]
+
+
+_MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f@]{1,250}@[^<>\s\x00-\x1f\x7f@]{1,250}>")
+
+
+def _header_text(message: EmailMessage, name: str) -> str:
+    """A header as text, '' if absent or if Python's header parser fails on it (it raises
+    IndexError on some garbled Message-IDs: found by the fuzzers)."""
+    try:
+        return str(message.get(name, "") or "")
+    except Exception:
+        return ""
+
+
+def message_id_of(value: str) -> str:
+    """The first well-formed ``<local@domain>`` in a Message-ID header, or '' (found by the
+    fuzzers: a garbled one made the answer's In-Reply-To raise when it was set)."""
+    found = _MESSAGE_ID.search(value)
+    return found.group(0) if found else ""
+
+
 def reply_address(original: EmailMessage) -> str | None:
     """Where an automatic answer goes (Reply-To, else From); None if there is no address."""
     for header in ("Reply-To", "From"):
-        values = [str(v) for v in original.get_all(header, []) or []]
-        for _, address in getaddresses(values):
-            if address and "@" in address:
-                return address
+        for _, address in addresses(original, header):
+            return address
     return None
 
 
@@ -300,6 +337,7 @@ def refusal_mail(
     mail["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
     # one answer per refusal, whatever the retries: the same Message-ID each time
     mail["Message-ID"] = f"<hub-refused-{message_id}@{settings.domain}>"
+    in_reply_to = message_id_of(in_reply_to or "")
     if in_reply_to:
         mail["In-Reply-To"] = in_reply_to
         mail["References"] = in_reply_to

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.parser
 import email.policy
 import hashlib
 import html
@@ -16,11 +17,11 @@ import uuid
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from lxml import etree
 
-from adapters.email.compose import hub_ids, safe_filename
+from adapters.email.compose import addresses, hub_ids, safe_filename
 from envelopes.codec import build_envelope, q, to_bytes
 from envelopes.errors import EnvelopeError
 from envelopes.ids import is_message_id
@@ -35,17 +36,73 @@ _PLAIN_IDS = uuid.UUID("8c5e0f7a-2b1d-4e6f-9a3c-5d7e9f1b2c4d")
 _XML_TYPES = {"application/xml", "text/xml"}
 _NOT_XML_CHARS = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TAG = re.compile(r"<[^>]*>")
-_ADDRESS = re.compile(r"[^@\s]{1,200}@[^@\s]{1,119}")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][\w.+-]{0,126}/[a-z0-9][\w.+-]{0,126}")
 _MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
 _AUTOMATIC_SENDERS = ("mailer-daemon", "postmaster", "noreply", "no-reply")
 MAX_TEXT = 1_000_000
 MAX_LINE = 2000
 
 
+MAX_MIME_DEPTH = 32  # multipart inside multipart...: real mail nests 3 or 4 levels
+MAX_MIME_CONTAINERS = 200  # multipart or message/* parts in one mail
+_CONTAINER_HEADER = re.compile(rb"(?im)^content-type:[ \t]*(?:\r?\n[ \t]+)?(multipart|message)/")
+
+
+class UnreadableMail(ValueError):
+    """The mail's structure is beyond what the hub reads (too deep, too many parts)."""
+
+
 def parse_mail(raw: bytes) -> EmailMessage:
+    """The whole mail; UnreadableMail if its MIME structure is out of bounds.
+
+    Python's email parser and ``walk()`` recurse once per nesting level: 1,000 nested
+    multiparts (70 KB) would raise RecursionError anywhere the mail is read. The containers
+    are counted in the raw bytes before parsing (a bound on the depth the parser can reach),
+    then the depth is measured exactly, without recursion.
+    """
+    containers = len(_CONTAINER_HEADER.findall(raw))
+    if containers > MAX_MIME_CONTAINERS:
+        raise UnreadableMail(
+            f"the mail declares {containers} multipart or message parts; "
+            f"the hub reads at most {MAX_MIME_CONTAINERS}"
+        )
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, EmailMessage)
+    depth = mime_depth(message)
+    if depth > MAX_MIME_DEPTH:
+        raise UnreadableMail(
+            f"the mail's MIME parts nest {depth} levels deep; the hub reads at most "
+            f"{MAX_MIME_DEPTH}"
+        )
     return message
+
+
+def parse_headers(raw: bytes) -> EmailMessage:
+    """Only the mail's top-level headers (enough to answer a mail whose body is unreadable)."""
+    message = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def read_mail(raw: bytes) -> tuple[EmailMessage, str | None]:
+    """(mail, None), or (its headers only, why the rest cannot be read)."""
+    try:
+        return parse_mail(raw), None
+    except UnreadableMail as exc:
+        return parse_headers(raw), str(exc)
+
+
+def mime_depth(message: Message) -> int:
+    """How deep parts nest (1: a single part), counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Message, int]] = [(message, 1)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
+            stack.extend((p, depth + 1) for p in payload if isinstance(p, Message))
+    return deepest
 
 
 def header(message: Message, name: str) -> str:
@@ -58,8 +115,9 @@ def header(message: Message, name: str) -> str:
 
 
 def sender_address(message: EmailMessage) -> str:
-    _, address = getaddresses([header(message, "From")])[0]
-    return address.lower() if "@" in address else ""
+    """The From address in lower case; '' when there is none the hub could use or answer."""
+    found = addresses(message, "From")
+    return found[0][1].lower() if found else ""
 
 
 def _xml_text(value: str, limit: int) -> str:
@@ -311,12 +369,17 @@ def mail_files(message: EmailMessage) -> list[tuple[str, str, bytes]]:
         if not isinstance(data, bytes):
             # an attached mail (message/rfc822): keep it as the bytes it was sent as
             inner = part.get_payload()
-            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-                data = inner[0].as_bytes()
-            else:
+            if not (isinstance(inner, list) and inner and isinstance(inner[0], Message)):
                 continue
-        name = safe_filename(part.get_filename() or "", f"attachment-{n}")
-        files.append((name, part.get_content_type(), data))
+            try:
+                data = inner[0].as_bytes()
+            except (UnicodeError, LookupError, ValueError):  # undecodable headers inside
+                data = inner[0].as_string().encode("utf-8", "replace")
+        name = safe_filename(_xml_text(part.get_filename() or "", 1000), f"attachment-{n}")
+        media_type = part.get_content_type()
+        if not _MEDIA_TYPE.fullmatch(media_type):  # the part said something unusable
+            media_type = "application/octet-stream"
+        files.append((name, media_type, data))
     return files
 
 
@@ -348,10 +411,10 @@ def plain_envelope(
     created = mail_date(message, received)
     payload = etree.Element(_P + "PlainMail", nsmap={"p": PLAIN_NS})
     etree.SubElement(payload, _P + "From").text = sender_address(message)
-    display, _ = getaddresses([header(message, "From")])[0]
+    display = next((d for d, _ in addresses(message, "From")), "")
     if display.strip():
         etree.SubElement(payload, _P + "FromName").text = _xml_text(display.strip(), MAX_LINE)
-    to = [a for _, a in getaddresses([header(message, "To")]) if _ADDRESS.fullmatch(a)]
+    to = [a for _, a in addresses(message, "To")]
     for address in to[:100]:
         etree.SubElement(payload, _P + "To").text = address[:320]
     subject = header(message, "Subject")

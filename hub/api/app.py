@@ -16,6 +16,7 @@ from hub.api.leases import InboxLeases
 from hub.api.problems import problem_response
 from hub.api.routes import admin, archive, documents, messages
 from hub.api.state import ApiState
+from hub.ops.delivered import DeliveredReader
 from hub.ops.tokens import api_key
 from hub.pipeline.hub import Hub
 from hub.plugins import PAGES, found, load
@@ -104,7 +105,9 @@ def create_app(hub: Hub, decisions: Decisions | None = None) -> FastAPI:
         hub=hub,
         token_key=api_key(hub.config),
         limiter=limiter,
-        leases=InboxLeases(hub.store, hub.transport, config.lease),
+        leases=InboxLeases(
+            hub.store, hub.transport, config.lease, DeliveredReader.for_config(hub.config)
+        ),
         tokens=TokenCache(),
         decisions=decisions or Decisions(),
     )

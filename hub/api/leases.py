@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from hub.abc import Delivery, State, Transport
+from hub.ops.delivered import DeliveredReader
 from hub.queues import header_facts, inbox_queue
 from hub.store import Store
 
@@ -47,8 +48,15 @@ class Lease:
 class InboxLeases:
     """The leases of one API server (they end with it: their messages go back)."""
 
-    def __init__(self, store: Store, transport: Transport, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        transport: Transport,
+        lease_seconds: float,
+        reader: DeliveredReader | None = None,
+    ) -> None:
         self.store = store
+        self.reader = reader  # what the caller is told of an item: its verified header
         self.transport = transport
         self.lease_seconds = lease_seconds
         self._leases: dict[str, Lease] = {}
@@ -69,7 +77,11 @@ class InboxLeases:
                     break
                 await asyncio.sleep(0.05)
                 continue
-            message_id, sender, kind = header_facts(delivery.body)
+            if self.reader is not None:
+                facts = await asyncio.to_thread(self.reader.facts, delivery.body)
+                message_id, sender, kind = facts.message_id, facts.sender, facts.kind
+            else:
+                message_id, sender, kind = header_facts(delivery.body)
             if await self.store.seen(participant, message_id):
                 await delivery.ack()  # a redelivered copy of what the caller holds already
                 continue

@@ -107,8 +107,10 @@ def inbox_command(
 
     config = deployment_config(config_path)
     items = asyncio.run(inbox(config, participant, Path(out_dir), max_items, wait))
-    for item in items:
+    for item in items:  # the verified header (hub.ops.delivered), never the text as sent
         click.echo(f"{item.message_id} {item.sender} {item.kind}")
+        if item.problem is not None:
+            click.echo(f"  не проверено / not verified: {item.problem}", err=True)
 
 
 def _inbox_remote(

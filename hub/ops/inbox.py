@@ -10,16 +10,20 @@ from pathlib import Path
 from hub.abc import State, Transport
 from hub.config import HubConfig
 from hub.ops.connection import connect
+from hub.ops.delivered import DeliveredReader
 from hub.queues import header_facts, inbox_queue
 from hub.store import Store
 
 
 @dataclass
 class InboxItem:
+    """An item taken, described by its verified header (``problem``: why it did not verify)."""
+
     message_id: str
     sender: str
     kind: str
     path: Path
+    problem: str | None = None
 
 
 async def inbox(
@@ -31,8 +35,11 @@ async def inbox(
     skipped: list[str] | None = None,
 ) -> list[InboxItem]:
     """Take envelopes and receipts from a participant's inbox (see ``take``)."""
+    reader = await asyncio.to_thread(DeliveredReader.for_config, config)
     async with connect(config) as (store, transport):
-        return await take(store, transport, participant, out_dir, max_items, wait, skipped)
+        return await take(
+            store, transport, participant, out_dir, max_items, wait, skipped, reader=reader
+        )
 
 
 async def take(
@@ -43,9 +50,14 @@ async def take(
     max_items: int | None,
     wait: float,
     skipped: list[str] | None = None,
+    *,
+    reader: DeliveredReader | None = None,
 ) -> list[InboxItem]:
     """Write each item to ``out_dir/<message-id>.xml``, record ``acknowledged`` (not for
-    receipts), then acknowledge it; a redelivery of something taken already is dropped."""
+    receipts), then acknowledge it; a redelivery of something taken already is dropped.
+
+    With a ``reader`` (as ``hub inbox`` does), what is recorded and shown of an item comes from
+    its verified content; without one, from its header read as text (tests, the demo)."""
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     taken: list[InboxItem] = []
     queue = inbox_queue(participant)
@@ -58,7 +70,17 @@ async def take(
                 break
             await asyncio.sleep(0.05)
             continue
-        message_id, sender, kind = header_facts(delivery.body)
+        problem = None
+        if reader is not None:
+            facts = await asyncio.to_thread(reader.facts, delivery.body)
+            message_id, sender, kind, problem = (
+                facts.message_id,
+                facts.sender,
+                facts.kind,
+                facts.problem,
+            )
+        else:
+            message_id, sender, kind = header_facts(delivery.body)
         if not await store.mark_seen(participant, message_id):
             await delivery.ack()  # a redelivery of something already taken: same MessageId
             if skipped is not None:
@@ -66,8 +88,12 @@ async def take(
             continue
         path = out_dir / f"{message_id}.xml"
         path.write_bytes(delivery.body)
-        if kind != "receipt":
+        if problem is not None:
+            await store.record(
+                message_id, State.NOTE, f"taken by {participant}; did not verify: {problem}"
+            )
+        elif kind != "receipt":
             await store.record(message_id, State.ACKNOWLEDGED, f"taken by {participant}")
         await delivery.ack()
-        taken.append(InboxItem(message_id, sender, kind, path))
+        taken.append(InboxItem(message_id, sender, kind, path, problem))
     return taken

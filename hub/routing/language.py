@@ -10,6 +10,7 @@ package, so that the rule set and the loader above it can raise it.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import string
 from collections.abc import Callable
@@ -95,8 +96,12 @@ def pattern_list(value: str | list[str] | None) -> list[str]:
     return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """What a pattern of the rule files means: exact, shell-style (fnmatch) or ``re:``."""
+    """What a pattern of the rule files means: exact, shell-style (fnmatch) or ``re:``.
+
+    Cached: the lint compares every pair of rules, and translating a pattern is most of it.
+    """
     if pattern.startswith("re:"):
         return re.compile(pattern[3:])
     return re.compile(fnmatch.translate(pattern))

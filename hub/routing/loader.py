@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
 from envelopes.pki import participant_ids
+from hub.routing.bounded_yaml import YamlBoundsError, read_yaml
 from hub.routing.language import (
     Access,
     AccessRight,
@@ -116,8 +117,10 @@ def _read(path: Path, problems: list[str]) -> _Source | None:
         problems.append(f"{path}: cannot read: {exc}")
         return None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = read_yaml(text)
+    except YamlBoundsError as exc:
+        problems.append(f"{path}: {exc}")
+        return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

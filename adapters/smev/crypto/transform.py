@@ -26,6 +26,7 @@ from lxml import etree
 
 from adapters.smev.errors import TransformError
 from adapters.smev.parsing import parse_xml
+from envelopes.parsing import relative_namespace
 
 SMEV_TRANSFORM_URI = "urn://smev-gov-ru/xmldsig/transform"
 
@@ -178,14 +179,22 @@ def exc_c14n(
     with_comments: bool = False,
     inclusive_prefixes: list[str] | None = None,
 ) -> bytes:
-    """Exclusive XML canonicalization of an element subtree (W3C xml-exc-c14n)."""
-    return etree.tostring(
-        element,
-        method="c14n",
-        exclusive=True,
-        with_comments=with_comments,
-        inclusive_ns_prefixes=inclusive_prefixes,
-    )
+    """Exclusive XML canonicalization of an element subtree (W3C xml-exc-c14n).
+
+    A subtree without a canonical form (a relative namespace URI, which libxml2 refuses with
+    no more than "C14N failed") is a TransformError naming the declaration.
+    """
+    try:
+        return etree.tostring(
+            element,
+            method="c14n",
+            exclusive=True,
+            with_comments=with_comments,
+            inclusive_ns_prefixes=inclusive_prefixes,
+        )
+    except (etree.C14NError, ValueError, TypeError) as exc:
+        why = relative_namespace(element) or str(exc)
+        raise TransformError(f"exclusive c14n is impossible here: {why}") from None
 
 
 def smev_digest_input(element: etree._Element) -> bytes:

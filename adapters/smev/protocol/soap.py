@@ -16,6 +16,7 @@ import base64
 import email.parser
 import email.policy
 import enum
+import re
 from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import unquote
@@ -167,6 +168,10 @@ class Reply:
         return body_element(self.document)
 
 
+# RFC 2046 section 5.1.1: bchars, at most 70, not ending in a space.
+_BOUNDARY = re.compile(rb"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+
+
 def _content_id(part: Message) -> str:
     return str(part.get("Content-ID", "")).strip().strip("<>")
 
@@ -191,9 +196,19 @@ def _parse_multipart(content_type: str, data: bytes) -> Reply:
         first = data.lstrip().split(b"\n", 1)[0].strip()
         if not first.startswith(b"--"):
             raise ProtocolError("multipart reply without a boundary")
-        boundary = first[2:].decode("ascii", "replace")
-        content_type = f'multipart/related; boundary="{boundary}"'
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+        if not _BOUNDARY.fullmatch(first[2:]):
+            raise ProtocolError(
+                "multipart reply without a boundary: its first line "
+                f"{first[:80].decode('latin-1')!r} is no MIME boundary (RFC 2046: 1 to 70 "
+                "of the characters A-Z a-z 0-9 '()+_,-./:=? and space)"
+            )
+        content_type = f'multipart/related; boundary="{first[2:].decode("ascii")}"'
+    try:
+        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            f"multipart reply: its Content-Type {content_type[:200]!r} is not ISO-8859-1 text"
+        ) from None
     message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(head + data)
     if not message.is_multipart():
         raise ProtocolError("multipart reply has no parts")
