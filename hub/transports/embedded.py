@@ -68,22 +68,39 @@ class EmbeddedDelivery(Delivery):
 
 
 class EmbeddedTransport(Transport):
-    """Queues in SQLite; polling with a short interval keeps latency low and CPU idle."""
+    """Queues in SQLite, polled: every ``poll_interval`` while there is work, backing off to
+    ``idle_interval`` when there is none (each poll is a short write transaction: at 20 ms on
+    five queues an idle hub spent 4 % of a core polling). A publish in this process wakes the
+    queue's consumer at once; one from another process (``hub send``) is seen at the next poll."""
 
     name = "embedded"
 
-    def __init__(self, store: Store, *, poll_interval: float = 0.02, lease: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_interval: float = 0.02,
+        idle_interval: float = 0.2,
+        lease: float = 60.0,
+    ) -> None:
         self.store = store
         self.poll_interval = poll_interval
+        self.idle_interval = max(idle_interval, poll_interval)
         self.lease = lease
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = asyncio.Event()
+        self._wakers: dict[str, asyncio.Event] = {}
+
+    def _waker(self, queue: str) -> asyncio.Event:
+        return self._wakers.setdefault(queue, asyncio.Event())
 
     async def start(self) -> None:
         self._closing.clear()
 
     async def close(self) -> None:
         self._closing.set()
+        for waker in self._wakers.values():
+            waker.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -98,6 +115,8 @@ class EmbeddedTransport(Transport):
         self, queue: str, body: bytes, headers: Mapping[str, str] | None = None, *, delay: float = 0
     ) -> None:
         await self.store.enqueue(queue, body, dict(headers or {}), delay)
+        if not delay:
+            self._waker(queue).set()
 
     async def consume(self, queue: str, handler: Handler, *, prefetch: int = 32) -> None:
         # One hub serves a store: what an earlier, dead consumer of this queue had claimed is
@@ -113,12 +132,14 @@ class EmbeddedTransport(Transport):
 
     async def _poll(self, queue: str, handler: Handler, prefetch: int) -> None:
         in_flight: set[asyncio.Task[None]] = set()
-        settled = asyncio.Event()
+        waker = self._waker(queue)  # also set when a delivery in hand is settled (room again)
+        wait = self.poll_interval
         while not self._closing.is_set():
             room = prefetch - len(in_flight)
+            waker.clear()
             rows = await self.store.claim(queue, room, self.lease) if room > 0 else []
             for row in rows:
-                delivery = EmbeddedDelivery(self.store, row, settled)
+                delivery = EmbeddedDelivery(self.store, row, waker)
                 if row.deliveries > DELIVERY_LIMIT and has_delivery_limit(queue):
                     # handed out again and again without an answer: a poison message
                     await delivery.nack(requeue=False)
@@ -129,9 +150,10 @@ class EmbeddedTransport(Transport):
             if rows and len(rows) == room:
                 await asyncio.sleep(0)
                 continue
-            settled.clear()
+            # busy (rows, or some in hand): poll again soon; idle: back off
+            wait = self.poll_interval if rows or in_flight else min(wait * 2, self.idle_interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.poll_interval)
+                await asyncio.wait_for(waker.wait(), wait)
 
     @staticmethod
     async def _handle(handler: Handler, delivery: EmbeddedDelivery) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,6 +178,8 @@ async def broker_cut(directory: Path, broker_url: str, n: int = 500, seconds: fl
     deployment = make_deployment(directory, through_proxy, workers=1)
     direct = make_deployment(directory.parent / (directory.name + "-direct"), broker_url)
     direct.config.data_dir = deployment.config.path(deployment.config.data_dir)
+    # the same keys and CA: the inbox is read as verified content (hub/ops/delivered.py)
+    shutil.copytree(deployment.pki, direct.pki, dirs_exist_ok=True)
     sent = [deployment.envelope("dept.finance", RECIPIENT) for _ in range(n)]
     ids = {m for m, _ in sent}
     t0 = time.monotonic()
