@@ -36,11 +36,9 @@ from hub.records import (
     Due,
     Event,
     Ingested,
-    LegalHold,
     MessageQuery,
     MessageRow,
     Processed,
-    PruneBatch,
     QueuedRow,
     Registration,
     RulesVersion,
@@ -50,7 +48,6 @@ from hub.records import (
 )
 from hub.store import sql_archive as archive
 from hub.store import sql_execution as execution
-from hub.store import sql_retention as retention
 from hub.store import sqlite_documents as documents
 from hub.store.base import Store
 from hub.store.sql_access import AccessTables
@@ -58,6 +55,7 @@ from hub.store.sql_archive_tables import ArchiveTables
 from hub.store.sql_database import Database
 from hub.store.sql_ingest import MESSAGE_COLUMNS, ingest_one
 from hub.store.sql_nodes import NodeTables
+from hub.store.sql_retention import RetentionTables
 from hub.store.sql_timeline import record_event
 
 if TYPE_CHECKING:
@@ -68,7 +66,7 @@ _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 _TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
 
 
-class SqlStore(AccessTables, ArchiveTables, NodeTables, Store):
+class SqlStore(AccessTables, ArchiveTables, NodeTables, RetentionTables, Store):
     """The hub's database, written by one batching writer per process."""
 
     def __init__(
@@ -517,33 +515,6 @@ class SqlStore(AccessTables, ArchiveTables, NodeTables, Store):
             (participant, message_id),
         )
         return bool(rows)
-
-    # ------------------------------------------------------------------ retention
-    async def prune_batch(
-        self,
-        before: str,
-        after: tuple[str, str] | None,
-        limit: int,
-        actor: str = "hub",
-        reason: str = "",
-    ) -> PruneBatch:
-        return await self._write(
-            lambda c: self._prune(c, retention.Cut(before, after, limit, actor, reason))
-        )
-
-    def _prune(self, conn: Any, cut: retention.Cut) -> PruneBatch:
-        return retention.prune_batch(conn, *cut)
-
-    async def hold_messages(self, message_ids: Sequence[str], reason: str, by: str) -> list[str]:
-        if not message_ids:
-            return []
-        return await self._write(lambda c: retention.hold(c, message_ids, reason, by))
-
-    async def release_holds(self, message_ids: Sequence[str]) -> list[str]:
-        return await self._write(lambda c: retention.release(c, message_ids))
-
-    async def legal_holds(self) -> list[LegalHold]:
-        return await self.database.read(retention.holds)
 
     # ------------------------------------------------------------------ state of things
     async def count_by_state(self) -> dict[str, int]:

@@ -17,6 +17,38 @@ from typing import Any, NamedTuple
 
 from hub.records import LegalHold, PruneBatch, now_iso
 from hub.store.sql_archive import prune_bodies
+from hub.store.sql_database import Database
+
+
+class RetentionTables:
+    """The store's retention and legal holds (SqlStore's; SQLite adds giving pages back)."""
+
+    database: Database
+
+    async def prune_batch(
+        self,
+        before: str,
+        after: tuple[str, str] | None,
+        limit: int,
+        actor: str = "hub",
+        reason: str = "",
+    ) -> PruneBatch:
+        cut = Cut(before, after, limit, actor, reason)
+        return await self.database.write(lambda c: self._prune(c, cut))
+
+    def _prune(self, conn: Any, cut: Cut) -> PruneBatch:
+        return prune_batch(conn, *cut)
+
+    async def hold_messages(self, message_ids: Sequence[str], reason: str, by: str) -> list[str]:
+        if not message_ids:
+            return []
+        return await self.database.write(lambda c: hold(c, message_ids, reason, by))
+
+    async def release_holds(self, message_ids: Sequence[str]) -> list[str]:
+        return await self.database.write(lambda c: release(c, message_ids))
+
+    async def legal_holds(self) -> list[LegalHold]:
+        return await self.database.read(holds)
 
 
 class Cut(NamedTuple):
