@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -162,6 +163,9 @@ async def pump(
                         body,
                         headers={"message-id": key, "source": "bench"},
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        # as a department's client does: the hub checks the publishing user
+                        # ([security] check_publisher, docs/rabbitmq-topology.md)
+                        user_id=urllib.parse.urlsplit(url).username or None,
                     ),
                     routing_key=src,
                     mandatory=True,
