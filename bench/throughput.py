@@ -18,6 +18,8 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -26,6 +28,7 @@ import time
 import urllib.parse
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 
@@ -204,6 +207,155 @@ def wait_ready(proc: subprocess.Popen[str], marker: str, timeout: float = 60) ->
     raise SystemExit(f"no {marker!r} within {timeout}s")
 
 
+def tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory of a process tree in MB: now (VmRSS) or at its peak (VmHWM), summed."""
+    total = 0
+    for each in tree_pids(pid):
+        try:
+            with open(f"/proc/{each}/status") as handle:
+                for line in handle:
+                    if line.startswith(field + ":"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def serve(
+    config: Path, profile: str | None = None, code: Path | None = None
+) -> subprocess.Popen[str]:
+    """``hub serve`` as its own process tree, ready (optionally sampled by py-spy; ``code``: a
+    checkout whose hub runs instead of this one)."""
+    command = [sys.executable, "-m", "hub", "serve", "--config", str(config)]
+    env = dict(os.environ, PYTHONPATH=str(code)) if code else None
+    if profile:  # sampled by py-spy, every process of the tree (collapsed stacks)
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+        flags = os.environ.get("BENCH_PYSPY_FLAGS", "").split()
+        command = [
+            spy,
+            "record",
+            "-s",
+            "-r",
+            "250",
+            "-f",
+            "raw",
+            *flags,
+            "-o",
+            profile,
+            "--",
+            *command,
+        ]
+    hub = subprocess.Popen(
+        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+    )
+    wait_ready(hub, "serving on")
+    return hub
+
+
+def stop(process: subprocess.Popen[str], profiled: bool = False) -> None:
+    if profiled:
+        process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    else:
+        process.terminate()
+    process.wait(60)
+
+
+def deployment(directory: Path, url: str, workers: int) -> Path:
+    """A two-department deployment (embedded when ``url`` is empty) with ``workers``."""
+    config = init_deployment(
+        directory,
+        ["dept.finance", "dept.culture"],
+        url,
+        metrics_address="127.0.0.1:0",
+        api_address="127.0.0.1:0",
+    )
+    text = re.sub(r"(?m)^workers = \d+$", f"workers = {workers}", config.read_text())
+    config.write_text(text)
+    return config
+
+
+async def pump_embedded(
+    config: Path, bodies: list[bytes], hub_pid: int, rate: float = 0.0
+) -> dict[str, float]:
+    """The embedded transport's figures: submissions written into the hub's SQLite file (as
+    ``hub send`` does), read back from the recipient's inbox there."""
+    from hub.config import load_config
+    from hub.store import open_store
+    from hub.transports.embedded import EmbeddedTransport
+
+    store = await open_store(load_config(config))
+    transport = EmbeddedTransport(store)
+    try:
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+        done = asyncio.Event()
+
+        async def on(delivery: Any) -> None:
+            key = str(delivery.headers.get("message-id", ""))
+            if key in sent_at and key not in arrived:
+                arrived.add(key)
+                latencies.append(time.perf_counter() - sent_at[key])
+                if len(arrived) == len(bodies):
+                    done.set()
+            await delivery.ack()
+
+        arrived: set[str] = set()
+        await transport.start()
+        await transport.consume("inbox.dept.culture", on, prefetch=200)
+        cpu0 = cpu_seconds(hub_pid)
+        main0 = cpu_seconds(hub_pid, tree=False)
+        start = time.perf_counter()
+        for index, body in enumerate(bodies):
+            key = body.split(b"<hub:MessageId>", 1)[1].split(b"<", 1)[0].decode()
+            if rate:
+                await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
+            sent_at[key] = time.perf_counter()
+            await transport.publish("hub.inbound", body, {"message-id": key})
+        await asyncio.wait_for(done.wait(), 600)
+        elapsed = time.perf_counter() - start
+        cpu = cpu_seconds(hub_pid) - cpu0
+        main_cpu = cpu_seconds(hub_pid, tree=False) - main0
+    finally:
+        await transport.close()
+        await store.close()
+    latencies.sort()
+    return {
+        "rate": len(bodies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "cpu_ms": cpu / len(bodies) * 1000,
+        "main_cpu_ms": main_cpu / len(bodies) * 1000,
+        "broker_cpu_ms": 0.0,
+        "elapsed": elapsed,
+    }
+
+
+def line(name: str, r: dict[str, float]) -> str:
+    return (
+        f"{name:<24} {r['rate']:7.0f} msg/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
+        f"   cpu {r['cpu_ms']:.2f} ms/msg   broker cpu {r['broker_cpu_ms']:.2f} ms/msg"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=3000)
@@ -217,43 +369,63 @@ def main() -> None:
         default=0.0,
         help="offer this many messages per second (latency below saturation); 0: all at once",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also: latency at half the saturated rate and at a city's 2 msg/s, the embedded "
+        "transport, and throughput with 1, 2 and 3 workers",
+    )
+    parser.add_argument(
+        "--city-seconds", type=float, default=30, help="how long the 2 msg/s phase lasts"
+    )
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="also run the hub of this git commit (a worktree), round by round with this one "
+        "and the bare relay: before and after in one run",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="run hub serve under py-spy and write its collapsed stacks here (slows the hub)",
+    )
     args = parser.parse_args()
     host = vhost()
     url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
     quorum: dict[str, object] = {"x-queue-type": "quorum"}  # as the hub declares inboxes
     hub_runs: list[dict[str, float]] = []
     bare_runs: list[dict[str, float]] = []
+    before_runs: list[dict[str, float]] = []
+    extra: list[str] = []
+    before: Before | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
-            config = init_deployment(
-                Path(tmp),
-                ["dept.finance", "dept.culture"],
-                url,
-                metrics_address="127.0.0.1:0",
-                api_address="127.0.0.1:0",
-            )
-            text = re.sub(r"(?m)^workers = \d+$", f"workers = {args.workers}", config.read_text())
-            config.write_text(text)
-            total = args.n * args.rounds
+            config = deployment(Path(tmp) / "amqp", url, args.workers)
+            total = args.n * (args.rounds + (4 if args.full else 0)) + int(2 * args.city_seconds)
             print(f"preparing {total} signed envelopes ...", flush=True)
-            bodies = make_envelopes(Path(tmp) / "pki", total)  # every hub round new MessageIds
-            size = statistics.mean(len(b) for b in bodies)
-            hub = subprocess.Popen(
-                [sys.executable, "-m", "hub", "serve", "--config", str(config)],
-                stderr=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                text=True,
-            )
+            signed = make_envelopes(Path(tmp) / "amqp" / "pki", total)  # new MessageIds
+            size = statistics.mean(len(b) for b in signed) / 1024
+            fresh = iter(signed)
+
+            def take(count: int) -> list[bytes]:
+                return [next(fresh) for _ in range(count)]
+
+            hub = serve(config, args.profile)
+            if args.against:
+                before = Before(args.against, Path(tmp), host)
             relay = subprocess.Popen(
                 [sys.executable, "-c", RELAY, url, "bench.relay.in", "bench.relay.out", "128"],
                 stdout=subprocess.PIPE,
                 text=True,
             )
             try:
-                wait_ready(hub, "serving on")
                 wait_ready(relay, "ready")
+                time.sleep(2)
+                idle_rss = rss_mb(hub.pid)
                 for turn in range(args.rounds):
-                    batch = bodies[turn * args.n : (turn + 1) * args.n]
+                    batch = take(args.n)
+                    if before is not None and turn % 2:  # who goes first alternates
+                        before_runs.append(before.round(batch, quorum, args.rate))
                     hub_runs.append(
                         asyncio.run(
                             pump(
@@ -267,6 +439,8 @@ def main() -> None:
                             )
                         )
                     )
+                    if before is not None and not turn % 2:
+                        before_runs.append(before.round(batch, quorum, args.rate))
                     bare_runs.append(
                         asyncio.run(
                             pump(
@@ -284,27 +458,90 @@ def main() -> None:
                         f"round {turn + 1}: hub {hub_runs[-1]['rate']:.0f} msg/s, "
                         f"bare {bare_runs[-1]['rate']:.0f} msg/s, "
                         f"ratio {hub_runs[-1]['rate'] / bare_runs[-1]['rate']:.2f}, "
-                        f"hub cpu {hub_runs[-1]['cpu_ms']:.2f} ms/msg",
+                        f"hub cpu {hub_runs[-1]['cpu_ms']:.2f} ms/msg"
+                        + (
+                            f"; before: {before_runs[-1]['rate']:.0f} msg/s, "
+                            f"cpu {before_runs[-1]['cpu_ms']:.2f} ms/msg"
+                            if before_runs
+                            else ""
+                        ),
                         flush=True,
                     )
+                peak_rss = rss_mb(hub.pid, "VmHWM")
+                saturated = median_run(hub_runs)
+                if args.full:
+                    half = saturated["rate"] / 2
+                    count = min(args.n, int(half * 10))
+                    r = asyncio.run(
+                        pump(
+                            url,
+                            "hub.inbound",
+                            "inbox.dept.culture",
+                            take(count),
+                            hub.pid,
+                            quorum,
+                            half,
+                        )
+                    )
+                    extra.append(line(f"hub at {half:.0f} msg/s (half)", r))
+                    city = int(2 * args.city_seconds)
+                    r = asyncio.run(
+                        pump(
+                            url,
+                            "hub.inbound",
+                            "inbox.dept.culture",
+                            take(city),
+                            hub.pid,
+                            quorum,
+                            2.0,
+                        )
+                    )
+                    extra.append(line("hub at 2 msg/s (a city)", r))
+                    extra.append(
+                        f"  cpu per message at 2 msg/s ÷ saturated: "
+                        f"{r['cpu_ms'] / saturated['cpu_ms']:.2f}"
+                    )
             finally:
-                for process in (hub, relay):
-                    process.terminate()
-                    process.wait(30)
+                stop(hub, bool(args.profile))
+                if before is not None:
+                    before.close()
+                stop(relay)
+            if args.full:
+                extra.extend(scaling(config, url, take, args.n, quorum))
+                extra.extend(embedded(Path(tmp), args.n, args.workers))
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", host], capture_output=True)
     hub_result, bare = median_run(hub_runs), median_run(bare_runs)
     ratio = statistics.median(
         h["rate"] / b["rate"] for h, b in zip(hub_runs, bare_runs, strict=True)
     )
-    print(
-        f"\nmessages: {args.n} x {size / 1024:.1f} KB per round, {args.rounds} rounds (medians), "
-        f"hub workers: {args.workers}, cores: {os.cpu_count()}"
+    cpu_ratio = statistics.median(
+        h["cpu_ms"] / b["cpu_ms"] for h, b in zip(hub_runs, bare_runs, strict=True)
     )
-    for name, r in (("hub", hub_result), ("bare relay", bare)):
+    broker_ratio = (
+        statistics.median(
+            h["broker_cpu_ms"] / b["broker_cpu_ms"]
+            for h, b in zip(hub_runs, bare_runs, strict=True)
+            if b["broker_cpu_ms"]
+        )
+        if bare["broker_cpu_ms"]
+        else 0.0
+    )
+    print(
+        f"\nmessages: {args.n} x {size:.1f} KB per round, {args.rounds} rounds "
+        f"(medians), hub workers: {args.workers}, cores: {os.cpu_count()}"
+    )
+    print(line("hub", hub_result))
+    print(line("bare relay", bare))
+    if before_runs:
+        print(line(f"before ({args.against})", median_run(before_runs)))
+        pairs = list(zip(hub_runs, before_runs, strict=True))
+        old = list(zip(before_runs, bare_runs, strict=True))
         print(
-            f"{name:<11} {r['rate']:8.0f} msg/s   p50 {r['p50']:7.1f} ms   p99 {r['p99']:7.1f} ms"
-            f"   cpu {r['cpu_ms']:.2f} ms/msg   broker cpu {r['broker_cpu_ms']:.2f} ms/msg"
+            f"  after ÷ before: throughput "
+            f"{statistics.median(h['rate'] / b['rate'] for h, b in pairs):.2f}, cpu per message "
+            f"{statistics.median(h['cpu_ms'] / b['cpu_ms'] for h, b in pairs):.2f}; before ÷ bare "
+            f"relay {statistics.median(b['rate'] / r['rate'] for b, r in old):.2f}"
         )
     print(
         f"  of which the hub's event loop {hub_result['main_cpu_ms']:.2f} ms, its crypto workers "
@@ -312,8 +549,82 @@ def main() -> None:
     )
     if args.rate:
         print(f"(paced at {args.rate:g} msg/s: the rates are the offered load, not capacity)")
+    print(f"hub rss: idle {idle_rss:.0f} MB, peak under load {peak_rss:.0f} MB (all its processes)")
+    for text in extra:
+        print(text)
+    print(f"cpu ratio (hub cpu ÷ bare relay cpu per message): {cpu_ratio:.2f}")
+    print(f"broker cpu ratio (per hub message ÷ per bare message): {broker_ratio:.2f}")
     print(f"hub cpu per message: {hub_result['cpu_ms']:.2f} ms")  # the last two lines, as
     print(f"ratio: {ratio:.2f}")  # issue 4 asks: other tools read them
+
+
+def scaling(config: Path, url: str, take: Any, n: int, quorum: dict[str, object]) -> list[str]:
+    """Throughput with 1, 2 and 3 crypto workers: the same deployment restarted with each."""
+    out = []
+    for workers in (1, 2, 3):
+        text = re.sub(r"(?m)^workers = \d+$", f"workers = {workers}", config.read_text())
+        config.write_text(text)
+        hub = serve(config)
+        try:
+            r = asyncio.run(
+                pump(url, "hub.inbound", "inbox.dept.culture", take(n), hub.pid, quorum)
+            )
+        finally:
+            stop(hub)
+        out.append(line(f"hub, {workers} worker{'s' if workers > 1 else ''}", r))
+    return out
+
+
+def embedded(tmp: Path, n: int, workers: int) -> list[str]:
+    """The default deployment: embedded transport and SQLite, no broker (its own keys)."""
+    config = deployment(tmp / "embedded", "", workers)
+    signed = make_envelopes(tmp / "embedded" / "pki", n)
+    hub = serve(config)
+    try:
+        time.sleep(2)
+        idle = rss_mb(hub.pid)
+        r = asyncio.run(pump_embedded(config, signed, hub.pid))
+        peak = rss_mb(hub.pid, "VmHWM")
+    finally:
+        stop(hub)
+    return [
+        line("embedded (SQLite queues)", r),
+        f"  embedded hub rss: idle {idle:.0f} MB, peak {peak:.0f} MB",
+    ]
+
+
+class Before:
+    """The hub of another commit: its own worktree and vhost, a copy of this run's deployment
+    (the same keys, so the same envelopes), serving beside this one."""
+
+    def __init__(self, ref: str, tmp: Path, host: str) -> None:
+        repo = Path(__file__).resolve().parent.parent
+        self.repo = repo
+        self.code = tmp / "before-code"
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "add", "--detach", str(self.code), ref],
+            check=True,
+            capture_output=True,
+        )
+        self.host = vhost()
+        self.url = f"amqp://guest:guest@127.0.0.1:5672/{self.host}"
+        shutil.copytree(tmp / "amqp", tmp / "before", ignore=shutil.ignore_patterns("data"))
+        config = tmp / "before" / "hub.toml"
+        config.write_text(config.read_text().replace(f"/{host}", f"/{self.host}"))
+        self.hub = serve(config, code=self.code)
+
+    def round(self, batch: list[bytes], quorum: dict[str, object], rate: float) -> dict[str, float]:
+        return asyncio.run(
+            pump(self.url, "hub.inbound", "inbox.dept.culture", batch, self.hub.pid, quorum, rate)
+        )
+
+    def close(self) -> None:
+        stop(self.hub)
+        subprocess.run(["rabbitmqctl", "delete_vhost", self.host], capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(self.repo), "worktree", "remove", "--force", str(self.code)],
+            capture_output=True,
+        )
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
