@@ -18,7 +18,6 @@ import aiosqlite
 
 from hub.errors import StoreError
 from hub.store.schema import MIGRATIONS, statements
-from hub.store.sql_archive import capture
 from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
@@ -101,6 +100,11 @@ class SqliteDatabase:
         """Run fn inside the next batched transaction; returns once it is committed."""
         return await self.writer.write(fn)
 
+    async def write_alone(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A job one node does for all (the archive's sequencer): SQLite has one writer, so
+        a batched write is alone already."""
+        return await self.writer.write(fn)
+
     async def _commit_batch(self, fns: list[WriteFn]) -> list[tuple[bool, Any]]:
         assert self._writer is not None
         results: list[tuple[bool, Any]] = await self._writer._execute(  # type: ignore[no-untyped-call]
@@ -155,7 +159,6 @@ def _run_batch(conn: sqlite3.Connection, batch: list[WriteFn]) -> list[tuple[boo
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
                 results.append((False, exc))
-        capture(conn)  # the archive's leaves, in this same transaction (docs/archive.md)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
