@@ -26,6 +26,7 @@ from psycopg import errors
 from psycopg_pool import ConnectionPool
 
 from hub.errors import StoreError
+from hub.store import sql_archive as archive
 from hub.store.schema import migrations_for, statements
 from hub.store.sql_database import BatchingWriter
 
@@ -227,9 +228,11 @@ def _batch_once(conn: PgConnection, fns: list[Callable[[Any], Any]]) -> list[tup
     raw = conn.raw
     results: list[tuple[bool, Any]] = []
     raw.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+    archive.begin(conn)
     try:
         for fn in fns:
             raw.execute("SAVEPOINT w")
+            mark = archive.mark(conn)
             try:
                 results.append((True, fn(conn)))
                 raw.execute("RELEASE SAVEPOINT w")
@@ -238,9 +241,12 @@ def _batch_once(conn: PgConnection, fns: list[Callable[[Any], Any]]) -> list[tup
             except Exception as exc:
                 raw.execute("ROLLBACK TO SAVEPOINT w")
                 raw.execute("RELEASE SAVEPOINT w")
+                archive.undo(conn, mark)
                 results.append((False, exc))
+        archive.flush(conn)  # the archive's pending leaves, in this same transaction
         raw.execute("COMMIT")
     except BaseException:
+        archive.discard(conn)
         if not raw.closed:
             raw.execute("ROLLBACK")
         raise

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from hub.errors import StoreError
+from hub.store import sql_archive as archive
 from hub.store.schema import MIGRATIONS, statements
 from hub.store.sql_database import BatchingWriter
 
@@ -149,18 +150,23 @@ def _run_batch(conn: sqlite3.Connection, batch: list[WriteFn]) -> list[tuple[boo
     """One transaction for the whole batch; a failing write rolls back only itself."""
     results: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
+    archive.begin(conn)
     try:
         for fn in batch:
             conn.execute("SAVEPOINT w")
+            mark = archive.mark(conn)
             try:
                 results.append((True, fn(conn)))
                 conn.execute("RELEASE w")
             except Exception as exc:
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
+                archive.undo(conn, mark)
                 results.append((False, exc))
+        archive.flush(conn)  # the archive's pending leaves, in this same transaction
         conn.execute("COMMIT")
     except BaseException:
+        archive.discard(conn)
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
