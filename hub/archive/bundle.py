@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import shutil
 import tempfile
@@ -25,7 +26,8 @@ from cryptography import x509
 from hub.archive import entries
 from hub.archive.entries import Source
 from hub.archive.heads import HeadError, SignedHead, verify_head
-from hub.archive.merkle import ProofError, leaf_hash, root_from_range_proof
+from hub.archive.merkle import EMPTY_ROOT, ProofError, leaf_hash, root_from_stream
+from hub.archive.spool import Spool
 
 FORMAT = "hub-archive-bundle/1"
 MIMETYPE = "application/vnd.etsi.asic-e+zip"
@@ -46,25 +48,40 @@ def _safe(message_id: str) -> str:
 
 
 class BundleWriter:
-    """Streams a bundle out: entries as they come, then the proof, head and manifests."""
+    """Streams a bundle out in bounded memory: entries as they come (to a temporary file: a
+    ZIP takes one member at a time, and envelopes come between), the proof's nodes as each gap
+    between entries closes, then the timelines, proof, head and manifests from the spool."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, size: int) -> None:
+        self.size = size  # of the head every entry is proven under
         self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         info = zipfile.ZipInfo("mimetype", date_time=(1980, 1, 1, 0, 0, 0))
         self.zip.writestr(info, MIMETYPE, compress_type=zipfile.ZIP_STORED)
-        self.files: dict[str, str] = {}
-        self.types: dict[str, str] = {}
+        self.spool = Spool()
         self.count = 0
         self.pruned: list[str] = []
-        self.messages: set[str] = set()
-        self.timelines: dict[str, list[dict[str, Any]]] = {}
+        self.messages = 0
+        self.last = -1  # the last entry's number: the next gap starts after it
         # the entries go last: a ZIP takes one member at a time, and envelopes come between
         self._entries: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
         self._digest = hashlib.sha256()
 
+    def gap(self, upto: int) -> tuple[int, int]:
+        """The range between the last entry added and entry ``upto`` (the head's size at the
+        end): its nodes go in the proof (``nodes``)."""
+        return self.last + 1, upto
+
+    def nodes(self, found: Iterable[tuple[int, int, bytes]]) -> None:
+        for start, end, value in found:
+            self.spool.node(start, end, value)
+
     def add(self, source: Source) -> None:
+        """The next entry, in log order (after the gap before it is closed)."""
         assert source.data is not None
         leaf = source.leaf
+        if leaf.idx <= self.last:
+            raise ValueError(f"entry {leaf.idx} is not after entry {self.last}")
+        self.last = leaf.idx
         line = json.dumps(
             {"index": leaf.idx, "leaf": leaf.hash.hex(), "data": source.data.decode()},
             ensure_ascii=False, separators=(",", ":"),
@@ -73,64 +90,87 @@ class BundleWriter:
         self._digest.update(line)
         self.count += 1
         if leaf.kind == entries.ENVELOPE and leaf.message_id:
-            self.messages.add(leaf.message_id)
+            self.messages += self.spool.message(leaf.message_id)
             if source.body is not None:
                 self._put(f"messages/{_safe(leaf.message_id)}/envelope.xml", source.body,
                           "application/xml")  # fmt: skip
             elif leaf.message_id not in self.pruned:
                 self.pruned.append(leaf.message_id)
         elif leaf.kind == entries.EVENT and leaf.message_id:
-            self.timelines.setdefault(leaf.message_id, []).append(entries.parse(source.data))
+            self.spool.event(leaf.message_id, leaf.idx, source.data.decode())
 
     def abandon(self) -> None:
         self._entries.close()
         self.zip.close()
+        self.spool.close()
 
     def _put(self, name: str, data: bytes, media_type: str) -> None:
         self.zip.writestr(name, data)
-        self.files[name] = hashlib.sha256(data).hexdigest()
-        self.types[name] = media_type
+        self.spool.file(name, hashlib.sha256(data).hexdigest(), media_type)
 
-    def finish(
-        self, head: SignedHead, nodes: Iterable[tuple[int, int, bytes]], cert_chain: bytes
-    ) -> None:
+    def finish(self, head: SignedHead, cert_chain: bytes) -> None:
+        """The rest, once every entry is in and the last gap's nodes too."""
         self._entries.seek(0)
         with self.zip.open(ENTRIES, "w", force_zip64=True) as member:
             shutil.copyfileobj(self._entries, member, 1 << 20)
         self._entries.close()
-        self.files[ENTRIES] = self._digest.hexdigest()
-        self.types[ENTRIES] = "application/jsonl"
-        for message_id, events in self.timelines.items():
-            self._put(f"messages/{_safe(message_id)}/timeline.json", _json(events),
+        self.spool.file(ENTRIES, self._digest.hexdigest(), "application/jsonl")
+        for message_id, events in self.spool.timelines():
+            parsed = [entries.parse(e.encode()) for e in events]
+            self._put(f"messages/{_safe(message_id)}/timeline.json", _json(parsed),
                       "application/json")  # fmt: skip
-        proof = {"size": head.size, "nodes": [[a, b, h.hex()] for a, b, h in nodes]}
-        self._put(PROOF, _json(proof), "application/json")
+        if head.size == 0:
+            self.spool.node(0, 0, EMPTY_ROOT)
+        self._stream(PROOF, "application/json", self._proof_parts(head.size))
         self._put(HEAD, _json(head.as_json()), "application/json")
         self._put(CERTS, cert_chain, "application/pem-certificate-chain")
-        manifest = {
-            "format": FORMAT,
-            "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "head": head.size,
-            "entries": self.count,
-            "messages": sorted(self.messages),
-            "pruned": sorted(self.pruned),
-            "files": dict(sorted(self.files.items())),
-        }
-        self.zip.writestr(MANIFEST, _json(manifest))
-        self.types[MANIFEST] = "application/json"
-        rows = "".join(
-            f"  <manifest:file-entry manifest:full-path={quoteattr(n)} "
-            f"manifest:media-type={quoteattr(t)}/>\n"
-            for n, t in sorted(self.types.items())
-        )
-        self.zip.writestr(
-            ODF_MANIFEST,
+        self._stream(MANIFEST, "", self._manifest_parts(head))
+        self._stream(ODF_MANIFEST, "", self._odf_parts())
+        self.zip.close()
+        self.spool.close()
+
+    def _stream(self, name: str, media_type: str, parts: Iterable[str]) -> None:
+        """A member written piece by piece (listed with its digest when it has a type)."""
+        digest = hashlib.sha256()
+        with self.zip.open(name, "w", force_zip64=True) as member:
+            for part in parts:
+                data = part.encode()
+                member.write(data)
+                digest.update(data)
+        if media_type:
+            self.spool.file(name, digest.hexdigest(), media_type)
+
+    def _proof_parts(self, size: int) -> Iterator[str]:
+        yield f'{{\n "size": {size},\n "nodes": ['
+        for n, (start, end, value) in enumerate(self.spool.nodes()):
+            yield f'{"," if n else ""}\n  [{start}, {end}, "{value.hex()}"]'
+        yield "\n ]\n}"
+
+    def _manifest_parts(self, head: SignedHead) -> Iterator[str]:
+        created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        yield f'{{\n "format": "{FORMAT}",\n "created": "{created}",\n "head": {head.size},\n'
+        yield f' "entries": {self.count},\n "messages": ['
+        for n, message_id in enumerate(self.spool.messages()):
+            yield ("," if n else "") + "\n  " + json.dumps(message_id, ensure_ascii=False)
+        yield f'\n ],\n "pruned": {json.dumps(sorted(self.pruned), ensure_ascii=False)},'
+        yield '\n "files": {'
+        for n, (name, digest, _) in enumerate(self.spool.files()):
+            yield ("," if n else "") + f'\n  {json.dumps(name, ensure_ascii=False)}: "{digest}"'
+        yield "\n }\n}\n"
+
+    def _odf_parts(self) -> Iterator[str]:
+        yield (
             '<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest xmlns:manifest='
             '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">\n'
             f'  <manifest:file-entry manifest:full-path="/" manifest:media-type="{MIMETYPE}"/>\n'
-            f"{rows}</manifest:manifest>\n",
         )
-        self.zip.close()
+        types = ((n, t) for n, _, t in self.spool.files())
+        for name, media_type in itertools.chain(types, [(MANIFEST, "application/json")]):
+            yield (
+                f"  <manifest:file-entry manifest:full-path={quoteattr(name)} "
+                f"manifest:media-type={quoteattr(media_type)}/>\n"
+            )
+        yield "</manifest:manifest>\n"
 
 
 def _json(value: object) -> bytes:
@@ -179,9 +219,27 @@ def verify_bundle(path: Path, hub_cert: x509.Certificate) -> Verified:
         proof = _read_json(archive, PROOF)
         if proof.get("size") != head.size:
             raise BundleError(f"{PROOF}: for a tree of {proof.get('size')}, not {head.size}")
-        leaves: dict[int, bytes] = {}
-        timelines: dict[str, list[dict[str, Any]]] = {}
-        envelopes: set[str] = set()
+        spool = Spool()
+        try:
+            return _check_entries(archive, names, head, manifest, proof, spool)
+        finally:
+            spool.close()
+
+
+def _check_entries(
+    archive: zipfile.ZipFile, names: set[str], head: SignedHead, manifest: dict[str, Any],
+    proof: dict[str, Any], spool: Spool,
+) -> Verified:  # fmt: skip
+    """Every entry line checked as it streams past, the root computed as it goes; the
+    timelines compared from the spool at the end."""
+    envelopes: set[str] = set()
+    pruned = list(manifest.get("pruned", []))
+    gone = set(pruned)
+    counted = 0
+
+    def leaves() -> Iterator[tuple[int, bytes]]:
+        nonlocal counted
+        last = -1
         for index, data, leaf in _entry_lines(archive):
             what = f"entry {index}"
             try:
@@ -191,30 +249,35 @@ def verify_bundle(path: Path, hub_cert: x509.Certificate) -> Verified:
             what = f"entry {index} ({entry.get('kind')} {_subject(entry)})"
             if leaf_hash(data) != leaf:
                 raise BundleError(f"{what}: its content does not match its leaf hash")
-            if index in leaves or not 0 <= index < head.size:
-                raise BundleError(f"{what}: a duplicate or outside the tree of {head.size}")
-            leaves[index] = leaf
+            if index <= last or not 0 <= index < head.size:
+                raise BundleError(
+                    f"{what}: a duplicate, out of log order, or outside the tree of {head.size}"
+                )
+            last = index
+            counted += 1
             message_id = str(entry.get("message_id", ""))
             if entry.get("kind") == entries.ENVELOPE:
                 envelopes.add(message_id)
-                _check_envelope(archive, names, what, entry, manifest.get("pruned", []))
+                _check_envelope(archive, names, what, entry, gone)
             elif entry.get("kind") == entries.EVENT:
-                timelines.setdefault(message_id, []).append(entry)
-        nodes = {(int(a), int(b)): bytes.fromhex(h) for a, b, h in proof.get("nodes", [])}
-        try:
-            root = root_from_range_proof(leaves, head.size, nodes)
-        except (ProofError, KeyError) as exc:
-            raise BundleError(f"{PROOF}: {exc}") from None
-        if root != head.root:
-            raise BundleError(
-                f"{ENTRIES}: the entries and the proof do not lead to the root of the signed "
-                f"tree head of {head.size} entries"
-            )
-        for message_id, events in timelines.items():
-            name = f"messages/{_safe(message_id)}/timeline.json"
-            if name in names and json.loads(archive.read(name)) != events:
-                raise BundleError(f"{name}: differs from the message's logged events")
-        return Verified(head, len(leaves), sorted(envelopes), list(manifest.get("pruned", [])))
+                spool.event(message_id, index, data.decode())
+            yield index, leaf
+
+    nodes = {(int(a), int(b)): bytes.fromhex(h) for a, b, h in proof.get("nodes", [])}
+    try:
+        root = root_from_stream(leaves(), head.size, nodes)
+    except (ProofError, KeyError) as exc:
+        raise BundleError(f"{PROOF}: {exc}") from None
+    if root != head.root:
+        raise BundleError(
+            f"{ENTRIES}: the entries and the proof do not lead to the root of the signed "
+            f"tree head of {head.size} entries"
+        )
+    for message_id, events in spool.timelines():
+        name = f"messages/{_safe(message_id)}/timeline.json"
+        if name in names and json.loads(archive.read(name)) != [json.loads(e) for e in events]:
+            raise BundleError(f"{name}: differs from the message's logged events")
+    return Verified(head, counted, sorted(envelopes), pruned)
 
 
 def _subject(entry: dict[str, Any]) -> str:
@@ -227,7 +290,7 @@ def _subject(entry: dict[str, Any]) -> str:
 
 def _check_envelope(
     archive: zipfile.ZipFile, names: set[str], what: str, entry: dict[str, Any],
-    pruned: list[str],
+    pruned: set[str],
 ) -> None:  # fmt: skip
     name = f"messages/{_safe(str(entry['message_id']))}/envelope.xml"
     if name not in names:

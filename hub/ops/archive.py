@@ -122,15 +122,20 @@ async def export(
     """A bundle of the entries in [since, until) or of the messages named, every entry proven
     under one signed head (a fresh one when the latest does not cover them)."""
     head = await sign_now(store, config)
-    chosen: list[int] = []
-    writer = BundleWriter(out)
+    writer = BundleWriter(out, head.size)
     try:
         if message_ids:
-            batches = [await store.archive_leaves_of(message_ids)]
+            batches = [await store.archive_leaves_of(list(dict.fromkeys(message_ids)))]
         else:
             batches = _between(store, since, until)
         async for leaves in _aiter(batches):
             leaves = [leaf for leaf in leaves if leaf.idx < head.size]
+            gaps: list[tuple[int, int]] = []
+            last = writer.last
+            for leaf in leaves:  # the proof's nodes for the ranges between the entries
+                gaps.append((last + 1, leaf.idx))
+                last = leaf.idx
+            writer.nodes(await store.archive_cover(gaps, head.size))
             for source in await store.archive_sources(leaves):
                 if source.data is None or leaf_hash(source.data) != source.leaf.hash:
                     raise ArchiveError(
@@ -138,13 +143,12 @@ async def export(
                         "longer matches its leaf: run `hub archive audit`"
                     )
                 writer.add(source)
-                chosen.append(source.leaf.idx)
-        nodes = await store.archive_range_proof(chosen, head.size)
-        writer.finish(head, nodes, _chain(config))
+        writer.nodes(await store.archive_cover([writer.gap(head.size)], head.size))
+        writer.finish(head, _chain(config))
     except BaseException:
         _discard(writer, out)
         raise
-    return Exported(out, head, writer.count, len(writer.messages))
+    return Exported(out, head, writer.count, writer.messages)
 
 
 def _discard(writer: BundleWriter, out: Path) -> None:

@@ -510,10 +510,10 @@ class Store(abc.ABC):
         """The proof that the tree of ``old`` is a prefix of the tree of ``new``."""
 
     @abc.abstractmethod
-    async def archive_range_proof(
-        self, indices: Sequence[int], size: int
+    async def archive_cover(
+        self, gaps: Sequence[tuple[int, int]], size: int
     ) -> list[tuple[int, int, bytes]]:
-        """A batch inclusion proof of these entries in the tree of ``size`` (docs/archive.md)."""
+        """A batch proof's nodes for these gaps [lo, hi) between entries, gap by gap."""
 
     @abc.abstractmethod
     async def archive_leaves(self, start: int, end: int) -> list[Leaf]:

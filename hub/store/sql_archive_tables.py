@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hub.archive import entries
 from hub.archive.entries import Leaf, Source
 from hub.archive.heads import PrivateKey, SignedHead, sign_head
-from hub.archive.merkle import consistency_proof, inclusion_proof, range_proof
+from hub.archive.merkle import consistency_proof, cover, inclusion_proof
 from hub.records import now_iso
 from hub.store import sql_archive as log
 
@@ -72,12 +72,15 @@ class ArchiveTables:
     async def archive_consistency(self, old: int, new: int) -> list[bytes]:
         return await self.database.read(lambda c: consistency_proof(log.oracle(c), old, new))
 
-    async def archive_range_proof(
-        self, indices: Sequence[int], size: int
+    async def archive_cover(
+        self, gaps: Sequence[tuple[int, int]], size: int
     ) -> list[tuple[int, int, bytes]]:
-        """A batch inclusion proof of the sorted entries ``indices`` in the tree of ``size``."""
-        wanted = sorted(indices)
-        return await self.database.read(lambda c: range_proof(log.oracle(c), wanted, size))
+        """The batch proof's nodes for these gaps between entries, in order (a bundle's proof,
+        computed as its entries stream past: merkle.cover)."""
+        wanted = list(gaps)
+        return await self.database.read(
+            lambda c: [n for lo, hi in wanted for n in cover(log.oracle(c), lo, hi, size)]
+        )
 
     async def archive_leaves(self, start: int, end: int) -> list[Leaf]:
         rows = await self.database.fetchall(
