@@ -1,6 +1,7 @@
 """Scale-out: the hub on PostgreSQL with 1, 2 and 3 nodes against 1 node on SQLite, in one run.
 
     .venv/bin/python bench/scale.py [-n 2000] [--rounds 3] [--nodes 1,2,3] [--workers 1]
+        [--code NAME=DIR]...
 
 Each configuration gets a fresh RabbitMQ vhost (and, on PostgreSQL, a fresh database); its
 ``hub serve`` processes start, N signed ~5 KB envelopes from dept.finance to dept.culture go
@@ -11,7 +12,10 @@ CPU per message of all the hub processes together, the PostgreSQL server's CPU p
 the transactions PostgreSQL rolled back (a batch refused as a serialization failure is rolled
 back and run again: the nodes' conflicts), and each configuration's ratio to the bare relay:
 medians over the rounds.
-Needs RabbitMQ and PostgreSQL on 127.0.0.1 (and rabbitmqctl).
+With ``--code`` (given twice or more: a checkout before a change and one after, say), the
+PostgreSQL configurations run once per tree of code (its ``hub`` imported from DIR), in the
+same rotation, and SQLite is left out. Needs RabbitMQ and PostgreSQL on 127.0.0.1 (and
+rabbitmqctl).
 """
 
 from __future__ import annotations
@@ -67,13 +71,15 @@ def rollbacks(database: str) -> int:
 
 
 def run_configuration(
-    tmp: Path, store: str, nodes: int, workers: int, bodies: list[bytes]
+    tmp: Path, store: str, nodes: int, workers: int, bodies: list[bytes], code: str = ""
 ) -> dict[str, float]:
     """Start ``nodes`` hub processes on a fresh vhost (and database), pump, stop."""
     host = throughput.vhost()
     url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
     database = f"hub_bench_{uuid.uuid4().hex[:8]}"
     env = dict(os.environ)
+    if code:
+        env["PYTHONPATH"] = code
     if store == "postgresql":
         admin(f'CREATE DATABASE "{database}"')
         env["HUB_STORE__URL"] = f"{PG_SERVER}/{database}"
@@ -154,8 +160,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--nodes", default="1,2,3", help="PostgreSQL node counts to run")
     parser.add_argument("--workers", type=int, default=1, help="crypto workers per node")
+    parser.add_argument("--code", action="append", default=[], help="NAME=DIR: hub from DIR")
     args = parser.parse_args()
-    configurations = [("sqlite", 1)] + [("postgresql", int(n)) for n in args.nodes.split(",")]
+    counts = [int(n) for n in args.nodes.split(",")]
+    codes = [tuple(c.split("=", 1)) for c in args.code]
+    configurations: list[tuple[str, str, int, str]] = (
+        [(f"{name} pg x{n}", "postgresql", n, str(Path(d).resolve())) for name, d in codes
+         for n in counts]
+        if codes
+        else [("sqlite x1", "sqlite", 1, "")] + [(f"postgresql x{n}", "postgresql", n, "")
+                                                 for n in counts]
+    )  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="hub-scale-") as tmp_name:
         tmp = Path(tmp_name)
@@ -171,9 +186,8 @@ def main() -> None:
         chunks = iter(bodies[i : i + args.n] for i in range(0, total, args.n))
         for turn in range(args.rounds):
             line = []
-            for store, nodes in configurations:
-                name = f"{store} x{nodes}"
-                result = run_configuration(tmp, store, nodes, args.workers, next(chunks))
+            for name, store, nodes, code in configurations:
+                result = run_configuration(tmp, store, nodes, args.workers, next(chunks), code)
                 runs.setdefault(name, []).append(result)
                 line.append(f"{name} {result['rate']:.0f}")
             bare = run_bare(next(chunks))
@@ -187,14 +201,14 @@ def main() -> None:
         f"cores: {os.cpu_count()}"
     )
     print(
-        f"{'':<16}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'hub cpu':>10}{'pg cpu':>9}"
+        f"{'':<20}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'hub cpu':>10}{'pg cpu':>9}"
         f"{'ratio':>7}{'rollbacks':>11}"
     )
     for name, results in runs.items():
         m = throughput.median_run(results)
         ratio = statistics.median(r["rate"] / b for r, b in zip(results, bare_rates, strict=True))
         print(
-            f"{name:<16}{m['rate']:>8.0f}{m['p50']:>9.0f}{m['p99']:>9.0f}"
+            f"{name:<20}{m['rate']:>8.0f}{m['p50']:>9.0f}{m['p99']:>9.0f}"
             f"{m['cpu_ms']:>10.2f}{m.get('pg_cpu_ms', 0.0):>9.2f}{ratio:>7.2f}"
             f"{statistics.median(r.get('rollbacks', 0.0) for r in results):>11.0f}"
         )

@@ -463,7 +463,8 @@ MIGRATIONS.append(
     # inserts its leaves, hashed, into `archive_pending`; the node holding the `archive-heads`
     # lease integrates them into the tree in `seq` order and signs heads. `events_seen` and
     # `audit_seen` now say where the log starts (rows up to them came before it): the last
-    # row before the first one logged. The signed receipts and notices the hub sent, by digest.
+    # row before the first one logged. The signed receipts and notices the hub sent, by digest
+    # (no unique index to probe: on PostgreSQL a probe is a predicate lock two nodes conflict on).
     """
     CREATE TABLE archive_pending (
         seq         INTEGER PRIMARY KEY,
@@ -484,7 +485,6 @@ MIGRATIONS.append(
         sha256      TEXT NOT NULL,
         size        INTEGER NOT NULL
     );
-    CREATE UNIQUE INDEX archive_emitted_bytes ON archive_emitted(ref, sha256);
     CREATE INDEX archive_emitted_message ON archive_emitted(message_id);
     UPDATE archive_state SET
         events_seen = COALESCE((SELECT MIN(CAST(ref AS INTEGER)) - 1 FROM archive_leaves

@@ -108,19 +108,16 @@ def emit(
     body: bytes,
 ) -> None:  # fmt: skip
     """A signed receipt or notice the hub sends (``ref``: its MessageId), on record by its
-    bytes' digest and queued for the log — once per bytes: sent again, it is the same entry."""
+    bytes' digest and queued for the log (each sending an entry: the hub signs anew each time,
+    so the bytes differ)."""
     digest, size = hashlib.sha256(body).hexdigest(), len(body)
     row = conn.execute(
         "INSERT INTO archive_emitted (kind, ref, message_id, recipient, state, at, sha256, size) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ref, sha256) DO NOTHING RETURNING id",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (kind, ref, message_id, recipient, state, at, digest, size),
     ).fetchone()
-    if row is not None:
-        append(
-            conn,
-            [entries.emitted(kind, int(row[0]), ref, message_id, recipient, state, at, digest,
-                             size)],
-        )  # fmt: skip
+    entry = entries.emitted(kind, int(row[0]), ref, message_id, recipient, state, at, digest, size)
+    append(conn, [entry])
 
 
 def integrate(conn: Any) -> int:

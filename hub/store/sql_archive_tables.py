@@ -50,8 +50,7 @@ class ArchiveTables:
     async def archive_emitted(
         self, kind: str, ref: str, message_id: str, recipient: str, state: str, body: bytes
     ) -> None:
-        """A signed receipt or notice the hub sends, put on record by its digest (once per
-        bytes: the same receipt sent again is the same entry)."""
+        """A signed receipt or notice the hub sends, put on record by its digest."""
         at = now_iso()
         await self.database.write(
             lambda c: log.emit(c, kind, ref, message_id, recipient, state, at, body)
