@@ -12,9 +12,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +24,10 @@ from cryptography import x509
 from hub.archive import entries
 from hub.archive.entries import Source
 from hub.archive.heads import HeadError, SignedHead, verify_head
+from hub.archive.jsonstream import read_object
 from hub.archive.merkle import EMPTY_ROOT, ProofError, leaf_hash, root_from_stream
 from hub.archive.spool import Spool
+from hub.archive.zipstream import Member, ZipError, ZipReader, ZipWriter
 
 FORMAT = "hub-archive-bundle/1"
 MIMETYPE = "application/vnd.etsi.asic-e+zip"
@@ -54,9 +54,8 @@ class BundleWriter:
 
     def __init__(self, path: Path, size: int) -> None:
         self.size = size  # of the head every entry is proven under
-        self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
-        info = zipfile.ZipInfo("mimetype", date_time=(1980, 1, 1, 0, 0, 0))
-        self.zip.writestr(info, MIMETYPE, compress_type=zipfile.ZIP_STORED)
+        self.zip = ZipWriter(path)
+        self.zip.add("mimetype", MIMETYPE.encode(), compress=False)
         self.spool = Spool()
         self.count = 0
         self.pruned: list[str] = []
@@ -101,18 +100,17 @@ class BundleWriter:
 
     def abandon(self) -> None:
         self._entries.close()
-        self.zip.close()
+        self.zip.abandon()
         self.spool.close()
 
     def _put(self, name: str, data: bytes, media_type: str) -> None:
-        self.zip.writestr(name, data)
+        self.zip.add(name, data)
         self.spool.file(name, hashlib.sha256(data).hexdigest(), media_type)
 
     def finish(self, head: SignedHead, cert_chain: bytes) -> None:
         """The rest, once every entry is in and the last gap's nodes too."""
         self._entries.seek(0)
-        with self.zip.open(ENTRIES, "w", force_zip64=True) as member:
-            shutil.copyfileobj(self._entries, member, 1 << 20)
+        self.zip.add_stream(ENTRIES, self._entries)
         self._entries.close()
         self.spool.file(ENTRIES, self._digest.hexdigest(), "application/jsonl")
         for message_id, events in self.spool.timelines():
@@ -132,11 +130,13 @@ class BundleWriter:
     def _stream(self, name: str, media_type: str, parts: Iterable[str]) -> None:
         """A member written piece by piece (listed with its digest when it has a type)."""
         digest = hashlib.sha256()
-        with self.zip.open(name, "w", force_zip64=True) as member:
+        with tempfile.TemporaryFile() as member:
             for part in parts:
                 data = part.encode()
                 member.write(data)
                 digest.update(data)
+            member.seek(0)
+            self.zip.add_stream(name, member)
         if media_type:
             self.spool.file(name, digest.hexdigest(), media_type)
 
@@ -189,58 +189,72 @@ class Verified:
 
 def verify_bundle(path: Path, hub_cert: x509.Certificate) -> Verified:
     """Everything in the bundle checked against the hub's certificate alone; BundleError names
-    the first entry or file that fails, and why."""
+    the first entry or file that fails, and why. Reads the bundle as a stream: what it must keep
+    until the end waits on disk (``Spool``), so memory does not grow with the bundle."""
     try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
+        reader = ZipReader(path)
+    except (OSError, ZipError) as exc:
         raise BundleError(f"{path}: not a bundle ({exc})") from None
-    with archive:
-        listing = archive.namelist()
-        names = set(listing)
-        if not listing or listing[0] != "mimetype" or archive.read("mimetype") != MIMETYPE.encode():
-            raise BundleError("mimetype: missing, not first, or not " + MIMETYPE)
-        manifest = _read_json(archive, MANIFEST)
-        if manifest.get("format") != FORMAT:
-            raise BundleError(f"{MANIFEST}: not a {FORMAT} bundle")
-        files: dict[str, str] = manifest.get("files", {})
-        for name, digest in files.items():
-            if name not in names:
-                raise BundleError(f"{name}: listed in the manifest but missing")
-            if _file_digest(archive, name) != digest:
-                raise BundleError(f"{name}: its bytes differ from the manifest's digest")
-        extra = names - set(files) - {"mimetype", MANIFEST, ODF_MANIFEST}
-        if extra:
-            raise BundleError(f"{sorted(extra)[0]}: not listed in the manifest")
-        try:
-            head = SignedHead.from_json(_read_json(archive, HEAD))
-            verify_head(head, hub_cert)
-        except HeadError as exc:
-            raise BundleError(f"{HEAD}: {exc}") from None
-        proof = _read_json(archive, PROOF)
-        if proof.get("size") != head.size:
-            raise BundleError(f"{PROOF}: for a tree of {proof.get('size')}, not {head.size}")
-        spool = Spool()
-        try:
-            return _check_entries(archive, names, head, manifest, proof, spool)
-        finally:
-            spool.close()
+    spool = Spool()
+    try:
+        return _verify(reader, spool, hub_cert)
+    except ZipError as exc:
+        raise BundleError(str(exc)) from None
+    finally:
+        spool.close()
+        reader.close()
+
+
+def _verify(reader: ZipReader, spool: Spool, hub_cert: x509.Certificate) -> Verified:
+    first = None
+    for member in reader.members():
+        first = first or member
+        if not spool.member(member):
+            raise BundleError(f"{member.name}: in the bundle twice")
+    if first is None or first.name != "mimetype" or reader.read(first) != MIMETYPE.encode():
+        raise BundleError("mimetype: missing, not first, or not " + MIMETYPE)
+    manifest_member = _member(spool, MANIFEST)
+    try:
+        manifest = read_object(
+            reader.chunks(manifest_member),
+            {"files": spool.listed, "pruned": spool.prune, "messages": lambda _, __: None},
+        )
+    except ValueError:
+        raise BundleError(f"{MANIFEST}: not JSON, or not the manifest's shape") from None
+    if manifest.get("format") != FORMAT:
+        raise BundleError(f"{MANIFEST}: not a {FORMAT} bundle")
+    for name, digest in spool.listed_files():
+        found = spool.find(name)
+        if found is None:
+            raise BundleError(f"{name}: listed in the manifest but missing")
+        if _digest(reader, found) != digest:
+            raise BundleError(f"{name}: its bytes differ from the manifest's digest")
+    extra = spool.unlisted(("mimetype", MANIFEST, ODF_MANIFEST))
+    if extra is not None:
+        raise BundleError(f"{extra}: not listed in the manifest")
+    try:
+        head = SignedHead.from_json(_read_json(reader, spool, HEAD))
+        verify_head(head, hub_cert)
+    except HeadError as exc:
+        raise BundleError(f"{HEAD}: {exc}") from None
+    proof = _read_json(reader, spool, PROOF)
+    if proof.get("size") != head.size:
+        raise BundleError(f"{PROOF}: for a tree of {proof.get('size')}, not {head.size}")
+    return _check_entries(reader, spool, head, proof)
 
 
 def _check_entries(
-    archive: zipfile.ZipFile, names: set[str], head: SignedHead, manifest: dict[str, Any],
-    proof: dict[str, Any], spool: Spool,
-) -> Verified:  # fmt: skip
+    reader: ZipReader, spool: Spool, head: SignedHead, proof: dict[str, Any]
+) -> Verified:
     """Every entry line checked as it streams past, the root computed as it goes; the
     timelines compared from the spool at the end."""
     envelopes: set[str] = set()
-    pruned = list(manifest.get("pruned", []))
-    gone = set(pruned)
     counted = 0
 
     def leaves() -> Iterator[tuple[int, bytes]]:
         nonlocal counted
         last = -1
-        for index, data, leaf in _entry_lines(archive):
+        for index, data, leaf in _entry_lines(reader, spool):
             what = f"entry {index}"
             try:
                 entry = entries.parse(data)
@@ -258,7 +272,7 @@ def _check_entries(
             message_id = str(entry.get("message_id", ""))
             if entry.get("kind") == entries.ENVELOPE:
                 envelopes.add(message_id)
-                _check_envelope(archive, names, what, entry, gone)
+                _check_envelope(reader, spool, what, entry)
             elif entry.get("kind") == entries.EVENT:
                 spool.event(message_id, index, data.decode())
             yield index, leaf
@@ -275,9 +289,10 @@ def _check_entries(
         )
     for message_id, events in spool.timelines():
         name = f"messages/{_safe(message_id)}/timeline.json"
-        if name in names and json.loads(archive.read(name)) != [json.loads(e) for e in events]:
+        found = spool.find(name)
+        if found is not None and json.loads(reader.read(found)) != [json.loads(e) for e in events]:
             raise BundleError(f"{name}: differs from the message's logged events")
-    return Verified(head, counted, sorted(envelopes), pruned)
+    return Verified(head, counted, sorted(envelopes), spool.pruned())
 
 
 def _subject(entry: dict[str, Any]) -> str:
@@ -288,49 +303,46 @@ def _subject(entry: dict[str, Any]) -> str:
     return f"{entry.get('id', entry.get('run'))}"
 
 
-def _check_envelope(
-    archive: zipfile.ZipFile, names: set[str], what: str, entry: dict[str, Any],
-    pruned: set[str],
-) -> None:  # fmt: skip
+def _check_envelope(reader: ZipReader, spool: Spool, what: str, entry: dict[str, Any]) -> None:
     name = f"messages/{_safe(str(entry['message_id']))}/envelope.xml"
-    if name not in names:
-        if entry["message_id"] in pruned:
+    found = spool.find(name)
+    if found is None:
+        if spool.is_pruned(str(entry["message_id"])):
             return  # its bytes went by retention: the entry still proves their digest
         raise BundleError(f"{what}: {name} is missing")
-    body = archive.read(name)
+    body = reader.read(found)
     if hashlib.sha256(body).hexdigest() != entry["sha256"] or len(body) != entry["size"]:
         raise BundleError(f"{what}: {name} is not the envelope that was logged")
 
 
-def _entry_lines(archive: zipfile.ZipFile) -> Iterator[tuple[int, bytes, bytes]]:
-    try:
-        stream = archive.open(ENTRIES)
-    except KeyError:
-        raise BundleError(f"{ENTRIES}: missing") from None
-    with stream:
-        for number, line in enumerate(stream, start=1):
-            try:
-                item = json.loads(line)
-                yield int(item["index"]), item["data"].encode(), bytes.fromhex(item["leaf"])
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise BundleError(f"{ENTRIES} line {number}: not an entry") from None
+def _member(spool: Spool, name: str) -> Member:
+    found = spool.find(name)
+    if found is None:
+        raise BundleError(f"{name}: missing")
+    return found
 
 
-def _read_json(archive: zipfile.ZipFile, name: str) -> dict[str, Any]:
+def _entry_lines(reader: ZipReader, spool: Spool) -> Iterator[tuple[int, bytes, bytes]]:
+    for number, line in enumerate(reader.lines(_member(spool, ENTRIES)), start=1):
+        try:
+            item = json.loads(line)
+            yield int(item["index"]), item["data"].encode(), bytes.fromhex(item["leaf"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BundleError(f"{ENTRIES} line {number}: not an entry") from None
+
+
+def _read_json(reader: ZipReader, spool: Spool, name: str) -> dict[str, Any]:
     try:
-        value = json.loads(archive.read(name))
-    except KeyError:
-        raise BundleError(f"{name}: missing") from None
+        value = json.loads(reader.read(_member(spool, name)))
     except ValueError:
         raise BundleError(f"{name}: not JSON") from None
-    if not isinstance(value, (dict, list)):
+    if not isinstance(value, dict):
         raise BundleError(f"{name}: not a JSON object")
-    return value  # type: ignore[return-value]
+    return value
 
 
-def _file_digest(archive: zipfile.ZipFile, name: str) -> str:
+def _digest(reader: ZipReader, member: Member) -> str:
     digest = hashlib.sha256()
-    with archive.open(name) as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
+    for chunk in reader.chunks(member):
+        digest.update(chunk)
     return digest.hexdigest()

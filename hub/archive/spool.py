@@ -1,6 +1,7 @@
 """What a bundle's writer or verifier must hold until the end — each message's events, the
-members' digests, the proof's nodes — kept in a temporary SQLite file instead of memory, so a
-bundle of any size is written and checked in bounded memory (docs/archive.md, "Bundles")."""
+members and their digests, the proof's nodes — kept in a temporary SQLite file instead of
+memory, so a bundle of any size is written and checked in bounded memory (docs/archive.md,
+"Bundles")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from hub.archive.zipstream import Member
 
 
 class Spool:
@@ -25,6 +28,10 @@ class Spool:
             CREATE TABLE files (name TEXT PRIMARY KEY, digest TEXT NOT NULL, type TEXT);
             CREATE TABLE nodes (n INTEGER PRIMARY KEY, start INTEGER, end_ INTEGER, hash BLOB);
             CREATE TABLE messages (message_id TEXT PRIMARY KEY);
+            CREATE TABLE members (name TEXT PRIMARY KEY, method INTEGER, crc INTEGER,
+                                  compressed INTEGER, size INTEGER, offset_ INTEGER);
+            CREATE TABLE listed (name TEXT PRIMARY KEY, digest TEXT);
+            CREATE TABLE pruned (message_id TEXT PRIMARY KEY);
             """
         )
 
@@ -73,6 +80,57 @@ class Spool:
     def nodes(self) -> Iterator[tuple[int, int, bytes]]:
         for start, end, value in self.db.execute("SELECT start, end_, hash FROM nodes ORDER BY n"):
             yield int(start), int(end), bytes(value)
+
+    # ---------------------------------------------------------------- the verifier's side
+    def member(self, member: Member) -> bool:
+        """A member of the bundle read from its central directory; False: a second of that
+        name."""
+        cursor = self.db.execute(
+            "INSERT INTO members VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (member.name, member.method, member.crc, member.compressed, member.size,
+             member.offset),
+        )  # fmt: skip
+        return cursor.rowcount == 1
+
+    def find(self, name: str) -> Member | None:
+        row = self.db.execute(
+            "SELECT name, method, crc, compressed, size, offset_ FROM members WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return Member(*row) if row else None
+
+    def listed(self, name: str | None, digest: object) -> None:
+        """A member and its digest as the manifest lists them."""
+        if name is None or not isinstance(digest, str):
+            raise ValueError("the manifest's files are not name: digest pairs")
+        self.db.execute(
+            "INSERT INTO listed VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET digest = "
+            "excluded.digest",
+            (name, digest),
+        )
+
+    def listed_files(self) -> Iterator[tuple[str, str]]:
+        yield from self.db.execute("SELECT name, digest FROM listed ORDER BY name")
+
+    def unlisted(self, besides: tuple[str, ...]) -> str | None:
+        """The first member the manifest does not list (but for ``besides``)."""
+        row = self.db.execute(
+            f"SELECT name FROM members WHERE name NOT IN (SELECT name FROM listed) "
+            f"AND name NOT IN ({', '.join('?' * len(besides))}) ORDER BY name LIMIT 1",
+            besides,
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def prune(self, _: str | None, message_id: object) -> None:
+        """A message the manifest says retention removed the body of."""
+        self.db.execute("INSERT INTO pruned VALUES (?) ON CONFLICT DO NOTHING", (str(message_id),))
+
+    def is_pruned(self, message_id: str) -> bool:
+        found = self.db.execute("SELECT 1 FROM pruned WHERE message_id = ?", (message_id,))
+        return found.fetchone() is not None
+
+    def pruned(self) -> list[str]:
+        return [str(r[0]) for r in self.db.execute("SELECT message_id FROM pruned ORDER BY 1")]
 
     def close(self) -> None:
         self.db.close()
