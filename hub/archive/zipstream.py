@@ -223,16 +223,18 @@ class ZipReader:
         if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
             raise ZipError(f"{member.name}: no local header where the directory says")
         name_len, extra_len = struct.unpack_from("<HH", header, 26)
-        self.file.seek(member.offset + _LOCAL.size + name_len + extra_len)
+        position = member.offset + _LOCAL.size + name_len + extra_len
         if member.method not in (STORED, DEFLATED):
             raise ZipError(f"{member.name}: compression method {member.method} is not read")
         unpacker = zlib.decompressobj(-15) if member.method == DEFLATED else None
         left, crc, size = member.compressed, 0, 0
         while left > 0:
+            self.file.seek(position)  # another member may have been read in between
             raw = self.file.read(min(left, 1 << 20))
             if not raw:
                 raise ZipError(f"{member.name}: cut short")
             left -= len(raw)
+            position += len(raw)
             data = unpacker.decompress(raw) if unpacker is not None else raw
             crc, size = zlib.crc32(data, crc), size + len(data)
             yield data
