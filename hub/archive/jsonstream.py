@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*\Z")  # what is left of the buffer could go on a number
 Listed = Callable[[str | None, Any], None]  # (the pair's name, or None in an array; the value)
 
 
@@ -55,7 +57,7 @@ class _Text:
                     continue
                 raise
             # a number may go on in the next chunk ("-1500" of "-1500.0")
-            if not self.buf[end:].strip("0123456789.eE+-") and self._fill():
+            if _NUMBER_TAIL.match(self.buf, end) and self._fill():
                 continue
             self.pos = end
             return value
