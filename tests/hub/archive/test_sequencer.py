@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from hub.archive import entries
 from hub.archive.merkle import root_of, verify_consistency
 from hub.cli import main
 from hub.ops.archive import audit, sign_now
+from hub.pipeline import archive_heads
 from hub.store import Store, open_store
 from tests.hub.archive.conftest import Archived
 from tests.hub.store.test_contract import decision, ingest
@@ -134,3 +137,43 @@ def test_a_deleted_pending_leaf_is_found(archived: Archived) -> None:
     assert f"events row {pending[1].ref}: inserted, not in the log" in again.stderr
     assert f"(event {note.ref} of message {kept}): its row was changed" in again.stderr
     assert "pending entry" not in again.stderr
+
+
+async def test_only_the_lease_holder_numbers_and_signs(
+    archived: Archived, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = archived.config
+    config.archive.head_interval = 0.4
+    config.archive.sequence_interval = 0.05
+    stores = [await open_store(config) for _ in range(NODES)]
+    calls = [0] * NODES
+    for n, store in enumerate(stores):
+        integrate = store.archive_integrate
+
+        async def counted(n: int = n, integrate: Any = integrate) -> int:
+            calls[n] += 1
+            result: int = await integrate()
+            return result
+
+        monkeypatch.setattr(store, "archive_integrate", counted)
+    jobs = [
+        asyncio.create_task(archive_heads.run(s, config, f"node-{n}")) for n, s in enumerate(stores)
+    ]
+    try:
+        await ingest(stores[1], decision())
+        for _ in range(200):
+            head = await stores[0].head()
+            if head is not None and head.size == 4:
+                break
+            await asyncio.sleep(0.05)
+        assert head is not None and head.size == 4  # numbered, then signed
+        assert await stores[0].archive_pending() == []
+        (lease,) = [x for x in await stores[0].leases() if x.name == archive_heads.LEASE]
+        holder = int(lease.holder.rsplit("-", 1)[1])
+        assert calls[holder] > 0 and calls[1 - holder] == 0
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        for s in stores:
+            await s.close()
