@@ -107,6 +107,7 @@ def run_configuration(
                     stdout=subprocess.DEVNULL,
                     text=True,
                     env=node_env,
+                    cwd=code or None,  # `-m` puts the working directory first on the path
                 )
             )
             throughput.wait_ready(processes[-1], "serving on")
