@@ -235,6 +235,7 @@ async def run_child(what: str, config_path: str, bundle: str) -> None:
     from hub.archive.bundle import verify_bundle
     from hub.config import load_config
     from hub.ops.archive import export
+    from hub.store.bundle_spool import SqliteSpool
 
     config = load_config(Path(config_path))
     peak = [0.0]
@@ -248,7 +249,8 @@ async def run_child(what: str, config_path: str, bundle: str) -> None:
             await store.close()
         counts = {"messages": done.messages, "entries": done.entries}
     else:
-        verified = verify_bundle(Path(bundle), load_certificate(config.path(config.pki.cert)))
+        cert = load_certificate(config.path(config.pki.cert))
+        verified = verify_bundle(Path(bundle), cert, SqliteSpool)
         counts = {"messages": len(verified.messages), "entries": verified.entries}
     seconds = time.perf_counter() - start
     print(json.dumps({**counts, "seconds": seconds, "anon_mb": peak[0]}))

@@ -26,7 +26,7 @@ from hub.archive.entries import Source
 from hub.archive.heads import HeadError, SignedHead, verify_head
 from hub.archive.jsonstream import read_object
 from hub.archive.merkle import EMPTY_ROOT, ProofError, leaf_hash, root_from_stream
-from hub.archive.spool import Spool
+from hub.archive.spool import Spool, SpoolFactory
 from hub.archive.zipstream import Member, ZipError, ZipReader, ZipWriter
 
 FORMAT = "hub-archive-bundle/1"
@@ -52,11 +52,11 @@ class BundleWriter:
     ZIP takes one member at a time, and envelopes come between), the proof's nodes as each gap
     between entries closes, then the timelines, proof, head and manifests from the spool."""
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: Path, size: int, spool: Spool) -> None:
         self.size = size  # of the head every entry is proven under
         self.zip = ZipWriter(path)
         self.zip.add("mimetype", MIMETYPE.encode(), compress=False)
-        self.spool = Spool()
+        self.spool = spool
         self.count = 0
         self.pruned: list[str] = []
         self.messages = 0
@@ -187,21 +187,22 @@ class Verified:
     pruned: list[str] = field(default_factory=list)
 
 
-def verify_bundle(path: Path, hub_cert: x509.Certificate) -> Verified:
+def verify_bundle(path: Path, hub_cert: x509.Certificate, spool: SpoolFactory) -> Verified:
     """Everything in the bundle checked against the hub's certificate alone; BundleError names
     the first entry or file that fails, and why. Reads the bundle as a stream: what it must keep
-    until the end waits on disk (``Spool``), so memory does not grow with the bundle."""
+    until the end waits on disk (a ``Spool`` from ``spool``), so memory does not grow with the
+    bundle."""
     try:
         reader = ZipReader(path)
     except (OSError, ZipError) as exc:
         raise BundleError(f"{path}: not a bundle ({exc})") from None
-    spool = Spool()
+    kept = spool()
     try:
-        return _verify(reader, spool, hub_cert)
+        return _verify(reader, kept, hub_cert)
     except ZipError as exc:
         raise BundleError(str(exc)) from None
     finally:
-        spool.close()
+        kept.close()
         reader.close()
 
 

@@ -24,6 +24,7 @@ from hub.config import HubConfig
 from hub.errors import HubError
 from hub.ops.connection import opened_store
 from hub.store import Store
+from hub.store.bundle_spool import SqliteSpool
 
 CHUNK = 2000
 # entries whose row a later entry may legitimately replace (the last one must match)
@@ -122,7 +123,7 @@ async def export(
     """A bundle of the entries in [since, until) or of the messages named, every entry proven
     under one signed head (a fresh one when the latest does not cover them)."""
     head = await sign_now(store, config)
-    writer = BundleWriter(out, head.size)
+    writer = BundleWriter(out, head.size, SqliteSpool())
     try:
         if message_ids:
             batches = [await store.archive_leaves_of(list(dict.fromkeys(message_ids)))]
