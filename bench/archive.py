@@ -15,6 +15,10 @@ proofs come out of a ten-million-entry log, and how fast bundles export and veri
    no envelopes or events behind them) into a SQLite file (kept in ``--keep`` for later runs) —
    then 1,000 inclusion proofs of random entries and 100 consistency proofs, each checked;
    median and 99th percentile.
+4. Two nodes (``--postgres`` only): two stores on that database — each its own pool, as two
+   hub nodes have — write at once, first only audit-log rows (what the archive logs besides the
+   messages: nothing else in those writes can conflict), then ``--messages`` ingested each;
+   writes per second and the batches PostgreSQL refused and the store ran again.
 3. Export: ``--bundle`` messages (5 KB envelopes) stored as above, exported whole with
    ``hub.ops.archive.export``, then verified with ``verify_bundle`` and the hub's certificate,
    each in a process of its own: entries per second both ways, each one's peak RSS, and the
@@ -267,6 +271,43 @@ def _sample_anon(peak: list[float]) -> None:
         time.sleep(0.02)
 
 
+async def two_nodes(url: str, messages: int) -> None:
+    for what in ("audit rows", "messages"):
+        stores = [await open_store(url) for _ in range(2)]
+        try:
+            before = [s.database.retries for s in stores]  # type: ignore[attr-defined]
+            start = time.perf_counter()
+            if what == "audit rows":
+                await asyncio.gather(*(_audit_rows(s, 3000, n) for n, s in enumerate(stores)))
+                count = 6000
+            else:
+                await asyncio.gather(*(ingest(s, messages) for s in stores))
+                count = 2 * messages
+            took = time.perf_counter() - start
+            retried = sum(
+                s.database.retries - b  # type: ignore[attr-defined]
+                for s, b in zip(stores, before, strict=True)
+            )
+            await stores[0].archive_integrate()
+        finally:
+            for s in stores:
+                await s.close()
+        print(
+            f"[postgresql] two nodes writing {count} {what} at once: {count / took:,.0f}/s, "
+            f"{retried} batches refused and run again"
+        )
+
+
+async def _audit_rows(store: Store, count: int, node: int) -> None:
+    for start in range(0, count, 64):
+        await asyncio.gather(
+            *(
+                store.audit(f"admin@{node}", "cli", "token.create", f"t{i}", "bench", "{}")
+                for i in range(start, min(count, start + 64))
+            )
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
@@ -274,7 +315,7 @@ async def main() -> None:
     parser.add_argument("--bundle", type=int, default=100_000)
     parser.add_argument("--postgres", help="a PostgreSQL URL (an empty database or schema)")
     parser.add_argument("--keep", type=Path, help="keep the synthetic log here between runs")
-    parser.add_argument("--only", choices=["append", "proofs", "export"])
+    parser.add_argument("--only", choices=["append", "proofs", "export", "nodes"])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -286,6 +327,8 @@ async def main() -> None:
             await append_cost(directory / "append.sqlite", args.messages, "sqlite")
             if args.postgres:
                 await append_cost(args.postgres, args.messages, "postgresql")
+        if args.only in (None, "nodes") and args.postgres:
+            await two_nodes(args.postgres, args.messages // 2)
         if args.only in (None, "proofs"):
             keep = args.keep or directory
             keep.mkdir(parents=True, exist_ok=True)
