@@ -6,28 +6,37 @@ proofs come out of a ten-million-entry log, and how fast bundles export and veri
 
 1. Append cost: ``--messages`` decisions stored through ``Store.record_ingest`` in batches of 128
    (the hub's batch size) — each makes an envelope entry and three events, so four leaves. The
-   leaves' share is timed inside the transaction (``capture`` + ``append``, hashing included)
-   and printed per entry; the same run without the archive (both made no-ops) gives the whole
-   ingest's cost for comparison. SQLite, and PostgreSQL with ``--postgres``.
+   leaves' share is timed inside the write (``entries.canonical`` + ``sql_archive.append``:
+   entries made, hashed and queued as pending rows) and printed per entry; the same run without
+   the archive (made no-ops) gives the whole ingest's cost for comparison; then the sequencer's
+   integration of them (off the hot path) is timed. SQLite, and PostgreSQL with ``--postgres``.
 2. Proofs at ``--log`` entries: a synthetic log — leaf hashes of ``b"synthetic <n>"`` appended in
-   chunks of 65,536 through the store's own ``_append`` (leaves and nodes as the hub writes them;
+   chunks of 65,536 through the store's own ``place`` (leaves and nodes as the hub writes them;
    no envelopes or events behind them) into a SQLite file (kept in ``--keep`` for later runs) —
    then 1,000 inclusion proofs of random entries and 100 consistency proofs, each checked;
    median and 99th percentile.
+4. Two nodes (``--postgres`` only): two stores on that database — each its own pool, as two
+   hub nodes have — write at once, first only audit-log rows (what the archive logs besides the
+   messages: nothing else in those writes can conflict), then ``--messages`` ingested each;
+   writes per second and the batches PostgreSQL refused and the store ran again.
 3. Export: ``--bundle`` messages (5 KB envelopes) stored as above, exported whole with
-   ``hub.ops.archive.export``, then verified with ``verify_bundle`` and the hub's certificate:
-   entries per second both ways, and the bundle's size.
+   ``hub.ops.archive.export``, then verified with ``verify_bundle`` and the hub's certificate,
+   each in a process of its own: entries per second both ways, each one's peak RSS, and the
+   bundle's size.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,10 +46,11 @@ from typing import Any
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from hub.abc import Destination  # noqa: E402
+from hub.archive import entries  # noqa: E402
 from hub.archive.entries import Entry  # noqa: E402
 from hub.archive.merkle import verify_consistency, verify_inclusion  # noqa: E402
 from hub.records import Outgoing, Processed  # noqa: E402
-from hub.store import open_store, postgres_db, sql, sql_archive, sqlite_db  # noqa: E402
+from hub.store import open_store, sql_archive  # noqa: E402
 from hub.store.base import Store  # noqa: E402
 
 BATCH = 128
@@ -89,31 +99,42 @@ async def ingest(store: Store, count: int, body_size: int = 600) -> float:
 
 
 async def append_cost(url_or_path: str | Path, messages: int, label: str) -> None:
-    capture, append = sql_archive.capture, sql.archive.append
+    append, canonical, envelope = sql_archive.append, entries.canonical, entries.envelope
+    flush = sql_archive.flush
     timer = Timed()
-    sqlite_db.capture = postgres_db.capture = timer.wrap(capture)  # type: ignore[assignment]
-    sql.archive.append = timer.wrap(append)  # type: ignore[attr-defined]
+    sql_archive.append = timer.wrap(append)  # type: ignore[assignment]
+    sql_archive.flush = timer.wrap(flush)  # type: ignore[assignment]
+    entries.canonical = timer.wrap(canonical)  # type: ignore[assignment]
     store = await open_store(url_or_path)
     try:
         seconds = await ingest(store, messages)
-        entries = await store.archive_size()
+        pending = len(await store.archive_pending())
+        start = time.perf_counter()
+        await store.archive_integrate()
+        sequenced = time.perf_counter() - start
+        count = await store.archive_size()
     finally:
         await store.close()
-    off: Callable[..., Any] = lambda *a: 0  # noqa: E731
-    sqlite_db.capture = postgres_db.capture = off  # type: ignore[assignment]
-    sql.archive.append = off  # type: ignore[attr-defined]
+        sql_archive.append, entries.canonical = append, canonical  # type: ignore[assignment]
+        sql_archive.flush = flush  # type: ignore[assignment]
+    off: Callable[..., Any] = lambda *a: None  # noqa: E731
+    sql_archive.append = off  # type: ignore[assignment]
+    entries.canonical = lambda *a: b""  # type: ignore[assignment]
+    entries.envelope = lambda *a: Entry("envelope", "", None, "", b"")  # type: ignore[assignment]
     store = await open_store(_fresh(url_or_path))
     try:
         bare = await ingest(store, messages)
     finally:
         await store.close()
-        sqlite_db.capture = postgres_db.capture = capture  # type: ignore[assignment]
-        sql.archive.append = append  # type: ignore[attr-defined]
+        sql_archive.append, entries.canonical = append, canonical  # type: ignore[assignment]
+        entries.envelope = envelope  # type: ignore[assignment]
     print(
-        f"[{label}] append: {timer.seconds / entries * 1e6:.1f} µs/entry inside the transaction "
-        f"({entries} entries of {messages} messages); ingest {seconds / messages * 1e6:.0f} "
-        f"µs/message with the archive, {bare / messages * 1e6:.0f} without "
-        f"(difference {(seconds - bare) / entries * 1e6:+.1f} µs/entry)"
+        f"[{label}] append: {timer.seconds / pending * 1e6:.1f} µs/entry inside the write "
+        f"(entries made, hashed, inserted as pending rows: {pending} entries of {messages} "
+        f"messages); ingest {seconds / messages * 1e6:.0f} µs/message with the archive, "
+        f"{bare / messages * 1e6:.0f} without (difference {(seconds - bare) / pending * 1e6:+.1f}"
+        f" µs/entry); the sequencer, off the hot path: {sequenced / count * 1e6:.1f} µs/entry "
+        f"({count} integrated in {sequenced:.2f} s)"
     )
 
 
@@ -134,7 +155,7 @@ async def synthetic_log(path: Path, size: int) -> Store:
                for i in range(have, have + n)]  # fmt: skip
 
         def run(conn: Any, new: list[Entry] = new, have: int = have) -> None:
-            sql_archive._append(conn, have, new, 0, 0)
+            sql_archive.place(conn, have, new)
 
         await store.database.write(run)  # type: ignore[attr-defined]
         have += n
@@ -172,10 +193,7 @@ async def proofs(path: Path, size: int) -> None:
 
 
 async def export_rate(directory: Path, messages: int) -> None:
-    from envelopes.pki import load_certificate
-    from hub.archive.bundle import verify_bundle
     from hub.config import load_config
-    from hub.ops.archive import export
     from hub.scaffold import init_deployment
 
     config_path = init_deployment(directory / "deploy", ["dept.finance", "dept.culture"], "")
@@ -183,21 +201,111 @@ async def export_rate(directory: Path, messages: int) -> None:
     store = await open_store(config)
     try:
         await ingest(store, messages, body_size=5000)
-        out = directory / "bundle.zip"
-        start = time.perf_counter()
-        done = await export(store, config, out, since="2000-01-01")
-        seconds = time.perf_counter() - start
+        await store.archive_integrate()
     finally:
         await store.close()
-    start = time.perf_counter()
-    verified = verify_bundle(out, load_certificate(config.path(config.pki.cert)))
-    checked = time.perf_counter() - start
+    out = directory / "bundle.zip"
+    made = child("export", str(config_path), str(out))
+    checked = child("verify", str(config_path), str(out))
     print(
-        f"[sqlite] export: {done.messages:,} messages, {done.entries:,} entries in "
-        f"{seconds:.1f} s ({done.entries / seconds:,.0f} entries/s, "
-        f"{done.messages / seconds:,.0f} messages/s), {out.stat().st_size / 1e6:.0f} MB; "
-        f"offline verify: {checked:.1f} s ({verified.entries / checked:,.0f} entries/s), ok"
+        f"[sqlite] export: {made['messages']:,} messages, {made['entries']:,} entries in "
+        f"{made['seconds']:.1f} s ({made['entries'] / made['seconds']:,.0f} entries/s, "
+        f"{made['messages'] / made['seconds']:,.0f} messages/s), "
+        f"{out.stat().st_size / 1e6:.0f} MB, peak RSS {made['rss_mb']:.0f} MB (anonymous "
+        f"{made['anon_mb']:.0f} MB); offline verify: {checked['seconds']:.1f} s "
+        f"({checked['entries'] / checked['seconds']:,.0f} entries/s), peak RSS "
+        f"{checked['rss_mb']:.0f} MB (anonymous {checked['anon_mb']:.0f} MB), ok"
     )
+
+
+def child(what: str, config: str, bundle: str) -> dict[str, float]:
+    """``export`` or ``verify`` in a process of its own: its time, counts and peak RSS."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", what, config, bundle], stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = status
+    if status:
+        raise SystemExit(f"{what} failed ({status})")
+    result: dict[str, float] = json.loads(output)
+    result["rss_mb"] = usage.ru_maxrss / 1024  # KB on Linux
+    return result
+
+
+async def run_child(what: str, config_path: str, bundle: str) -> None:
+    from envelopes.pki import load_certificate
+    from hub.archive.bundle import verify_bundle
+    from hub.config import load_config
+    from hub.ops.archive import export
+    from hub.store.bundle_spool import SqliteSpool
+
+    config = load_config(Path(config_path))
+    peak = [0.0]
+    threading.Thread(target=_sample_anon, args=(peak,), daemon=True).start()
+    start = time.perf_counter()
+    if what == "export":
+        store = await open_store(config)
+        try:
+            done = await export(store, config, Path(bundle), since="2000-01-01")
+        finally:
+            await store.close()
+        counts = {"messages": done.messages, "entries": done.entries}
+    else:
+        cert = load_certificate(config.path(config.pki.cert))
+        verified = verify_bundle(Path(bundle), cert, SqliteSpool)
+        counts = {"messages": len(verified.messages), "entries": verified.entries}
+    seconds = time.perf_counter() - start
+    print(json.dumps({**counts, "seconds": seconds, "anon_mb": peak[0]}))
+
+
+def _sample_anon(peak: list[float]) -> None:
+    """The process's anonymous memory (its heap: not the store's file mapped by SQLite's
+    mmap, which the peak RSS counts), its maximum sampled every 20 ms."""
+    while True:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+        time.sleep(0.02)
+
+
+async def two_nodes(url: str, messages: int) -> None:
+    for what in ("audit rows", "messages"):
+        stores = [await open_store(url) for _ in range(2)]
+        try:
+            before = [s.database.retries for s in stores]  # type: ignore[attr-defined]
+            start = time.perf_counter()
+            if what == "audit rows":
+                await asyncio.gather(*(_audit_rows(s, 3000, n) for n, s in enumerate(stores)))
+                count = 6000
+            else:
+                await asyncio.gather(*(ingest(s, messages) for s in stores))
+                count = 2 * messages
+            took = time.perf_counter() - start
+            retried = sum(
+                s.database.retries - b  # type: ignore[attr-defined]
+                for s, b in zip(stores, before, strict=True)
+            )
+            await stores[0].archive_integrate()
+        finally:
+            for s in stores:
+                await s.close()
+        print(
+            f"[postgresql] two nodes writing {count} {what} at once: {count / took:,.0f}/s, "
+            f"{retried} batches refused and run again"
+        )
+
+
+async def _audit_rows(store: Store, count: int, node: int) -> None:
+    for start in range(0, count, 64):
+        await asyncio.gather(
+            *(
+                store.audit(f"admin@{node}", "cli", "token.create", f"t{i}", "bench", "{}")
+                for i in range(start, min(count, start + 64))
+            )
+        )
 
 
 async def main() -> None:
@@ -207,14 +315,20 @@ async def main() -> None:
     parser.add_argument("--bundle", type=int, default=100_000)
     parser.add_argument("--postgres", help="a PostgreSQL URL (an empty database or schema)")
     parser.add_argument("--keep", type=Path, help="keep the synthetic log here between runs")
-    parser.add_argument("--only", choices=["append", "proofs", "export"])
+    parser.add_argument("--only", choices=["append", "proofs", "export", "nodes"])
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        await run_child(*args.child)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         if args.only in (None, "append"):
             await append_cost(directory / "append.sqlite", args.messages, "sqlite")
             if args.postgres:
                 await append_cost(args.postgres, args.messages, "postgresql")
+        if args.only in (None, "nodes") and args.postgres:
+            await two_nodes(args.postgres, args.messages // 2)
         if args.only in (None, "proofs"):
             keep = args.keep or directory
             keep.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Scale-out: the hub on PostgreSQL with 1, 2 and 3 nodes against 1 node on SQLite, in one run.
 
     .venv/bin/python bench/scale.py [-n 2000] [--rounds 3] [--nodes 1,2,3] [--workers 1]
+        [--code NAME=DIR]...
 
 Each configuration gets a fresh RabbitMQ vhost (and, on PostgreSQL, a fresh database); its
 ``hub serve`` processes start, N signed ~5 KB envelopes from dept.finance to dept.culture go
@@ -8,8 +9,13 @@ through them (all queued at once, as bench/throughput.py does), and they stop ag
 configurations take turns round by round, with the bare relay of bench/throughput.py in the
 same rotation, so that all see the same moods of a shared machine. Prints msg/s, p50/p99,
 CPU per message of all the hub processes together, the PostgreSQL server's CPU per message,
-and each configuration's ratio to the bare relay: medians over the rounds.
-Needs RabbitMQ and PostgreSQL on 127.0.0.1 (and rabbitmqctl).
+the transactions PostgreSQL rolled back (a batch refused as a serialization failure is rolled
+back and run again: the nodes' conflicts), and each configuration's ratio to the bare relay:
+medians over the rounds.
+With ``--code`` (given twice or more: a checkout before a change and one after, say), the
+PostgreSQL configurations run once per tree of code (its ``hub`` imported from DIR), in the
+same rotation, and SQLite is left out. Needs RabbitMQ and PostgreSQL on 127.0.0.1 (and
+rabbitmqctl).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -52,18 +59,32 @@ def admin(sql: str) -> None:
         conn.execute(sql.encode())
 
 
+def rollbacks(database: str) -> int:
+    """Transactions rolled back in ``database`` so far (the hub's retried batches)."""
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_rollback FROM pg_stat_database WHERE datname = %s", (database,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def run_configuration(
-    tmp: Path, store: str, nodes: int, workers: int, bodies: list[bytes]
+    tmp: Path, store: str, nodes: int, workers: int, bodies: list[bytes], code: str = ""
 ) -> dict[str, float]:
     """Start ``nodes`` hub processes on a fresh vhost (and database), pump, stop."""
     host = throughput.vhost()
     url = f"amqp://guest:guest@127.0.0.1:5672/{host}"
     database = f"hub_bench_{uuid.uuid4().hex[:8]}"
     env = dict(os.environ)
+    if code:
+        env["PYTHONPATH"] = code
     if store == "postgresql":
         admin(f'CREATE DATABASE "{database}"')
         env["HUB_STORE__URL"] = f"{PG_SERVER}/{database}"
     processes: list[subprocess.Popen[str]] = []
+    result: dict[str, float] = {}
     try:
         config = tmp / f"{store}-{nodes}-{host}" / "hub.toml"
         directory = config.parent
@@ -86,28 +107,34 @@ def run_configuration(
                     stdout=subprocess.DEVNULL,
                     text=True,
                     env=node_env,
+                    cwd=code or None,  # `-m` puts the working directory first on the path
                 )
             )
             throughput.wait_ready(processes[-1], "serving on")
         pg0 = postgres_cpu() if store == "postgresql" else 0.0
         cpu0 = sum(throughput.cpu_seconds(p.pid) for p in processes)
-        result = asyncio.run(
-            throughput.pump(url, "hub.inbound", "inbox.dept.culture", bodies, None, QUORUM)
+        result.update(
+            asyncio.run(
+                throughput.pump(url, "hub.inbound", "inbox.dept.culture", bodies, None, QUORUM)
+            )
         )
         cpu = sum(throughput.cpu_seconds(p.pid) for p in processes) - cpu0
         result["cpu_ms"] = cpu / len(bodies) * 1000
         result["pg_cpu_ms"] = (
             (postgres_cpu() - pg0) / len(bodies) * 1000 if store == "postgresql" else 0.0
         )
-        return result
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(60)
+        if store == "postgresql":
+            time.sleep(1.0)  # the backends report their counts as they exit
+            result["rollbacks"] = float(rollbacks(database))
         subprocess.run(["rabbitmqctl", "delete_vhost", host], capture_output=True)
         if store == "postgresql":
             admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    return result
 
 
 def run_bare(bodies: list[bytes]) -> dict[str, float]:
@@ -134,8 +161,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--nodes", default="1,2,3", help="PostgreSQL node counts to run")
     parser.add_argument("--workers", type=int, default=1, help="crypto workers per node")
+    parser.add_argument("--code", action="append", default=[], help="NAME=DIR: hub from DIR")
     args = parser.parse_args()
-    configurations = [("sqlite", 1)] + [("postgresql", int(n)) for n in args.nodes.split(",")]
+    counts = [int(n) for n in args.nodes.split(",")]
+    codes = [tuple(c.split("=", 1)) for c in args.code]
+    configurations: list[tuple[str, str, int, str]] = (
+        [(f"{name} pg x{n}", "postgresql", n, str(Path(d).resolve())) for name, d in codes
+         for n in counts]
+        if codes
+        else [("sqlite x1", "sqlite", 1, "")] + [(f"postgresql x{n}", "postgresql", n, "")
+                                                 for n in counts]
+    )  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="hub-scale-") as tmp_name:
         tmp = Path(tmp_name)
@@ -151,9 +187,8 @@ def main() -> None:
         chunks = iter(bodies[i : i + args.n] for i in range(0, total, args.n))
         for turn in range(args.rounds):
             line = []
-            for store, nodes in configurations:
-                name = f"{store} x{nodes}"
-                result = run_configuration(tmp, store, nodes, args.workers, next(chunks))
+            for name, store, nodes, code in configurations:
+                result = run_configuration(tmp, store, nodes, args.workers, next(chunks), code)
                 runs.setdefault(name, []).append(result)
                 line.append(f"{name} {result['rate']:.0f}")
             bare = run_bare(next(chunks))
@@ -166,16 +201,21 @@ def main() -> None:
         f"{args.rounds} rounds (medians), crypto workers per node: {args.workers}, "
         f"cores: {os.cpu_count()}"
     )
-    print(f"{'':<16}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'hub cpu':>10}{'pg cpu':>9}{'ratio':>7}")
+    print(
+        f"{'':<20}{'msg/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'hub cpu':>10}{'pg cpu':>9}"
+        f"{'ratio':>7}{'rollbacks':>11}"
+    )
     for name, results in runs.items():
         m = throughput.median_run(results)
         ratio = statistics.median(r["rate"] / b for r, b in zip(results, bare_rates, strict=True))
         print(
-            f"{name:<16}{m['rate']:>8.0f}{m['p50']:>9.0f}{m['p99']:>9.0f}"
+            f"{name:<20}{m['rate']:>8.0f}{m['p50']:>9.0f}{m['p99']:>9.0f}"
             f"{m['cpu_ms']:>10.2f}{m.get('pg_cpu_ms', 0.0):>9.2f}{ratio:>7.2f}"
+            f"{statistics.median(r.get('rollbacks', 0.0) for r in results):>11.0f}"
         )
     print("(cpu: ms per message, all hub processes of the configuration together; ratio: to "
-          "the bare relay of the same round)")  # fmt: skip
+          "the bare relay of the same round; rollbacks: PostgreSQL transactions rolled back, "
+          "the retried batches)")  # fmt: skip
 
 
 if __name__ == "__main__":

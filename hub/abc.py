@@ -249,6 +249,12 @@ class AdapterContext(abc.ABC):
         attach to a mail that answers a refused document); ValueError if it cannot be made."""
 
     @abc.abstractmethod
+    async def receipt_sent(
+        self, recipient: str, message_id: str, state: str, receipt: bytes
+    ) -> None:
+        """A receipt from ``signed_receipt`` is going out: the archive logs its digest."""
+
+    @abc.abstractmethod
     def inbox_queue(self, participant: str) -> str:
         """The transport queue that is ``participant``'s inbox."""
 

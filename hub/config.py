@@ -223,10 +223,13 @@ class BreakerConfig(_Section):
 
 
 class ArchiveConfig(_Section):
-    """The tamper-evident archive (docs/archive.md): how often a node signs a tree head."""
+    """The tamper-evident archive (docs/archive.md): how often the sequencer numbers the
+    pending leaves and how often it signs a tree head."""
 
     # seconds between signed heads over the log (by one node of several); 0 = only on demand
     head_interval: float = Field(default=300.0, ge=0)
+    # seconds between the sequencer's integrations of pending leaves (the lease holder's)
+    sequence_interval: float = Field(default=1.0, gt=0)
 
 
 class HubConfig(BaseSettings):

@@ -102,6 +102,11 @@ class FakeAdapterContext(AdapterContext):
         content = receipt_content(self.hub_id, recipient, message_id, state, reasons=reasons)
         return self._signer.sign_canonical(content) if self._signer is not None else content
 
+    async def receipt_sent(
+        self, recipient: str, message_id: str, state: str, receipt: bytes
+    ) -> None:
+        self.log.append("hub:receipt_sent")
+
     def inbox_queue(self, participant: str) -> str:
         return inbox_queue(participant)
 

@@ -503,6 +503,8 @@ class EmailAdapter(Adapter):
                 receipt = self.context.signed_receipt(sender, message_id, state, reasons)
             except (ValidationError, ValueError, EnvelopeError) as exc:  # e.g. a bad Sender
                 log.info("email %s: no receipt for %s: %s", self.name, message_id, exc)
+            else:
+                await self.context.receipt_sent(sender, message_id, state, receipt)
         answer = refusal_mail(
             to,
             headers.get("mail-message-id") or None,

@@ -19,7 +19,10 @@ EVENT = "event"
 ADMIN = "admin"
 PRUNE = "prune"
 RULES = "rules"
-KINDS = (ENVELOPE, EVENT, ADMIN, PRUNE, RULES)
+RECEIPT = "receipt"
+NOTICE = "notice"
+EMITTED = (RECEIPT, NOTICE)  # what the hub signed and sent: kept by digest, not bytes
+KINDS = (ENVELOPE, EVENT, ADMIN, PRUNE, RULES, RECEIPT, NOTICE)
 
 
 def canonical(entry: dict[str, str | int]) -> bytes:
@@ -111,6 +114,35 @@ def prune(run: int, at: str, actor: str, reason: str, message_ids: Iterable[str]
         }
     )
     return Entry(PRUNE, str(run), None, at, data)
+
+
+def emitted(
+    kind: str, row: int, ref: str, message_id: str, recipient: str, state: str, at: str,
+    sha256: str, size: int,
+) -> Entry:  # fmt: skip
+    """A signed receipt or execution notice the hub sent (``kind``: receipt or notice): its
+    row, its own MessageId, what it is about, to whom, the state or stage it reports, and its
+    bytes' SHA-256 and size (the bytes went to the recipient's inbox; the hub keeps none)."""
+    data = canonical(
+        {
+            "kind": kind,
+            "id": row,
+            "ref": ref,
+            "message_id": message_id,
+            "recipient": recipient,
+            "state": state,
+            "at": at,
+            "sha256": sha256,
+            "size": size,
+        }
+    )
+    return Entry(kind, str(row), message_id, at, data)
+
+
+def signed_id(body: bytes) -> str:
+    """The MessageId of an envelope the hub wrote in canonical form (a receipt): the text of
+    its first ``hub:MessageId``."""
+    return body.split(b"<hub:MessageId>", 1)[-1].split(b"<", 1)[0].decode()
 
 
 @dataclass(frozen=True)

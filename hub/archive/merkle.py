@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -227,6 +227,58 @@ def root_from_range_proof(
         return node_hash(calc(start, mid, lo, at), calc(mid, end, at, hi))
 
     return calc(0, size, 0, len(indices))
+
+
+def cover(subtree: Subtree, lo: int, hi: int, size: int) -> list[tuple[int, int, bytes]]:
+    """The batch proof's nodes for a gap [lo, hi) between two proven entries (or an end of the
+    tree): the maximal ranges of the RFC's recursion inside it, left to right. The nodes of
+    every gap, gap after gap, are ``range_proof``'s — computed as the entries stream past."""
+    out: list[tuple[int, int, bytes]] = []
+
+    def walk(start: int, end: int) -> None:
+        if end <= lo or start >= hi:
+            return
+        if lo <= start and end <= hi:
+            out.append((start, end, mth(subtree, start, end)))
+            return
+        mid = start + split(end - start)
+        walk(start, mid)
+        walk(mid, end)
+
+    if lo < hi:
+        walk(0, size)
+    return out
+
+
+def root_from_stream(
+    leaves: Iterable[tuple[int, bytes]], size: int, nodes: Mapping[tuple[int, int], bytes]
+) -> bytes:
+    """``root_from_range_proof`` over leaves that stream past in increasing order of their
+    numbers: memory for the proof's nodes and the tree's depth, not for the leaves."""
+    stream = iter(leaves)
+    ahead = next(stream, None)
+
+    def calc(start: int, end: int) -> bytes:
+        nonlocal ahead
+        if ahead is None or ahead[0] >= end:  # none in [start, end): the proof must have it
+            found = nodes.get((start, end))
+            if found is None:
+                raise ProofError(f"the proof lacks the hash of entries {start}..{end - 1}")
+            return found
+        if ahead[0] < start:
+            raise ProofError(f"entry {ahead[0]} is out of order")
+        if end - start == 1:
+            leaf, ahead = ahead[1], next(stream, None)
+            return leaf
+        mid = start + split(end - start)
+        return node_hash(calc(start, mid), calc(mid, end))
+
+    if size == 0 and ahead is None:
+        return EMPTY_ROOT
+    root = calc(0, size)
+    if ahead is not None:
+        raise ProofError(f"entry {ahead[0]} is outside a tree of {size}")
+    return root
 
 
 class Frontier:

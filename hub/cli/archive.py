@@ -122,13 +122,14 @@ def verify(bundle: str, hub_cert: str, as_json: bool) -> None:
     """Check a bundle offline: exit 0 if every entry is proven under a signed head."""
     from envelopes.pki import load_certificate
     from hub.archive.bundle import BundleError, verify_bundle
+    from hub.store.bundle_spool import SqliteSpool
 
     try:
         cert = load_certificate(hub_cert)
     except (OSError, ValueError) as exc:
         raise Rejected([f"{hub_cert}: not a certificate ({exc})"], "failed") from None
     try:
-        result = verify_bundle(Path(bundle), cert)
+        result = verify_bundle(Path(bundle), cert, SqliteSpool)
     except BundleError as exc:
         raise Rejected([str(exc)], "failed") from None
     head = result.head

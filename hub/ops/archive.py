@@ -24,6 +24,7 @@ from hub.config import HubConfig
 from hub.errors import HubError
 from hub.ops.connection import opened_store
 from hub.store import Store
+from hub.store.bundle_spool import SqliteSpool
 
 CHUNK = 2000
 # entries whose row a later entry may legitimately replace (the last one must match)
@@ -50,6 +51,8 @@ async def inclusion(
 ) -> dict[str, Any]:
     """Proofs of an entry (by its number) or of every entry of a message (by its id) under a
     signed head (the latest, or the one of ``size``)."""
+    if size is None and config is not None:
+        await store.archive_integrate()  # its leaves may be pending still
     if ident.isdigit():
         leaves = await store.archive_leaves(int(ident), int(ident) + 1)
     else:
@@ -120,15 +123,20 @@ async def export(
     """A bundle of the entries in [since, until) or of the messages named, every entry proven
     under one signed head (a fresh one when the latest does not cover them)."""
     head = await sign_now(store, config)
-    chosen: list[int] = []
-    writer = BundleWriter(out)
+    writer = BundleWriter(out, head.size, SqliteSpool())
     try:
         if message_ids:
-            batches = [await store.archive_leaves_of(message_ids)]
+            batches = [await store.archive_leaves_of(list(dict.fromkeys(message_ids)))]
         else:
             batches = _between(store, since, until)
         async for leaves in _aiter(batches):
             leaves = [leaf for leaf in leaves if leaf.idx < head.size]
+            gaps: list[tuple[int, int]] = []
+            last = writer.last
+            for leaf in leaves:  # the proof's nodes for the ranges between the entries
+                gaps.append((last + 1, leaf.idx))
+                last = leaf.idx
+            writer.nodes(await store.archive_cover(gaps, head.size))
             for source in await store.archive_sources(leaves):
                 if source.data is None or leaf_hash(source.data) != source.leaf.hash:
                     raise ArchiveError(
@@ -136,13 +144,12 @@ async def export(
                         "longer matches its leaf: run `hub archive audit`"
                     )
                 writer.add(source)
-                chosen.append(source.leaf.idx)
-        nodes = await store.archive_range_proof(chosen, head.size)
-        writer.finish(head, nodes, _chain(config))
+        writer.nodes(await store.archive_cover([writer.gap(head.size)], head.size))
+        writer.finish(head, _chain(config))
     except BaseException:
         _discard(writer, out)
         raise
-    return Exported(out, head, writer.count, len(writer.messages))
+    return Exported(out, head, writer.count, writer.messages)
 
 
 def _discard(writer: BundleWriter, out: Path) -> None:
@@ -192,8 +199,9 @@ class AuditReport:
 
 
 async def audit(store: Store, config: HubConfig) -> AuditReport:
-    """Recompute every leaf from the rows it stands for and every signed root from the
-    leaves; name what differs: a changed, deleted, inserted or reordered row, a replaced head."""
+    """Recompute every leaf, pending ones too, from the rows it stands for and every signed
+    root from the leaves; name what differs: a changed, deleted, inserted or reordered row, a
+    replaced head, a row no leaf stands for."""
     cert = load_certificate(config.path(config.pki.cert))
     size = await store.archive_size()
     heads = await store.heads()
@@ -210,8 +218,8 @@ async def audit(store: Store, config: HubConfig) -> AuditReport:
             continue
         good_heads[head.size] = head
     frontier = Frontier()
-    last_ref: dict[str, int] = {}
     latest: dict[tuple[str, str], int] = {}
+    logged = {table: _Bits() for table in set(_TABLES.values())}
     for start in range(0, size, CHUNK):
         leaves = await store.archive_leaves(start, min(size, start + CHUNK))
         numbers = [leaf.idx for leaf in leaves]
@@ -231,17 +239,26 @@ async def audit(store: Store, config: HubConfig) -> AuditReport:
                         f"tree head {head.size}: the log's leaves no longer lead to its signed "
                         f"root (a leaf before entry {head.size} was changed, deleted or reordered)"
                     )
-            await _check_source(store, source, by_hash, last_ref, latest, report)
+            name = f"entry {leaf.idx} ({_describe(leaf)})"
+            _check_source(source, name, leaf.idx, by_hash, latest, logged, report)
+    pending = await store.archive_pending()
+    for start in range(0, len(pending), CHUNK):
+        chunk = pending[start : start + CHUNK]
+        by_hash = {leaf.hash: leaf for leaf in chunk}
+        for offset, source in enumerate(await store.archive_sources(chunk, bodies=True)):
+            name = f"pending entry {source.leaf.idx} ({_describe(source.leaf)})"
+            _check_source(source, name, size + start + offset, by_hash, latest, logged, report)
     for idx, key, name in report.replaced:
         if latest.get(key, idx) > idx:  # a corrected resubmission, a rules version re-applied
             report.notes.append(f"{name}: superseded by entry {latest[key]}")
         else:
             report.findings.append(f"{name}: its row was changed after it was logged")
-    for row in await store.archive_unlogged():
-        report.findings.append(f"{row}: inserted, not in the log")
+    await _unlogged_rows(store, size, logged, report)
     tail = size - max(good_heads, default=0)
     if tail:
         report.notes.append(f"entries {size - tail}..{size - 1} are not yet under a signed head")
+    if pending:
+        report.notes.append(f"{len(pending)} entries are pending (written, not yet numbered)")
     if size and good_heads:
         nodes_root = await store.archive_root(max(good_heads))
         if nodes_root != good_heads[max(good_heads)].root:
@@ -249,12 +266,75 @@ async def audit(store: Store, config: HubConfig) -> AuditReport:
     return report
 
 
-async def _check_source(
-    store: Store, source: entries.Source, by_hash: dict[bytes, entries.Leaf],
-    last_ref: dict[str, int], latest: dict[tuple[str, str], int], report: AuditReport,
+# the table each kind's rows are numbered in: every row of it after the log's start must be
+# some leaf's (or pending leaf's), or it was written behind the hub's back
+_TABLES = {
+    entries.EVENT: "events",
+    entries.ADMIN: "audit_log",
+    entries.RECEIPT: "archive_emitted",
+    entries.NOTICE: "archive_emitted",
+}
+
+
+class _Bits:
+    """Row ids seen, one bit each (10,000,000 timeline rows: 1.25 MB)."""
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+
+    def add(self, n: int) -> None:
+        if n < 0:
+            return
+        if n >> 3 >= len(self.bits):
+            self.bits.extend(bytes((n >> 3) - len(self.bits) + 1 + len(self.bits) // 2))
+        self.bits[n >> 3] |= 1 << (n & 7)
+
+    def __contains__(self, n: int) -> bool:
+        return 0 <= n >> 3 < len(self.bits) and bool(self.bits[n >> 3] & (1 << (n & 7)))
+
+
+async def _unlogged_rows(
+    store: Store, size: int, logged: dict[str, _Bits], report: AuditReport
+) -> None:
+    """Rows of the timeline, the audit log and the sent receipts that no leaf stands for:
+    written behind the hub's back, or their pending leaf was deleted before it was numbered."""
+    events_from, audit_from = await store.archive_start()
+    missing: list[tuple[str, int]] = []
+    for kind, after in ((entries.EVENT, events_from), (entries.ADMIN, audit_from),
+                        (entries.RECEIPT, 0)):  # fmt: skip
+        table = _TABLES[kind]
+        while True:
+            ids = await store.archive_rows(kind, after, 10_000)
+            missing += [(table, row) for row in ids if row not in logged[table]]
+            if len(ids) < 10_000:
+                break
+            after = ids[-1]
+    if missing:  # rows a running hub wrote while the audit read: their entries are there now
+        now = await store.archive_size()
+        for start in range(size, now, CHUNK):
+            _mark(await store.archive_leaves(start, min(now, start + CHUNK)), logged)
+        _mark(await store.archive_pending(), logged)
+    for table, row in missing:
+        if row not in logged[table]:
+            report.findings.append(
+                f"{table} row {row}: inserted, not in the log (written behind the hub's back, "
+                "or its pending leaf was deleted)"
+            )
+
+
+def _mark(leaves: list[entries.Leaf], logged: dict[str, _Bits]) -> None:
+    for leaf in leaves:
+        if leaf.kind in _TABLES and leaf.ref.isdigit():
+            logged[_TABLES[leaf.kind]].add(int(leaf.ref))
+
+
+def _check_source(
+    source: entries.Source, name: str, order: int, by_hash: dict[bytes, entries.Leaf],
+    latest: dict[tuple[str, str], int], logged: dict[str, _Bits], report: AuditReport,
 ) -> None:  # fmt: skip
     leaf = source.leaf
-    name = f"entry {leaf.idx} ({_describe(leaf)})"
+    if leaf.kind in _TABLES and leaf.ref.isdigit():
+        logged[_TABLES[leaf.kind]].add(int(leaf.ref))
     if source.data is None:
         if source.removed:  # by a retention run on record: its leaf still proves it was there
             report.notes.append(f"{name}: {source.note}")
@@ -270,24 +350,13 @@ async def _check_source(
                 "logged — rows reordered"
             )
         elif leaf.kind in REPLACEABLE:
-            report.replaced.append((leaf.idx, (leaf.kind, leaf.ref), name))
+            report.replaced.append((order, (leaf.kind, leaf.ref), name))
         else:
             report.findings.append(f"{name}: its row was changed after it was logged")
     if source.note:
         report.notes.append(f"{name}: {source.note}")
-    if leaf.kind in (entries.EVENT, entries.ADMIN):
-        ref = int(leaf.ref)
-        previous = last_ref.get(leaf.kind)
-        if previous is not None and ref <= previous:
-            report.findings.append(f"{name}: logged out of order after row {previous}")
-        elif previous is not None and ref > previous + 1:
-            inserted = await store.archive_row_ids(leaf.kind, previous + 1, ref - 1)
-            for row in inserted:
-                table = "events" if leaf.kind == entries.EVENT else "audit_log"
-                report.findings.append(f"{table} row {row}: inserted, not in the log")
-        last_ref[leaf.kind] = max(ref, previous or 0)
-    elif leaf.kind in REPLACEABLE:
-        latest[(leaf.kind, leaf.ref)] = leaf.idx
+    if leaf.kind in REPLACEABLE:
+        latest[(leaf.kind, leaf.ref)] = order
 
 
 def _moved_from(source: entries.Source, by_hash: dict[bytes, entries.Leaf]) -> entries.Leaf | None:
@@ -311,6 +380,8 @@ def _describe(leaf: entries.Leaf) -> str:
         return f"event {leaf.ref} of message {leaf.message_id}"
     if leaf.kind == entries.ADMIN:
         return f"administrator action {leaf.ref}"
+    if leaf.kind in entries.EMITTED:
+        return f"{leaf.kind} {leaf.ref} about message {leaf.message_id}"
     return f"{leaf.kind} {leaf.ref}"
 
 

@@ -1,8 +1,10 @@
-"""Signed tree heads at ``[archive] head_interval``, by the one node holding the job's lease
-(docs/archive.md): a head is signed only when the log grew since the last one."""
+"""The archive's sequencer (docs/decisions/0024-archive-sequencer.md): the one node holding the
+``archive-heads`` lease numbers the pending leaves every ``[archive] sequence_interval`` and
+signs a tree head every ``head_interval`` (only when the log grew since the last one)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from envelopes.pki import load_private_key
@@ -13,17 +15,48 @@ from hub.store import Store
 
 log = logging.getLogger("hub.archive")
 LEASE = "archive-heads"
+HOLD = 60.0  # the lease's interval when heads are signed on demand only
 
 
 async def run(store: Store, config: HubConfig, node: str) -> None:
-    """Until cancelled (nothing when the interval is 0: heads on demand only)."""
+    """Until cancelled: hold (or wait for) the lease; while held, integrate and sign."""
     interval = config.archive.head_interval
-    if interval <= 0:
-        return
-    key = load_private_key(config.path(config.pki.key))
+    key = load_private_key(config.path(config.pki.key)) if interval > 0 else None
 
     async def sign() -> None:
+        if key is None:
+            return
         head = await store.sign_head(key, now_at())
         log.debug("tree head of %d entries (%s)", head.size, head.root.hex())
 
-    await run_leased(store, LEASE, node, interval, sign)
+    leased = asyncio.create_task(
+        run_leased(store, LEASE, node, interval if interval > 0 else HOLD, sign)
+    )
+    try:
+        await sequence(store, node, config.archive.sequence_interval)
+    finally:
+        leased.cancel()
+        await asyncio.gather(leased, return_exceptions=True)
+
+
+async def sequence(store: Store, node: str, every: float) -> None:
+    """Integrate the pending leaves every ``every`` seconds while ``node`` holds the lease
+    (a read to know it: renewing the lease this often would be a write every second)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if await holds(store, node):
+                done = await store.archive_integrate()
+                if done:
+                    log.debug("integrated %d leaves", done)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the archive's sequencer failed; trying again")
+
+
+async def holds(store: Store, node: str) -> bool:
+    return any(
+        lease.name == LEASE and lease.holder == node and lease.expires_in > 0
+        for lease in await store.leases()
+    )

@@ -14,6 +14,7 @@ from envelopes.ids import is_participant
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
 from hub.abc import AdapterContext, InboundMessage, Stage, State, Transport
+from hub.archive.entries import RECEIPT, signed_id
 from hub.config import HubConfig
 from hub.pipeline.receipts import ReceiptSender, receipt_content
 from hub.queues import INBOUND_QUEUE, inbox_queue
@@ -105,6 +106,13 @@ class HubAdapterContext(AdapterContext):
             raise ValueError(f"{recipient!r} is not a participant id: no receipt for it")
         content = receipt_content(self.hub_id, recipient, message_id, state, reasons=reasons)
         return self._signer.sign_canonical(content)
+
+    async def receipt_sent(
+        self, recipient: str, message_id: str, state: str, receipt: bytes
+    ) -> None:
+        await self._store.archive_emitted(
+            RECEIPT, signed_id(receipt), message_id, recipient, state, receipt
+        )
 
     def inbox_queue(self, participant: str) -> str:
         return inbox_queue(participant)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from envelopes.codec import new_envelope, to_bytes
 from envelopes.model import Kind
 from hub.abc import Stage, Transport
+from hub.archive.entries import NOTICE
 from hub.execution.notices import Notice, notice_element
 from hub.execution.policy import ExecutionPolicy
 from hub.nodes import EXECUTION_CONTROL
@@ -75,6 +76,9 @@ class ExecutionControl:
             correlation_id=uuid.UUID(notice.document),
         )
         body = await asyncio.to_thread(self._sign, to_bytes(root))
+        await self.store.archive_emitted(
+            NOTICE, str(notice_id), notice.document, to, str(notice.stage), body
+        )  # on record before it leaves
         await self.transport.publish(
             inbox_queue(to),
             body,

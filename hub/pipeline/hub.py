@@ -99,7 +99,10 @@ class Hub:
         inline = frozenset(n for n, a in self.adapters.items() if a.inline)
         self.pool = pool = CryptoPool(config, inline)
         await pool.warm_up()
-        receipts = ReceiptSender(config.id, self.transport, pool.sign_receipt, self.observers)
+        receipts = ReceiptSender(
+            config.id, self.transport, pool.sign_receipt, self.observers,
+            self.store.archive_emitted,
+        )  # fmt: skip
         self.control = control = ExecutionControl(
             config.id,
             self.store,

@@ -32,6 +32,7 @@ from envelopes import xmldsig
 from envelopes.codec import CONTENT_ID, ENVELOPE_NS, build_envelope
 from envelopes.model import Header, Kind
 from hub.abc import Destination, Observer, Transport
+from hub.archive.entries import RECEIPT, signed_id
 from hub.queues import inbox_queue
 
 RECEIPT_NS = "urn:interagency-hub:receipt:1.0"
@@ -227,6 +228,8 @@ def read_receipt(payload: etree._Element) -> dict[str, object]:
     }
 
 
+# Store.archive_emitted: (kind, its MessageId, the message it is about, to, state, bytes)
+Record = Callable[[str, str, str, str, str, bytes], Awaitable[None]]
 SignReceipt = Callable[
     [str, str, str, "str | None", list[Destination], list[tuple[str, str]]],
     Awaitable["bytes | None"],
@@ -237,12 +240,18 @@ class ReceiptSender:
     """Signs (through ``sign``, in the worker pool) and publishes receipts to senders' inboxes."""
 
     def __init__(
-        self, hub_id: str, transport: Transport, sign: SignReceipt, observer: Observer
+        self,
+        hub_id: str,
+        transport: Transport,
+        sign: SignReceipt,
+        observer: Observer,
+        record: Record | None = None,
     ) -> None:
         self.hub_id = hub_id
         self.transport = transport
         self._sign = sign
         self._observer = observer
+        self._record = record  # the archive's: each receipt's digest, as it goes out
 
     async def send(
         self,
@@ -255,12 +264,17 @@ class ReceiptSender:
     ) -> None:
         """Sign and send a receipt (nothing if the recipient has no inbox here)."""
         body = await self._sign(recipient, message_id, str(state), digest, destinations, reasons)
-        if body is not None:
-            await self.publish(recipient, body, str(state))
+        if body is None:
+            return
+        receipt = signed_id(body)
+        if self._record is not None:  # on record before it leaves: no receipt goes unlogged
+            await self._record(RECEIPT, receipt, message_id, recipient, str(state), body)
+        await self.publish(recipient, body, str(state))
 
     async def publish(self, recipient: str, body: bytes, state: str) -> None:
-        """Send a receipt the workers signed already."""
-        receipt = body.split(b"<hub:MessageId>", 1)[-1].split(b"<", 1)[0].decode()
+        """Send a receipt signed already (and logged: by ``send``, or by the ingest write
+        that stored the decision it was signed with)."""
+        receipt = signed_id(body)
         await self.transport.publish(
             inbox_queue(recipient),
             body,

@@ -480,7 +480,22 @@ class Store(abc.ABC):
     # ------------------------------------------------------------- the archive (docs/archive.md)
     @abc.abstractmethod
     async def archive_size(self) -> int:
-        """How many entries the log has."""
+        """How many entries the log has integrated (pending ones are not numbered yet)."""
+
+    @abc.abstractmethod
+    async def archive_integrate(self) -> int:
+        """The sequencer's step: the pending leaves committed by now numbered, in their
+        order, and in the tree; how many (docs/decisions/0024-archive-sequencer.md)."""
+
+    @abc.abstractmethod
+    async def archive_pending(self) -> list[Leaf]:
+        """The leaves written but not integrated yet (``idx``: their place in the queue)."""
+
+    @abc.abstractmethod
+    async def archive_emitted(
+        self, kind: str, ref: str, message_id: str, recipient: str, state: str, body: bytes
+    ) -> None:
+        """A signed receipt or notice the hub sends, logged by its bytes' digest."""
 
     @abc.abstractmethod
     async def archive_root(self, size: int) -> bytes:
@@ -495,10 +510,10 @@ class Store(abc.ABC):
         """The proof that the tree of ``old`` is a prefix of the tree of ``new``."""
 
     @abc.abstractmethod
-    async def archive_range_proof(
-        self, indices: Sequence[int], size: int
+    async def archive_cover(
+        self, gaps: Sequence[tuple[int, int]], size: int
     ) -> list[tuple[int, int, bytes]]:
-        """A batch inclusion proof of these entries in the tree of ``size`` (docs/archive.md)."""
+        """A batch proof's nodes for these gaps [lo, hi) between entries, gap by gap."""
 
     @abc.abstractmethod
     async def archive_leaves(self, start: int, end: int) -> list[Leaf]:
@@ -534,12 +549,13 @@ class Store(abc.ABC):
         """Each leaf's entry recomputed from the rows it stands for, as they are now."""
 
     @abc.abstractmethod
-    async def archive_unlogged(self) -> list[str]:
-        """Timeline or audit rows the log has not taken in (none after any commit)."""
+    async def archive_start(self) -> tuple[int, int]:
+        """The last timeline and audit-log rows that came before the log."""
 
     @abc.abstractmethod
-    async def archive_row_ids(self, kind: str, low: int, high: int) -> list[int]:
-        """Ids of timeline (``event``) or audit (``admin``) rows in [low, high]."""
+    async def archive_rows(self, kind: str, after: int, limit: int) -> list[int]:
+        """Ids of timeline (``event``), audit (``admin``) or sent receipts' and notices'
+        (``receipt``) rows after ``after``, in order, up to ``limit``."""
 
     @abc.abstractmethod
     async def prune_bodies(self, message_ids: Sequence[str], actor: str, reason: str) -> list[str]:

@@ -8,7 +8,8 @@ Writes go the way they go on SQLite: whatever has piled up runs in one transacti
 under its own savepoint. The transaction is SERIALIZABLE — several hub nodes write at once,
 and each write must see the database as if it were alone, as on SQLite's single writer — and a
 batch that PostgreSQL refuses as a serialization failure (or a deadlock) runs again whole.
-Reads run in one REPEATABLE READ snapshot each.
+Reads run in one REPEATABLE READ snapshot each. A job one node does for all (the archive's
+sequencer) runs alone, READ COMMITTED, outside the batches (``write_alone``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from psycopg import errors
 from psycopg_pool import ConnectionPool
 
 from hub.errors import StoreError
+from hub.store import sql_archive as archive
 from hub.store.schema import migrations_for, statements
-from hub.store.sql_archive import capture
 from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
@@ -142,6 +143,34 @@ class PgDatabase:
                 self._server_gone(exc, attempt)
         raise StoreError("the store kept refusing a write as a serialization failure")
 
+    async def write_alone(self, fn: Callable[[Any], T]) -> T:
+        """fn in a READ COMMITTED transaction of its own, outside the SERIALIZABLE batches:
+        it takes row locks where it needs them (the archive's sequencer locks its state row),
+        so the nodes' batches never conflict with it; again on a deadlock or lost server."""
+        return await asyncio.to_thread(self._alone, fn)
+
+    def _alone(self, fn: Callable[[Any], T]) -> T:
+        for attempt in range(30):
+            try:
+                with self._pool.connection() as raw:
+                    raw.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    try:
+                        result = fn(PgConnection(raw))
+                    except BaseException:
+                        if not raw.closed:
+                            raw.execute("ROLLBACK")
+                        raise
+                    raw.execute("COMMIT")
+                    return result
+            except _RETRIED:
+                self.retries += 1
+                time.sleep(0.01 * (1 + attempt % 4))
+            except psycopg.OperationalError as exc:
+                if attempt >= 29:
+                    raise
+                self._server_gone(exc, attempt)
+        raise StoreError("the store kept refusing a write as a deadlock")
+
     def _server_gone(self, exc: psycopg.OperationalError, attempt: int) -> None:
         """After a connection failed: drop every dead connection of the pool at once, then
         wait a little before the next try (the pool waits for the server to take new ones).
@@ -199,9 +228,11 @@ def _batch_once(conn: PgConnection, fns: list[Callable[[Any], Any]]) -> list[tup
     raw = conn.raw
     results: list[tuple[bool, Any]] = []
     raw.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+    archive.begin(conn)
     try:
         for fn in fns:
             raw.execute("SAVEPOINT w")
+            mark = archive.mark(conn)
             try:
                 results.append((True, fn(conn)))
                 raw.execute("RELEASE SAVEPOINT w")
@@ -210,10 +241,12 @@ def _batch_once(conn: PgConnection, fns: list[Callable[[Any], Any]]) -> list[tup
             except Exception as exc:
                 raw.execute("ROLLBACK TO SAVEPOINT w")
                 raw.execute("RELEASE SAVEPOINT w")
+                archive.undo(conn, mark)
                 results.append((False, exc))
-        capture(conn)  # the archive's leaves, in this same transaction (docs/archive.md)
+        archive.flush(conn)  # the archive's pending leaves, in this same transaction
         raw.execute("COMMIT")
     except BaseException:
+        archive.discard(conn)
         if not raw.closed:
             raw.execute("ROLLBACK")
         raise

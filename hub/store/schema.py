@@ -457,6 +457,43 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 14: the archive's sequencer (docs/decisions/0024-archive-sequencer.md). A write no longer
+    # moves the one `archive_state` row (several nodes' batches conflicted on it): it only
+    # inserts its leaves, hashed, into `archive_pending`; the node holding the `archive-heads`
+    # lease integrates them into the tree in `seq` order and signs heads. `events_seen` and
+    # `audit_seen` now say where the log starts (rows up to them came before it): the last
+    # row before the first one logged. The signed receipts and notices the hub sent, by digest
+    # (no unique index to probe: on PostgreSQL a probe is a predicate lock two nodes conflict on).
+    """
+    CREATE TABLE archive_pending (
+        seq         INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        ref         TEXT NOT NULL,
+        message_id  TEXT,
+        at          TEXT NOT NULL,
+        hash        BLOB NOT NULL
+    );
+    CREATE TABLE archive_emitted (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        ref         TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        recipient   TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        size        INTEGER NOT NULL
+    );
+    CREATE INDEX archive_emitted_message ON archive_emitted(message_id);
+    UPDATE archive_state SET
+        events_seen = COALESCE((SELECT MIN(CAST(ref AS INTEGER)) - 1 FROM archive_leaves
+                                WHERE kind = 'event'), events_seen),
+        audit_seen = COALESCE((SELECT MIN(CAST(ref AS INTEGER)) - 1 FROM archive_leaves
+                               WHERE kind = 'admin'), audit_seen)
+    """
+)
+
 # where PostgreSQL needs a script of its own
 POSTGRESQL: dict[int, str] = {
     9: """

@@ -109,6 +109,18 @@ class SqlStore(AccessTables, ArchiveTables, NodeTables, RetentionTables, Store):
             for p, submission, hint in items:
                 outcome = ingest_one(conn, p, at, hint, policy)
                 outcomes.append(outcome)
+                if (
+                    p.receipt
+                    and p.sender
+                    and p.receipt_state
+                    and outcome.refusal is None
+                    and (outcome.status in ("new", "duplicate"))
+                ):  # the receipt signed with the decision, on record as it goes out
+                    receipt = entries.signed_id(p.receipt)
+                    archive.emit(
+                        conn, entries.RECEIPT, receipt, p.message_id, p.sender,
+                        p.receipt_state, at, p.receipt,
+                    )  # fmt: skip
                 if submission:
                     result, reason = submission_outcome(p, outcome.status)
                     conn.execute(
@@ -118,14 +130,6 @@ class SqlStore(AccessTables, ArchiveTables, NodeTables, RetentionTables, Store):
                         "reason = excluded.reason, at = excluded.at",
                         (submission, p.message_id, result, reason, at),
                     )
-            archive.append(
-                conn,
-                [
-                    entries.envelope(o.processed.message_id, at, o.processed.envelope)
-                    for o in outcomes
-                    if o.status == "new"
-                ],
-            )
             return outcomes
 
         return await self._write(run)

@@ -7,6 +7,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from hub.records import ApiToken, AuditEntry, UiSession, UserRecord, now_iso
+from hub.store.sql_archive import insert_audit
 
 if TYPE_CHECKING:
     from hub.store.sql_database import Database
@@ -67,13 +68,8 @@ class AccessTables:
         self, actor: str, role: str, action: str, target: str, reason: str, detail: str
     ) -> None:
         at = now_iso()
-        await self.database.write(
-            lambda c: c.execute(
-                "INSERT INTO audit_log (at, actor, role, action, target, reason, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (at, actor, role, action, target, reason, detail),
-            )
-        )
+        row = (at, actor, role, action, target, reason, detail)
+        await self.database.write(lambda c: insert_audit(c, row))
 
     async def audit_log(self, since: str | None = None, limit: int = 200) -> list[AuditEntry]:
         rows = await self.database.fetchall(

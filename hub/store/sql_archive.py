@@ -1,10 +1,12 @@
-"""The archive's log in SQL, for both engines (docs/archive.md): appending in the writer's own
-transaction, the subtree oracle that proofs are built from, and what retention calls.
+"""The archive's log in SQL, for both engines (docs/archive.md): what a write queues, what the
+sequencer integrates, the subtree oracle that proofs are built from, and what retention calls.
 
-Appending costs per entry one hash (done by ``hub.archive.entries``) and one row; every 16th
-leaf adds a node at level 4, every 256th one at level 8, and so on: subtrees are kept every
-``STRIDE`` levels, the levels between are hashed again when a proof needs them (at most
-2**(STRIDE-1) = 8 rows a lookup).
+A write only inserts its entries' leaves — hashed already — into ``archive_pending``, in its
+own transaction: no row every node moves (docs/decisions/0024-archive-sequencer.md). The
+sequencer (``integrate``) gives them their numbers, in ``seq`` order among the rows committed
+when it looks, and grows the tree: every 16th leaf adds a node at level 4, every 256th one at
+level 8, and so on: subtrees are kept every ``STRIDE`` levels, the levels between are hashed
+again when a proof needs them (at most 2**(STRIDE-1) = 8 rows a lookup).
 """
 
 from __future__ import annotations
@@ -20,64 +22,152 @@ from hub.errors import StoreError
 
 STRIDE = 4
 FAN = 1 << STRIDE
+CHUNK = 20_000  # pending leaves integrated per statement round
 
 _LEAF_COLUMNS = "idx, kind, ref, message_id, at, hash"
+_EVENT_COLUMNS = "id, message_id, state, at, detail"
 
 
-def capture(conn: Any) -> int:
-    """At the end of every write batch, inside its transaction: the timeline events and audit
-    entries the batch wrote, appended to the log. Returns how many."""
-    state = conn.execute(
-        "SELECT size, events_seen, audit_seen FROM archive_state WHERE id = 0"
-    ).fetchone()
-    if state is None:
-        return 0
-    size, events_seen, audit_seen = state
-    new: list[Entry] = [
-        entries.event(int(r[0]), r[1], r[2], r[3], r[4])
-        for r in conn.execute(
-            "SELECT id, message_id, state, at, detail FROM events WHERE id > ? ORDER BY id",
-            (events_seen,),
-        ).fetchall()
-    ]
-    last_event = int(new[-1].ref) if new else events_seen
-    actions = conn.execute(
-        "SELECT id, at, actor, role, action, target, reason, detail FROM audit_log "
-        "WHERE id > ? ORDER BY id",
-        (audit_seen,),
-    ).fetchall()
-    new += [entries.admin(int(r[0]), *r[1:]) for r in actions]
-    if not new:
-        return 0
-    last_audit = int(actions[-1][0]) if actions else audit_seen
-    _append(conn, size, new, last_event, last_audit)
-    return len(new)
+# the entries of the batch a connection is running, inserted at its end in one statement (on
+# PostgreSQL a statement per write cost a round trip each: 100 µs an entry)
+_batches: dict[int, list[Entry]] = {}
 
 
 def append(conn: Any, new: Sequence[Entry]) -> None:
-    """Entries that no table's new rows say (envelopes, retention runs), appended now."""
-    if not new:
-        return
-    size, events_seen, audit_seen = conn.execute(
-        "SELECT size, events_seen, audit_seen FROM archive_state WHERE id = 0"
-    ).fetchone()
-    _append(conn, size, new, events_seen, audit_seen)
+    """The entries of this write, queued for the sequencer in the write's own transaction
+    (a write that fails takes them with it: see ``mark`` and ``undo``)."""
+    batch = _batches.get(id(conn))
+    if batch is not None:
+        batch.extend(new)
+    elif new:
+        _insert_pending(conn, new)
 
 
-def _append(conn: Any, size: int, new: Sequence[Entry], events_seen: int, audit_seen: int) -> None:
-    end = size + len(new)
-    updated = conn.execute(
-        "UPDATE archive_state SET size = ?, events_seen = ?, audit_seen = ? "
-        "WHERE id = 0 AND size = ?",
-        (end, events_seen, audit_seen, size),
+def begin(conn: Any) -> None:
+    """A batch starts on ``conn``: its writes' entries wait for ``flush``."""
+    _batches[id(conn)] = []
+
+
+def mark(conn: Any) -> int:
+    """Where the batch's entries stand before a write (its savepoint)."""
+    return len(_batches.get(id(conn), ()))
+
+
+def undo(conn: Any, at: int) -> None:
+    """A write rolled back to its savepoint: its entries go too."""
+    del _batches.get(id(conn), [])[at:]
+
+
+def flush(conn: Any) -> None:
+    """The batch's entries into ``archive_pending``, before its commit (and when the batch
+    failed, dropped: ``discard``)."""
+    batch = _batches.pop(id(conn), None)
+    if batch:
+        _insert_pending(conn, batch)
+
+
+def discard(conn: Any) -> None:
+    _batches.pop(id(conn), None)
+
+
+def _insert_pending(conn: Any, new: Sequence[Entry]) -> None:
+    conn.executemany(
+        "INSERT INTO archive_pending (kind, ref, message_id, at, hash) VALUES (?, ?, ?, ?, ?)",
+        [(e.kind, e.ref, e.message_id, e.at, e.leaf) for e in new],
     )
-    if updated.rowcount != 1:
-        raise StoreError("the archive's size moved under this transaction")
+
+
+def insert_events(conn: Any, rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """Timeline events (message id, state, at, detail) written and queued for the log: each
+    entry is made from the row as the database returns it (its number included)."""
+    if not rows:
+        return
+    values = ", ".join(["(?, ?, ?, ?)"] * len(rows))
+    written = conn.execute(
+        f"INSERT INTO events (message_id, state, at, detail) VALUES {values} "
+        f"RETURNING {_EVENT_COLUMNS}",
+        [v for row in rows for v in row],
+    ).fetchall()
+    append(conn, [entries.event(int(r[0]), r[1], r[2], r[3], r[4]) for r in written])
+
+
+def insert_audit(conn: Any, row: tuple[str, str, str, str, str, str, str]) -> None:
+    """An administrator's action (at, actor, role, action, target, reason, detail) written
+    and queued for the log."""
+    written = conn.execute(
+        "INSERT INTO audit_log (at, actor, role, action, target, reason, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id, at, actor, role, action, target, reason, detail",
+        row,
+    ).fetchone()
+    append(conn, [entries.admin(int(written[0]), *written[1:])])
+
+
+def emit(
+    conn: Any, kind: str, ref: str, message_id: str, recipient: str, state: str, at: str,
+    body: bytes,
+) -> None:  # fmt: skip
+    """A signed receipt or notice the hub sends (``ref``: its MessageId), on record by its
+    bytes' digest and queued for the log (each sending an entry: the hub signs anew each time,
+    so the bytes differ)."""
+    digest, size = hashlib.sha256(body).hexdigest(), len(body)
+    row = conn.execute(
+        "INSERT INTO archive_emitted (kind, ref, message_id, recipient, state, at, sha256, size) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (kind, ref, message_id, recipient, state, at, digest, size),
+    ).fetchone()
+    entry = entries.emitted(kind, int(row[0]), ref, message_id, recipient, state, at, digest, size)
+    append(conn, [entry])
+
+
+def integrate(conn: Any) -> int:
+    """The sequencer's step, in a transaction of its own (READ COMMITTED on PostgreSQL): the
+    pending leaves committed by now take the next numbers, in ``seq`` order, and leave the
+    queue. A leaf committed later with a lower ``seq`` is taken by the next step: it is never
+    skipped, it is numbered later. Returns how many were integrated."""
+    # moving the row first: a second sequencer (a lease handed over) waits here, then sees
+    # what this one did
+    row = conn.execute(
+        "UPDATE archive_state SET size = size WHERE id = 0 RETURNING size"
+    ).fetchone()
+    if row is None:
+        return 0
+    size = start = int(row[0])
+    while True:
+        pending = conn.execute(
+            f"SELECT seq, kind, ref, message_id, at, hash FROM archive_pending "
+            f"ORDER BY seq LIMIT {CHUNK}"
+        ).fetchall()
+        if not pending:
+            break
+        conn.executemany(
+            f"INSERT INTO archive_leaves ({_LEAF_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            [(size + i, r[1], r[2], r[3], r[4], bytes(r[5])) for i, r in enumerate(pending)],
+        )
+        seqs = [int(r[0]) for r in pending]
+        for lo in range(0, len(seqs), 500):
+            part = seqs[lo : lo + 500]
+            conn.execute(
+                f"DELETE FROM archive_pending WHERE seq IN ({', '.join('?' * len(part))})", part
+            )
+        _grow(conn, size, size + len(pending))
+        size += len(pending)
+        if len(pending) < CHUNK:
+            break
+    if size != start:
+        conn.execute("UPDATE archive_state SET size = ? WHERE id = 0", (size,))
+    return size - start
+
+
+def place(conn: Any, size: int, new: Sequence[Entry]) -> None:
+    """Leaves numbered ``size`` on, with their subtrees, straight into the tree (the bench's
+    synthetic logs; the hub's writes go through ``append`` and ``integrate``)."""
     conn.executemany(
         f"INSERT INTO archive_leaves ({_LEAF_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
         [(size + i, e.kind, e.ref, e.message_id, e.at, e.leaf) for i, e in enumerate(new)],
     )
-    _grow(conn, size, end)
+    _grow(conn, size, size + len(new))
+    conn.execute("UPDATE archive_state SET size = ? WHERE id = 0", (size + len(new),))
 
 
 def _grow(conn: Any, lo: int, hi: int) -> None:
@@ -136,6 +226,7 @@ def oracle(conn: Any) -> Callable[[int, int], bytes]:
 
 
 def size(conn: Any) -> int:
+    """Leaves integrated (pending ones are not numbered yet)."""
     row = conn.execute("SELECT size FROM archive_state WHERE id = 0").fetchone()
     return int(row[0]) if row else 0
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from hub.archive import entries
 from hub.archive.entries import Leaf, Source
 from hub.archive.heads import PrivateKey, SignedHead, sign_head
-from hub.archive.merkle import consistency_proof, inclusion_proof, range_proof
+from hub.archive.merkle import consistency_proof, cover, inclusion_proof
 from hub.records import now_iso
 from hub.store import sql_archive as log
 
@@ -36,6 +36,26 @@ class ArchiveTables:
     async def archive_size(self) -> int:
         return await self.database.read(log.size)
 
+    async def archive_integrate(self) -> int:
+        """The sequencer's step: the pending leaves numbered and in the tree; how many."""
+        return await self.database.write_alone(log.integrate)
+
+    async def archive_pending(self) -> list[Leaf]:
+        """The leaves written but not integrated yet, in ``seq`` order (``idx`` is the seq)."""
+        rows = await self.database.fetchall(
+            "SELECT seq, kind, ref, message_id, at, hash FROM archive_pending ORDER BY seq"
+        )
+        return [_leaf(r) for r in rows]
+
+    async def archive_emitted(
+        self, kind: str, ref: str, message_id: str, recipient: str, state: str, body: bytes
+    ) -> None:
+        """A signed receipt or notice the hub sends, put on record by its digest."""
+        at = now_iso()
+        await self.database.write(
+            lambda c: log.emit(c, kind, ref, message_id, recipient, state, at, body)
+        )
+
     async def archive_root(self, size: int) -> bytes:
         return await self.database.read(lambda c: log.root(c, size))
 
@@ -51,12 +71,15 @@ class ArchiveTables:
     async def archive_consistency(self, old: int, new: int) -> list[bytes]:
         return await self.database.read(lambda c: consistency_proof(log.oracle(c), old, new))
 
-    async def archive_range_proof(
-        self, indices: Sequence[int], size: int
+    async def archive_cover(
+        self, gaps: Sequence[tuple[int, int]], size: int
     ) -> list[tuple[int, int, bytes]]:
-        """A batch inclusion proof of the sorted entries ``indices`` in the tree of ``size``."""
-        wanted = sorted(indices)
-        return await self.database.read(lambda c: range_proof(log.oracle(c), wanted, size))
+        """The batch proof's nodes for these gaps between entries, in order (a bundle's proof,
+        computed as its entries stream past: merkle.cover)."""
+        wanted = list(gaps)
+        return await self.database.read(
+            lambda c: [n for lo, hi in wanted for n in cover(log.oracle(c), lo, hi, size)]
+        )
 
     async def archive_leaves(self, start: int, end: int) -> list[Leaf]:
         rows = await self.database.fetchall(
@@ -91,10 +114,11 @@ class ArchiveTables:
         )
 
     async def sign_head(self, key: PrivateKey, at: str) -> SignedHead:
-        """A head over the whole log as it is when this write runs, signed and kept in the
-        same transaction (the latest again when nothing was appended since)."""
+        """The pending leaves integrated, then a head over the whole log signed and kept, in
+        one transaction of the sequencer's (the latest again when nothing was appended)."""
 
         def run(conn: Any) -> SignedHead:
+            log.integrate(conn)  # the sequencer signs what it integrated, in one transaction
             size = log.size(conn)
             row = conn.execute(f"{_HEAD} ORDER BY size DESC LIMIT 1").fetchone()
             if row is not None and int(row[0]) == size:
@@ -107,7 +131,7 @@ class ArchiveTables:
             )
             return head
 
-        return await self.database.write(run)
+        return await self.database.write_alone(run)
 
     async def heads(self) -> list[SignedHead]:
         return [_head(r) for r in await self.database.fetchall(f"{_HEAD} ORDER BY size")]
@@ -124,29 +148,19 @@ class ArchiveTables:
         """Each leaf's entry as the store's rows say it now."""
         return await self.database.read(lambda c: [_source(c, leaf, bodies) for leaf in leaves])
 
-    async def archive_unlogged(self) -> list[str]:
-        """Rows of the timeline or the audit log written since the last batch took them in:
-        none after a commit of the hub's own (inserted behind its back otherwise)."""
-
-        def run(conn: Any) -> list[str]:
-            state = conn.execute(
-                "SELECT events_seen, audit_seen FROM archive_state WHERE id = 0"
-            ).fetchone()
-            out: list[str] = []
-            for table, seen in (("events", state[0]), ("audit_log", state[1])):
-                rows = conn.execute(
-                    f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT 100", (seen,)
-                ).fetchall()
-                out += [f"{table} row {r[0]}" for r in rows]
-            return out
-
-        return await self.database.read(run)
-
-    async def archive_row_ids(self, kind: str, low: int, high: int) -> list[int]:
-        """The ids of the timeline's (``event``) or audit log's (``admin``) rows in [low, high]."""
-        table = "events" if kind == entries.EVENT else "audit_log"
+    async def archive_start(self) -> tuple[int, int]:
+        """Where the log starts: the last timeline and audit-log rows that came before it."""
         rows = await self.database.fetchall(
-            f"SELECT id FROM {table} WHERE id >= ? AND id <= ? ORDER BY id", (low, high)
+            "SELECT events_seen, audit_seen FROM archive_state WHERE id = 0"
+        )
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    async def archive_rows(self, kind: str, after: int, limit: int) -> list[int]:
+        """The ids of the timeline's (``event``), audit log's (``admin``) or sent receipts' and
+        notices' (``receipt``) rows after ``after``, in order, up to ``limit``."""
+        table = _TABLES[kind]
+        rows = await self.database.fetchall(
+            f"SELECT id FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
         )
         return [int(r[0]) for r in rows]
 
@@ -155,6 +169,9 @@ class ArchiveTables:
         at = now_iso()
         ids = list(message_ids)
         return await self.database.write(lambda c: log.prune_bodies(c, ids, actor, reason, at))
+
+
+_TABLES = {entries.EVENT: "events", entries.ADMIN: "audit_log", entries.RECEIPT: "archive_emitted"}
 
 
 def _source(conn: Any, leaf: Leaf, bodies: bool) -> Source:
@@ -211,6 +228,18 @@ def _source(conn: Any, leaf: Leaf, bodies: bool) -> Source:
             "SELECT applied_at, summary FROM rules_versions WHERE version = ?", (leaf.ref,)
         ).fetchone()
         return Source(leaf, entries.rules(leaf.ref, row[0], row[1]).data if row else None)
+    if leaf.kind in entries.EMITTED:
+        row = conn.execute(
+            "SELECT id, ref, message_id, recipient, state, at, sha256, size "
+            "FROM archive_emitted WHERE id = ? AND kind = ?",
+            (int(leaf.ref), leaf.kind),
+        ).fetchone()
+        if row is None:
+            return Source(leaf, None)
+        entry = entries.emitted(
+            leaf.kind, int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], int(row[7])
+        )
+        return Source(leaf, entry.data)
     return Source(leaf, None, None, f"unknown kind {leaf.kind!r}")
 
 

@@ -17,6 +17,10 @@ class Database(Protocol):
     async def write(self, fn: Callable[[Any], T]) -> T:
         """Run fn in the next batched transaction; return once it is committed."""
 
+    async def write_alone(self, fn: Callable[[Any], T]) -> T:
+        """Run fn in a transaction of its own, outside the batches: a job one node does for
+        all (the archive's sequencer), which must not make the nodes' batches conflict."""
+
     async def read(self, fn: Callable[[Any], T]) -> T:
         """Run fn in one read snapshot."""
 

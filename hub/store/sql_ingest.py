@@ -13,9 +13,12 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from hub.abc import Stage, State
+from hub.archive import entries
 from hub.execution.rules import NoticeRefused
 from hub.records import Ingested, Processed, first_events
+from hub.store import sql_archive as archive
 from hub.store import sql_execution as execution
+from hub.store.sql_archive import insert_events
 from hub.store.sql_timeline import record_event
 
 if TYPE_CHECKING:
@@ -91,10 +94,8 @@ def ingest_one(
     conn.execute(
         "INSERT INTO envelopes (message_id, body) VALUES (?, ?)", (p.message_id, p.envelope)
     )
-    conn.executemany(
-        "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
-        [(p.message_id, s, at, d) for s, d in events],
-    )
+    archive.append(conn, [entries.envelope(p.message_id, at, p.envelope)])
+    insert_events(conn, [(p.message_id, s, at, d) for s, d in events])
     outcome = Ingested(p, "new", refusal=refusal)
     if p.state != State.ACCEPTED:
         return outcome

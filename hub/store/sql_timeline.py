@@ -5,16 +5,14 @@ from __future__ import annotations
 import sqlite3
 
 from hub.records import REASON_STATES, TIMELINE_ONLY, next_state
+from hub.store.sql_archive import insert_events
 
 
 def record_event(
     conn: sqlite3.Connection, message_id: str, state: str, detail: str, at: str
 ) -> None:
     """An event on the timeline, and the message's state moved where the event moves it."""
-    conn.execute(
-        "INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
-        (message_id, state, at, detail),
-    )
+    insert_events(conn, [(message_id, state, at, detail)])
     if state in TIMELINE_ONLY:
         return
     row = conn.execute("SELECT state FROM messages WHERE message_id = ?", (message_id,)).fetchone()

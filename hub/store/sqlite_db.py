@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from hub.errors import StoreError
+from hub.store import sql_archive as archive
 from hub.store.schema import MIGRATIONS, statements
-from hub.store.sql_archive import capture
 from hub.store.sql_database import BatchingWriter
 
 log = logging.getLogger("hub.store")
@@ -105,6 +105,11 @@ class SqliteDatabase:
         """Run fn inside the next batched transaction; returns once it is committed."""
         return await self.writer.write(fn)
 
+    async def write_alone(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A job one node does for all (the archive's sequencer): SQLite has one writer, so
+        a batched write is alone already."""
+        return await self.writer.write(fn)
+
     async def _commit_batch(self, fns: list[WriteFn]) -> list[tuple[bool, Any]]:
         assert self._writer is not None
         results: list[tuple[bool, Any]] = await self._writer._execute(  # type: ignore[no-untyped-call]
@@ -149,19 +154,23 @@ def _run_batch(conn: sqlite3.Connection, batch: list[WriteFn]) -> list[tuple[boo
     """One transaction for the whole batch; a failing write rolls back only itself."""
     results: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
+    archive.begin(conn)
     try:
         for fn in batch:
             conn.execute("SAVEPOINT w")
+            mark = archive.mark(conn)
             try:
                 results.append((True, fn(conn)))
                 conn.execute("RELEASE w")
             except Exception as exc:
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
+                archive.undo(conn, mark)
                 results.append((False, exc))
-        capture(conn)  # the archive's leaves, in this same transaction (docs/archive.md)
+        archive.flush(conn)  # the archive's pending leaves, in this same transaction
         conn.execute("COMMIT")
     except BaseException:
+        archive.discard(conn)
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise

@@ -29,6 +29,7 @@ from hub.api.models import (
 )
 from hub.api.problems import Problem, ProblemModel
 from hub.api.state import ApiState, api_state
+from hub.archive.entries import RECEIPT, signed_id
 from hub.ops.certificates import certificates_of
 from hub.ops.submit import submit
 from hub.ops.tokens import Role
@@ -216,6 +217,9 @@ async def get_receipt(message_id: str, caller: Auth, state: State) -> Response:
     )
     if body is None:
         raise Problem(404, "not_found", f"{row.sender} has no inbox here: no receipt for it")
+    await state.store.archive_emitted(
+        RECEIPT, signed_id(body), message_id, row.sender or "", receipt_state, body
+    )  # on the archive's record, as every receipt the hub signs and hands out
     return Response(body, media_type="application/xml")
 
 

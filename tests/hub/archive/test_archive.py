@@ -61,14 +61,21 @@ async def test_every_write_appends_its_leaves_in_its_own_transaction(archived: A
         before = store.database.writer.batches  # type: ignore[attr-defined]
         await ingest(store, p)
         assert store.database.writer.batches == before + 1  # type: ignore[attr-defined]
+        # the envelope, then its three first events: queued in that one commit, not numbered
+        pending = await store.archive_pending()
+        assert [leaf.kind for leaf in pending] == ["envelope", "event", "event", "event"]
+        assert await store.archive_size() == 0
+        # the sequencer numbers them, in their order
+        assert await store.archive_integrate() == 4
+        assert await store.archive_pending() == []
         leaves = await store.archive_leaves(0, await store.archive_size())
-        # the envelope, then its three first events: all in that one commit
-        assert [leaf.kind for leaf in leaves] == ["envelope", "event", "event", "event"]
+        assert [leaf.hash for leaf in leaves] == [leaf.hash for leaf in pending]
         sources = await store.archive_sources(leaves)
         assert all(s.data is not None and leaf_hash(s.data) == s.leaf.hash for s in sources)
         assert json.loads(sources[0].data or b"")["size"] == 4
         # a write that fails rolls back its leaves with it: the log keeps no gap
         await store.record("nobody", "note", "x")
+        await store.archive_integrate()
         size = await store.archive_size()
         assert [leaf.idx for leaf in await store.archive_leaves(0, size)] == list(range(size))
     finally:

@@ -12,11 +12,13 @@ from hub.archive.merkle import (
     Frontier,
     ProofError,
     consistency_proof,
+    cover,
     inclusion_proof,
     leaf_hash,
     node_hash,
     range_proof,
     root_from_range_proof,
+    root_from_stream,
     root_of,
     verify_consistency,
     verify_inclusion,
@@ -71,3 +73,32 @@ def test_a_batch_proof_counts_every_leaf_it_carries() -> None:
     assert root_from_range_proof(leaves, size, nodes) == root_of(LEAVES[:size])
     leaves[17] = LEAVES[18]
     assert root_from_range_proof(leaves, size, nodes) != root_of(LEAVES[:size])
+
+
+def test_a_batch_proof_streams_gap_by_gap() -> None:
+    """The nodes of each gap between chosen entries, gap after gap, are the batch proof's;
+    the root computed as the leaves stream past is the one from the whole map."""
+    import random
+
+    rng = random.Random(19)
+    for size in range(1, len(LEAVES) + 1):
+        for _ in range(4):
+            chosen = sorted(rng.sample(range(size), rng.randint(0, size)))
+            streamed = []
+            last = -1
+            for index in [*chosen, size]:
+                streamed += cover(oracle, last + 1, index, size)
+                last = index
+            assert streamed == range_proof(oracle, chosen, size)
+            nodes = {(a, b): h for a, b, h in streamed}
+            leaves = [(i, LEAVES[i]) for i in chosen]
+            assert root_from_stream(leaves, size, nodes) == root_of(LEAVES[:size])
+            if chosen:  # a leaf changed, or one left out: another root or no root at all
+                leaves[0] = (chosen[0], LEAVES[(chosen[0] + 1) % len(LEAVES)])
+                assert root_from_stream(leaves, size, nodes) != root_of(LEAVES[:size])
+                with pytest.raises(ProofError):
+                    root_from_stream(leaves[1:], size, nodes)
+                with pytest.raises(ProofError):  # repeated: out of order
+                    root_from_stream(leaves + leaves, size, nodes)
+            with pytest.raises(ProofError):
+                root_from_stream([(size, LEAVES[0])], size, nodes)

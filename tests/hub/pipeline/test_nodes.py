@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from hub.cli.routes import routes
 from hub.cli.status import status_command
 from hub.nodes import EXECUTION_CONTROL
+from hub.ops.archive import audit
 from hub.pipeline.execution import ExecutionControl
 from hub.pipeline.hub import Hub
 from hub.records import LeaseRow
@@ -85,6 +87,15 @@ async def test_two_nodes_on_one_store_and_broker(
         for message_id, _ in sent:
             states = [e.state for e in await b.store.timeline(message_id)]
             assert states.count("accepted") == 1 and "note" not in states, states
+        # the archive: both nodes wrote entries at once, the sequencer numbered each once,
+        # without a gap, and the audit finds the tree whole (pending entries included)
+        await a.store.archive_integrate()
+        leaves = await a.store.archive_leaves(0, await a.store.archive_size())
+        assert [x.idx for x in leaves] == list(range(len(leaves)))
+        assert max(Counter((x.kind, x.ref) for x in leaves).values()) == 1
+        assert {m for m, _ in sent} <= {x.ref for x in leaves if x.kind == "envelope"}
+        report = await audit(b.store, deployment.config)
+        assert report.clean, report.findings
         # the deadline watch: on the lease holder only. A lease's term is 2.5 scans (0.5 s):
         # on a loaded machine a renewal can come late and the lease change hands — rightly; a
         # window is judged only when one holder kept the lease through it

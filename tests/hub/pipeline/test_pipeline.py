@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,6 +49,18 @@ async def test_a_signed_memo_arrives_countersigned_and_the_sender_gets_a_receipt
         assert await wait_for_state(hub.store, message_id, {"delivered"}) == "delivered"
         got = await take_inbox(deployment, "dept.culture", tmp_path / "culture", expect=1)
         receipts = await take_inbox(deployment, "dept.finance", tmp_path / "finance", expect=1)
+        # the receipt the sender holds is in the archive, by the digest of its bytes
+        await hub.store.archive_integrate()
+        leaves = await hub.store.archive_leaves_of([message_id])
+        logged = [
+            json.loads(s.data or b"")
+            for s in await hub.store.archive_sources(leaves)
+            if s.leaf.kind == "receipt"
+        ]
+    held = receipts[0].path.read_bytes()
+    assert [(e["sha256"], e["size"], e["state"]) for e in logged] == [
+        (hashlib.sha256(held).hexdigest(), len(held), "delivered")
+    ]
     assert [i.message_id for i in got] == [message_id]
     delivered = parse_xml(got[0].path.read_bytes())
     store = trust(deployment)

@@ -86,3 +86,43 @@ async def test_a_fresh_store_keeps_envelopes_apart_from_message_rows(tmp_path: P
         assert await store.get_message("m-3") is None
     finally:
         await store.close()
+
+
+async def test_a_schema_13_archive_gets_its_sequencer_and_keeps_its_leaves(
+    tmp_path: Path,
+) -> None:
+    from hub.archive import entries
+
+    path = tmp_path / "hub.sqlite"
+    old_database(path, 12)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for n in (1, 2):  # timeline rows from before the archive
+        conn.execute(
+            "INSERT INTO events (message_id, state, at, detail) VALUES ('m-1', 'note', 'x', ?)",
+            (f"old {n}",),
+        )
+    conn.executescript(MIGRATIONS[12])  # 13: the archive; then a batch logged event 3
+    conn.execute("INSERT INTO schema_version VALUES (13)")
+    conn.execute(
+        "INSERT INTO events (message_id, state, at, detail) VALUES ('m-1', 'note', 'y', 'new')"
+    )
+    leaf = entries.event(3, "m-1", "note", "y", "new")
+    conn.execute(
+        "INSERT INTO archive_leaves (idx, kind, ref, message_id, at, hash) "
+        "VALUES (0, ?, ?, ?, ?, ?)",
+        (leaf.kind, leaf.ref, leaf.message_id, leaf.at, leaf.leaf),
+    )
+    conn.execute("UPDATE archive_state SET size = 1, events_seen = 3")
+    conn.close()
+    store = await Store.open(path)
+    try:
+        # the log starts after row 2 (not after 3, where the old cursor stood)
+        assert await store.archive_start() == (2, 0)
+        await store.record("m-1", "note", "after the migration")
+        assert [x.kind for x in await store.archive_pending()] == ["event"]
+        assert await store.archive_integrate() == 1
+        leaves = await store.archive_leaves(0, await store.archive_size())
+        assert [x.ref for x in leaves] == ["3", "4"]
+        assert await store.archive_rows("event", 2, 10) == [3, 4]  # both logged: none unlogged
+    finally:
+        await store.close()
