@@ -101,10 +101,9 @@ def build_envelope(
     if attachments or references:
         manifest = etree.SubElement(content, q("Attachments"))
         data = etree.Element(q("AttachmentData"))
-        for ref, inline in [
-            *((a.ref, a) for a in attachments or []),
-            *((r.ref, r) for r in references or []),
-        ]:
+        parts: list[Attachment | ContentReference] = [*(attachments or []), *(references or [])]
+        for part in parts:
+            ref = part.ref
             etree.SubElement(
                 manifest,
                 q("Attachment"),
@@ -114,11 +113,11 @@ def build_envelope(
                 Size=str(ref.size),
                 Sha256=ref.sha256_b64,
             )
-            if isinstance(inline, Attachment):
+            if isinstance(part, Attachment):
                 item = etree.SubElement(data, q("Data"), Ref=ref.id)
-                item.text = base64.b64encode(inline.content).decode("ascii")
+                item.text = base64.b64encode(part.content).decode("ascii")
             else:
-                etree.SubElement(data, q("Reference"), Ref=ref.id, Uri=inline.uri)
+                etree.SubElement(data, q("Reference"), Ref=ref.id, Uri=part.uri)
         root.append(data)
     return root
 
