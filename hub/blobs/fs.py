@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
@@ -51,13 +52,25 @@ class FsBlobStore(BlobStore):
         await asyncio.to_thread(self._place, path, info)
 
     def _place(self, path: Path, info: BlobInfo) -> None:
+        """A hard link: created whole or not at all, and the caller's file stays its own
+        (it may need to put it again, ``hub.ops.blobs.keep``). Across file systems: a copy,
+        fsynced, renamed into place."""
         final = self.path(info.digest)
         if final.exists():  # the same content already (content-addressed)
             return
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, final)
+        try:
+            os.link(path, final)
+        except FileExistsError:
+            return
+        except OSError:  # another file system: copy, then rename atomically
+            copy = final.with_name(f"{final.name}.{os.getpid()}.tmp")
+            shutil.copyfile(path, copy)
+            with copy.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(copy, final)
         fsync_dir(final.parent)
 
     async def get(

@@ -64,13 +64,20 @@ class Uploads:
             at = await asyncio.to_thread(handle.seek, 0, os.SEEK_END)
             if at != start:
                 raise OffsetMismatchError(at)
+            pending = bytearray()  # the network's small chunks, written a chunk_size at a time
             try:
                 async for chunk in chunks:
-                    if at + len(chunk) > size:
+                    if at + len(pending) + len(chunk) > size:
                         raise BlobMismatchError(f"more than the {size} bytes announced")
-                    await asyncio.to_thread(handle.write, chunk)
-                    at += len(chunk)
+                    pending += chunk
+                    if len(pending) >= self.chunk_size:
+                        await asyncio.to_thread(handle.write, bytes(pending))
+                        at += len(pending)
+                        pending.clear()
             finally:
+                if pending:
+                    await asyncio.to_thread(handle.write, bytes(pending))
+                    at += len(pending)
                 await asyncio.to_thread(handle.flush)
                 await asyncio.to_thread(os.fsync, handle.fileno())
         finally:

@@ -200,6 +200,7 @@ class Processor:
             priority=header.priority,
             digest=(digest or content_digest(content)).hex(),
             rules_version=rules.version,
+            blobs=[(r.ref.id, r.digest_hex, r.ref.size) for r in envelope.references],
         )
 
     def _rejection(
