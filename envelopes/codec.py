@@ -132,6 +132,7 @@ def new_envelope(
     message_id: UUID | None = None,
     created: datetime | None = None,
     card: DocumentCard | None = None,
+    references: list[ContentReference] | None = None,
     **fields: Any,
 ) -> tuple[Header, etree._Element]:
     """A fresh unsigned envelope around ``payload``: a new MessageId (unless given), Created now
@@ -146,7 +147,7 @@ def new_envelope(
         created=created or datetime.now(UTC),
         **fields,
     )
-    return header, build_envelope(header, payload, attachments, card)
+    return header, build_envelope(header, payload, attachments, card, references)
 
 
 def _detached_copy(element: etree._Element) -> etree._Element:

@@ -441,6 +441,10 @@ class Store(abc.ABC):
         while the collector is removing it (try again shortly)."""
 
     @abc.abstractmethod
+    async def has_blobs(self) -> bool:
+        """Whether any blob or upload was ever recorded (and not yet collected)."""
+
+    @abc.abstractmethod
     async def blob(self, digest: str) -> BlobRow | None:
         """A blob's record."""
 

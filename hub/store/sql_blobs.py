@@ -159,6 +159,12 @@ class BlobTables:
 
         return bool(await self.database.write(run))
 
+    async def has_blobs(self) -> bool:
+        rows = await self.database.fetchall(
+            "SELECT 1 FROM blobs UNION ALL SELECT 1 FROM uploads LIMIT 1"
+        )
+        return bool(rows)
+
     async def blob(self, digest: str) -> BlobRow | None:
         rows = await self.database.fetchall(
             f"SELECT {_BLOB_COLUMNS} FROM blobs WHERE digest = ?", (digest,)
