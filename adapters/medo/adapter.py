@@ -207,6 +207,11 @@ class MedoAdapter(Adapter):
             )
         if self._signer is None:
             raise PackageError("no signing key configured (key and cert, or sign_command)")
+        if envelope.references:  # the adapter reads no blob store yet (decision 0023)
+            raise PackageError(
+                f"attachment {envelope.references[0].ref.file_name!r} is carried by reference "
+                f"({envelope.references[0].uri}); the MEDO adapter sends inline attachments only"
+            )
         files: dict[str, bytes] = {}
         for attachment in envelope.attachments:
             name = _unique(_safe_file_name(attachment.ref.file_name), files)
