@@ -218,6 +218,9 @@ class Processed:
     timings: dict[str, float] = field(default_factory=dict)
     # attachments by reference: (attachment id, SHA-256 hex, signed size), checked in the store
     blobs: list[tuple[str, str, int]] = field(default_factory=list)
+    # inline attachments above [blobs] threshold that the hub keeps as blobs and forwards by
+    # reference (their ids; the content is in ``envelope``)
+    externalised: list[str] = field(default_factory=list)
 
     @property
     def destinations(self) -> list[Destination]:

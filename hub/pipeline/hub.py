@@ -135,6 +135,7 @@ class Hub:
             self.observers,
             self._spawn,
             control.registered,
+            self.blobs,
         )
         for name, adapter in self.adapters.items():
             await adapter.start(
