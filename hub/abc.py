@@ -265,6 +265,12 @@ class AdapterContext(abc.ABC):
         (e.g. ``medo_uid``), for the participants that set it, as the rules in force say."""
         return {}
 
+    def read_blob(self, digest: str) -> AsyncIterator[bytes]:
+        """The content of an attachment by reference (``blob:sha256:<digest>``), in chunks:
+        what an adapter delivering the envelope outside the hub sends with it. Check it
+        against the signed digest. NotImplementedError where the hub keeps no blobs."""
+        raise NotImplementedError("this hub keeps no blobs")
+
 
 class Adapter(abc.ABC):
     """Delivers envelopes to one kind of destination.

@@ -147,6 +147,7 @@ class Hub:
                     receipts,
                     self.signer,
                     lambda: self.rules,
+                    self.blobs,
                 )
             )
         for department in config.departments:
