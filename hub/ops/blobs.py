@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hub.abc import BlobInfo, BlobMismatchError, BlobStore
 from hub.blobs.files import spool
-from hub.blobs.uploads import Uploads
+from hub.blobs.uploads import OffsetMismatchError, Uploads
 from hub.config import HubConfig
 from hub.records import UploadRow, now_iso
 from hub.store import Store
@@ -126,10 +126,12 @@ async def stream_into(
     uploads: Uploads, upload: UploadRow, start: int, chunks: AsyncIterable[bytes]
 ) -> int:
     """Append a range to an upload; the new offset."""
-    from hub.blobs.uploads import OffsetMismatchError
-
     try:
         return await uploads.append(upload.upload_id, start, chunks, upload.size)
+    except FileNotFoundError:  # begun on another node, or its file was lost
+        raise UploadError(
+            "not_found", f"upload {upload.upload_id} has no content on this node"
+        ) from None
     except OffsetMismatchError as exc:
         raise UploadError(
             "conflict", f"the upload is at byte {exc.offset}, not {start}", exc.offset

@@ -43,7 +43,7 @@ def check_blobs(conn: sqlite3.Connection, p: Processed) -> tuple[str, str] | Non
         if row is None or row[1]:
             return "attachment_missing", (
                 f"{_where(attachment_id)}: no blob sha256:{digest} in the hub's blob store "
-                "(upload it first: POST /v1/blobs)"
+                "(upload it first: POST /v1/blobs/uploads, or hub send)"
             )
         if int(row[0]) != size:
             return "attachment_digest_mismatch", (
