@@ -12,8 +12,17 @@ from uuid import UUID, uuid4
 from lxml import etree
 from pydantic import ValidationError
 
-from envelopes.errors import AttachmentError, SchemaValidationError
-from envelopes.model import Attachment, AttachmentRef, DocumentCard, Envelope, Header, Kind
+from envelopes.errors import AttachmentDigestMismatchError, AttachmentError, SchemaValidationError
+from envelopes.model import (
+    BLOB_URI_PREFIX,
+    Attachment,
+    AttachmentRef,
+    ContentReference,
+    DocumentCard,
+    Envelope,
+    Header,
+    Kind,
+)
 from envelopes.parsing import DEFAULT_LIMITS, ParseLimits, parse_xml
 
 ENVELOPE_NS = "urn:interagency-hub:envelope:1.0"
@@ -69,8 +78,11 @@ def build_envelope(
     payload: etree._Element,
     attachments: list[Attachment] | None = None,
     card: DocumentCard | None = None,
+    references: list[ContentReference] | None = None,
 ) -> etree._Element:
-    """An unsigned envelope document for the header, payload, attachments and (1.1) card."""
+    """An unsigned envelope document for the header, payload, attachments and (1.1) card;
+    ``references``: attachments whose content is in a blob store (a manifest entry each, and a
+    ``Reference`` in place of the ``Data``), after the inline ones."""
     root = etree.Element(q("Envelope"), nsmap=NSMAP)
     root.set("Version", ENVELOPE_VERSION_CARD if card is not None else ENVELOPE_VERSION)
     content = etree.SubElement(root, q("Content"))
@@ -86,11 +98,12 @@ def build_envelope(
         content.append(card_element(card))
     holder = etree.SubElement(content, q("Payload"))
     holder.append(_detached_copy(payload))
-    if attachments:
+    if attachments or references:
         manifest = etree.SubElement(content, q("Attachments"))
         data = etree.Element(q("AttachmentData"))
-        for attachment in attachments:
-            ref = attachment.ref
+        parts: list[Attachment | ContentReference] = [*(attachments or []), *(references or [])]
+        for part in parts:
+            ref = part.ref
             etree.SubElement(
                 manifest,
                 q("Attachment"),
@@ -100,8 +113,11 @@ def build_envelope(
                 Size=str(ref.size),
                 Sha256=ref.sha256_b64,
             )
-            item = etree.SubElement(data, q("Data"), Ref=ref.id)
-            item.text = base64.b64encode(attachment.content).decode("ascii")
+            if isinstance(part, Attachment):
+                item = etree.SubElement(data, q("Data"), Ref=ref.id)
+                item.text = base64.b64encode(part.content).decode("ascii")
+            else:
+                etree.SubElement(data, q("Reference"), Ref=ref.id, Uri=part.uri)
         root.append(data)
     return root
 
@@ -116,6 +132,7 @@ def new_envelope(
     message_id: UUID | None = None,
     created: datetime | None = None,
     card: DocumentCard | None = None,
+    references: list[ContentReference] | None = None,
     **fields: Any,
 ) -> tuple[Header, etree._Element]:
     """A fresh unsigned envelope around ``payload``: a new MessageId (unless given), Created now
@@ -130,7 +147,7 @@ def new_envelope(
         created=created or datetime.now(UTC),
         **fields,
     )
-    return header, build_envelope(header, payload, attachments, card)
+    return header, build_envelope(header, payload, attachments, card, references)
 
 
 def _detached_copy(element: etree._Element) -> etree._Element:
@@ -346,35 +363,79 @@ def attachment_refs(content: etree._Element) -> list[AttachmentRef]:
 
 
 def read_attachments(root: etree._Element, refs: list[AttachmentRef]) -> list[Attachment]:
-    """Attachment contents from AttachmentData, each checked against its signed manifest entry."""
+    """Attachment contents from AttachmentData, each checked against its signed manifest entry.
+    Content carried by reference is not here: an ``AttachmentError`` says so (callers that
+    take references use ``read_content``)."""
+    attachments, references = read_content(root, refs)
+    if references:
+        first = references[0]
+        raise AttachmentError(
+            f"Envelope/AttachmentData/Reference[@Ref='{first.ref.id}']: the content of "
+            f"{first.ref.file_name!r} is carried by reference ({first.uri}), not in the envelope"
+        )
+    return attachments
+
+
+def read_content(
+    root: etree._Element, refs: list[AttachmentRef]
+) -> tuple[list[Attachment], list[ContentReference]]:
+    """Inline contents (``Data``, decoded and checked) and content references (``Reference``,
+    whose digest must be the signed one: else ``attachment_digest_mismatch``), one of either
+    for every signed manifest entry, in manifest order."""
     data: dict[str, str] = {}
-    for item in root.iterfind(f"{q('AttachmentData')}/{q('Data')}"):
-        data[item.get("Ref", "")] = item.text or ""
-    unknown = set(data) - {ref.id for ref in refs}
+    uris: dict[str, str] = {}
+    for item in root.iterfind(f"{q('AttachmentData')}/*"):
+        if item.tag == q("Data"):
+            data[item.get("Ref", "")] = item.text or ""
+        elif item.tag == q("Reference"):
+            uris[item.get("Ref", "")] = item.get("Uri", "")
+    unknown = (set(data) | set(uris)) - {ref.id for ref in refs}
     if unknown:
         raise AttachmentError(
             f"Envelope/AttachmentData/Data[@Ref='{sorted(unknown)[0]}']: no such attachment "
             "in the signed manifest"
         )
-    attachments = []
+    attachments: list[Attachment] = []
+    references: list[ContentReference] = []
     for ref in refs:
-        where = f"Envelope/AttachmentData/Data[@Ref='{ref.id}']"
-        if ref.id not in data:
-            raise AttachmentError(f"{where}: content of attachment {ref.file_name!r} is missing")
-        try:
-            content = base64.b64decode(data[ref.id], validate=False)
-        except ValueError:  # binascii.Error, or a character outside ASCII (found by fuzzing)
-            raise AttachmentError(f"{where}: content is not base64") from None
-        if len(content) != ref.size:
-            raise AttachmentError(
-                f"{where}: size {len(content)} differs from the signed size {ref.size}"
-            )
-        if hashlib.sha256(content).digest() != ref.sha256:
-            raise AttachmentError(
-                f"{where}: SHA-256 digest differs from the signed manifest (content altered)"
-            )
-        attachments.append(Attachment(ref=ref, content=content))
-    return attachments
+        if ref.id in uris:
+            references.append(_reference(ref, uris[ref.id], both=ref.id in data))
+        else:
+            attachments.append(_inline(ref, data))
+    return attachments, references
+
+
+def _reference(ref: AttachmentRef, uri: str, *, both: bool) -> ContentReference:
+    where = f"Envelope/AttachmentData/Reference[@Ref='{ref.id}']"
+    if both:
+        raise AttachmentError(f"{where}: the attachment has both Data and a Reference")
+    if not uri.startswith(BLOB_URI_PREFIX):
+        raise AttachmentError(f"{where}: {uri!r} is not a blob:sha256: reference")
+    reference = ContentReference(ref=ref, uri=uri)
+    if reference.digest_hex != ref.sha256.hex():
+        raise AttachmentDigestMismatchError(
+            f"{where}: {uri} is not the content the manifest signed (SHA-256 {ref.sha256.hex()})"
+        )
+    return reference
+
+
+def _inline(ref: AttachmentRef, data: dict[str, str]) -> Attachment:
+    where = f"Envelope/AttachmentData/Data[@Ref='{ref.id}']"
+    if ref.id not in data:
+        raise AttachmentError(f"{where}: content of attachment {ref.file_name!r} is missing")
+    try:
+        content = base64.b64decode(data[ref.id], validate=False)
+    except ValueError:  # binascii.Error, or a character outside ASCII (found by fuzzing)
+        raise AttachmentError(f"{where}: content is not base64") from None
+    if len(content) != ref.size:
+        raise AttachmentError(
+            f"{where}: size {len(content)} differs from the signed size {ref.size}"
+        )
+    if hashlib.sha256(content).digest() != ref.sha256:
+        raise AttachmentError(
+            f"{where}: SHA-256 digest differs from the signed manifest (content altered)"
+        )
+    return Attachment(ref=ref, content=content)
 
 
 def content_of(root: etree._Element) -> etree._Element:
@@ -407,8 +468,15 @@ def envelope_from_tree(root: etree._Element, content: etree._Element | None = No
             f"Envelope/@Version: an envelope with a DocumentCard is version "
             f"{ENVELOPE_VERSION_CARD}, not {version}"
         )
-    attachments = read_attachments(root, attachment_refs(content))
-    return Envelope(header=header, payload=payload, attachments=attachments, root=root, card=card)
+    attachments, references = read_content(root, attachment_refs(content))
+    return Envelope(
+        header=header,
+        payload=payload,
+        attachments=attachments,
+        root=root,
+        card=card,
+        references=references,
+    )
 
 
 def parse_envelope(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Envelope:

@@ -14,6 +14,7 @@ one line per problem when there are several (schema errors).
     │   └── PayloadValidationError   the business payload breaks its schema
     ├── UnknownMessageTypeError      no schema for the payload's namespace
     ├── AttachmentError              attachment content does not match its manifest entry
+    │   └── AttachmentDigestMismatchError  a content reference names other content than signed
     └── SignatureError               no valid signature
         ├── SignatureMissingError    nothing to verify
         ├── AlgorithmNotAllowedError an algorithm outside the allow-list (SHA-1, ...)
@@ -98,6 +99,12 @@ class AttachmentError(EnvelopeError):
     """Attachment content is missing or does not match its signed manifest entry."""
 
     code = "attachment_invalid"
+
+
+class AttachmentDigestMismatchError(AttachmentError):
+    """A content reference (or the blob behind it) is not the content the manifest signed."""
+
+    code = "attachment_digest_mismatch"
 
 
 class SignatureError(EnvelopeError):

@@ -171,6 +171,33 @@ class Attachment:
         return cls(ref=ref, content=content)
 
 
+BLOB_URI_PREFIX = "blob:sha256:"  # a content reference: the blob store's key, lower-case hex
+
+
+def blob_uri(sha256: bytes) -> str:
+    """The content reference of content with this SHA-256 digest."""
+    return BLOB_URI_PREFIX + sha256.hex()
+
+
+@dataclass(frozen=True)
+class ContentReference:
+    """An attachment carried by reference (a claim check): its signed manifest entry and the
+    blob that holds the content, named by its SHA-256 (``blob:sha256:<hex>``)."""
+
+    ref: AttachmentRef
+    uri: str
+
+    @property
+    def digest_hex(self) -> str:
+        """The blob's key: the lower-case hex SHA-256 of the content."""
+        return self.uri.removeprefix(BLOB_URI_PREFIX)
+
+    @classmethod
+    def for_ref(cls, ref: AttachmentRef) -> ContentReference:
+        """The reference to the content a manifest entry signs."""
+        return cls(ref=ref, uri=blob_uri(ref.sha256))
+
+
 @dataclass
 class Envelope:
     """A parsed envelope: header and payload come from ``root`` (the whole document)."""
@@ -180,6 +207,7 @@ class Envelope:
     attachments: list[Attachment] = field(default_factory=list)
     root: etree._Element | None = None
     card: DocumentCard | None = None
+    references: list[ContentReference] = field(default_factory=list)  # content by reference
 
     @property
     def message_id(self) -> str:

@@ -442,7 +442,7 @@ def signed_document(verified: Verified) -> etree._Element:
     from envelopes.codec import build_envelope
 
     env = verified.envelope
-    root = build_envelope(env.header, env.payload, env.attachments)
+    root = build_envelope(env.header, env.payload, env.attachments, references=env.references)
     if verified.content is not None:
         root.replace(content_of(root), _copy(verified.content))
     return root

@@ -11,6 +11,8 @@ value types they speak in.
 - ``Outcome``: what a delivery attempt came to; adapters classify failures, the hub decides.
 - ``Observer``: hears what the hub does (metrics hook in here; the core never imports them).
 - ``Extension``: something ``hub serve`` runs beside the hub, found by an entry point.
+- ``BlobStore``: attachments' content kept by reference, content-addressed by SHA-256, streamed
+  both ways (``hub.blobs``: the filesystem, S3-compatible).
 
 The ``Store`` interface lives with its implementations in ``hub.store``.
 """
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 
 
@@ -268,6 +271,12 @@ class AdapterContext(abc.ABC):
         (e.g. ``medo_uid``), for the participants that set it, as the rules in force say."""
         return {}
 
+    def read_blob(self, digest: str) -> AsyncIterator[bytes]:
+        """The content of an attachment by reference (``blob:sha256:<digest>``), in chunks:
+        what an adapter delivering the envelope outside the hub sends with it. Check it
+        against the signed digest. NotImplementedError where the hub keeps no blobs."""
+        raise NotImplementedError("this hub keeps no blobs")
+
 
 class Adapter(abc.ABC):
     """Delivers envelopes to one kind of destination.
@@ -378,3 +387,55 @@ class Extension(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None:
         """End (before the hub stops)."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """A blob: its key (the lower-case hex SHA-256 of its content) and its size in bytes."""
+
+    digest: str
+    size: int
+
+
+class BlobMismatchError(Exception):
+    """Content handed to a blob store is not what it was said to be (digest or size)."""
+
+    code = "attachment_digest_mismatch"
+
+
+class BlobStore(abc.ABC):
+    """Attachments' content outside the envelopes (claim checks, decision 0023), keyed by its
+    SHA-256. Everything streams in chunks: no blob is ever whole in memory. A blob is written
+    once and never changed; what the hub refers to is decided in the store, not here."""
+
+    @abc.abstractmethod
+    async def put(
+        self, chunks: AsyncIterable[bytes], *, sha256: str | None = None, size: int | None = None
+    ) -> BlobInfo:
+        """Store the chunks; return once they are durable. With ``sha256`` or ``size`` given,
+        other content raises ``BlobMismatchError`` and nothing is kept."""
+
+    @abc.abstractmethod
+    async def put_file(self, path: Path, info: BlobInfo) -> None:
+        """Take a finished, checked file (an upload) as the blob ``info`` (the file may be
+        moved away or left for the caller to remove)."""
+
+    @abc.abstractmethod
+    def get(self, digest: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The blob's bytes ``start`` to ``end`` (exclusive; None: to the end), in chunks."""
+
+    @abc.abstractmethod
+    async def stat(self, digest: str) -> BlobInfo | None:
+        """The blob, if it is stored."""
+
+    @abc.abstractmethod
+    async def delete(self, digest: str) -> bool:
+        """Remove the blob; False if it was not there."""
+
+    @abc.abstractmethod
+    def digests(self) -> AsyncIterator[tuple[str, float]]:
+        """Every blob stored, with the time it was written (seconds since the epoch): what a
+        sweep compares with the store's records."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Let go of connections."""

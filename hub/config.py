@@ -232,6 +232,34 @@ class ArchiveConfig(_Section):
     sequence_interval: float = Field(default=1.0, gt=0)
 
 
+class S3Config(_Section):
+    """An S3-compatible bucket for ``[blobs] store = "s3"`` (AWS, MinIO, Ceph RGW …). The keys
+    come from the environment (``HUB_BLOBS__S3__ACCESS_KEY_ID`` …) or boto3's own chain."""
+
+    bucket: str = ""
+    prefix: str = "blobs/"
+    endpoint_url: str = ""  # "" = AWS; else the server's URL (http://minio.local:9000)
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)  # multipart upload
+
+
+class BlobsConfig(_Section):
+    """Attachments by reference (docs/envelope.md, decision 0023): where the hub keeps their
+    content, above which size, and how long an upload nobody refers to is kept."""
+
+    store: Literal["fs", "s3"] = "fs"
+    directory: Path | None = None  # the "fs" store and every store's uploads: data_dir/blobs
+    # attachments above this many bytes go by reference (`hub envelope new`, `hub send`)
+    threshold: int = Field(default=1024 * 1024, ge=0)
+    max_size: int = Field(default=8 * 1024**3, gt=0)  # the largest blob accepted
+    # seconds an upload (or a rejected message's blob) is kept while no message refers to it
+    grace: float = Field(default=86400.0, ge=0)
+    chunk_size: int = Field(default=1024 * 1024, ge=4096, le=64 * 1024 * 1024)  # streaming
+    s3: S3Config = Field(default_factory=S3Config)
+
+
 class HubConfig(BaseSettings):
     """Everything ``hub serve`` and the other commands need."""
 
@@ -269,6 +297,7 @@ class HubConfig(BaseSettings):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    blobs: BlobsConfig = Field(default_factory=BlobsConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     adapters: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"internal": {"type": "internal"}}
@@ -350,6 +379,12 @@ class HubConfig(BaseSettings):
         if url.startswith("sqlite:///"):  # as SQLAlchemy: sqlite:///relative, sqlite:////absolute
             return self.path(Path(url.removeprefix("sqlite:///")))
         return self.path(self.data_dir) / "hub.sqlite"
+
+    @property
+    def blob_directory(self) -> Path:
+        """Where the filesystem blob store and the uploads under way are kept."""
+        given = self.blobs.directory
+        return self.path(given) if given is not None else self.path(self.data_dir) / "blobs"
 
     @property
     def postgres(self) -> bool:

@@ -216,6 +216,11 @@ class Processed:
     card: DocumentCard | None = None  # the document card (envelope 1.1)
     notice: Notice | None = None  # what an execution notice says
     timings: dict[str, float] = field(default_factory=dict)
+    # attachments by reference: (attachment id, SHA-256 hex, signed size), checked in the store
+    blobs: list[tuple[str, str, int]] = field(default_factory=list)
+    # inline attachments above [blobs] threshold that the hub keeps as blobs and forwards by
+    # reference (their ids; the content is in ``envelope``)
+    externalised: list[str] = field(default_factory=list)
 
     @property
     def destinations(self) -> list[Destination]:
@@ -347,6 +352,30 @@ class UiSession:
     created_at: str
     seen_at: str
     expires_at: str
+
+
+@dataclass(frozen=True)
+class BlobRow:
+    """A blob the hub keeps (attachments by reference): its SHA-256 (hex), size, first and
+    last upload; the collector's marks."""
+
+    digest: str
+    size: int
+    created_at: str
+    touched_at: str
+    doomed_at: str | None
+    deleting: bool
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """An upload under way: who makes it, and the content it promised."""
+
+    upload_id: str
+    owner: str
+    sha256: str
+    size: int
+    created_at: str
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ ships ``StubBroker`` and httpx ``MockTransport``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from envelopes.codec import to_bytes
 from envelopes.parsing import parse_xml
@@ -58,6 +58,7 @@ class FakeAdapterContext(AdapterContext):
         self.stages: list[tuple[str, str, str]] = []  # execution stages at agencies
         self.log = log if log is not None else []
         self.attributes: dict[str, dict[str, str]] = {}  # key → participant id → value
+        self.blobs: dict[str, bytes] = {}  # SHA-256 hex → content (attachments by reference)
 
     async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
         self.events.append((message_id, str(state), detail))
@@ -112,6 +113,11 @@ class FakeAdapterContext(AdapterContext):
 
     def participant_attribute(self, key: str) -> dict[str, str]:
         return dict(self.attributes.get(key, {}))
+
+    async def read_blob(self, digest: str) -> AsyncIterator[bytes]:
+        content = self.blobs[digest]
+        for start in range(0, len(content), 65536):
+            yield content[start : start + 65536]
 
     async def record_stage(self, document_id: str, stage: Stage, detail: str) -> None:
         self.stages.append((document_id, str(stage), detail))

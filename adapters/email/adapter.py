@@ -32,6 +32,7 @@ from adapters.email.compose import (
     ComposeError,
     document_mail,
     explanation_mail,
+    references_of,
     refusal_mail,
     reply_address,
 )
@@ -157,15 +158,19 @@ class EmailAdapter(Adapter):
         except Exception as exc:  # the store is the hub's: try again later
             return Outcome.transient(f"email:{address}: cannot look up the thread: {exc!r}")
         try:
+            fetched = await self._fetch_references(message.body)
             mail = document_mail(
                 message,
                 self.settings,
                 self._context.hub_id,
                 plain_replies=address.lower() in self._plain,
                 in_reply_to=thread,
+                fetched=fetched,
             )
         except ComposeError as exc:
             return Outcome.permanent(f"email:{address}: {exc}")
+        except (OSError, NotImplementedError) as exc:  # the blob store: try again later
+            return Outcome.transient(f"email:{address}: attachment by reference: {exc!r}")
         reference = str(mail["Message-ID"])
         try:
             reply = await self.send(mail, [str(mail["To"])])
@@ -178,6 +183,21 @@ class EmailAdapter(Adapter):
         except Exception:  # the mail is out: a lost lookup entry must not send it again
             log.warning("email %s: could not remember %s", self.name, reference, exc_info=True)
         return Outcome.delivered(f"accepted by {self.settings.smtp_host}: {reply}", reference)
+
+    async def _fetch_references(self, body: bytes) -> dict[str, bytes]:
+        """The content of the envelope's attachments by reference, from the hub's blobs —
+        only when the mail may carry them all (``max_attachments_bytes``: else composing
+        refuses it, and nothing is read)."""
+        references = references_of(body)
+        total = sum(r.ref.size for r in references)
+        if not references or total > self.settings.max_attachments_bytes:
+            return {}
+        assert self._context is not None
+        fetched = {}
+        for reference in references:
+            chunks = [c async for c in self._context.read_blob(reference.digest_hex)]
+            fetched[reference.ref.id] = b"".join(chunks)
+        return fetched
 
     async def _thread_of(self, correlation_id: str | None) -> str | None:
         """The Message-ID of the mail that brought (or carried) the message answered here."""

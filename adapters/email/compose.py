@@ -22,10 +22,10 @@ from envelopes.codec import (
     attachment_refs,
     content_of,
     payload_of,
-    read_attachments,
+    read_content,
 )
 from envelopes.ids import MESSAGE_ID_PATTERN
-from envelopes.model import Attachment
+from envelopes.model import Attachment, ContentReference
 from envelopes.parsing import ParseLimits, parse_xml
 from hub.abc import OutboundMessage
 
@@ -122,6 +122,31 @@ def _local(message_type: str) -> str:
     return message_type.rsplit("}", 1)[-1] or message_type
 
 
+def check_attachments_size(
+    attachments: list[Attachment], references: list[ContentReference], settings: EmailSettings
+) -> None:
+    """Refuse (ComposeError) a mail whose attachments are over ``max_attachments_bytes``."""
+    refs = [a.ref for a in attachments] + [r.ref for r in references]
+    sizes = [ref.size for ref in refs]
+    if sum(sizes) > settings.max_attachments_bytes:
+        biggest = max(refs, key=lambda ref: ref.size)
+        raise ComposeError(
+            f"the attachments are {sum(sizes)} bytes in all ({biggest.file_name!r}: "
+            f"{biggest.size}); a mail may carry at most {settings.max_attachments_bytes} "
+            "(max_attachments_bytes): send it another way"
+        )
+
+
+def references_of(body: bytes) -> list[ContentReference]:
+    """The attachments by reference of a countersigned envelope (none if it cannot be read:
+    composing says why)."""
+    try:
+        root = parse_xml(body, ParseLimits(max_bytes=len(body) + 1, max_depth=256))
+        return read_content(root, attachment_refs(content_of(root)))[1]
+    except Exception:
+        return []
+
+
 def document_mail(
     message: OutboundMessage,
     settings: EmailSettings,
@@ -130,8 +155,10 @@ def document_mail(
     plain_replies: bool = False,
     in_reply_to: str | None = None,
     now: dt.datetime | None = None,
+    fetched: dict[str, bytes] | None = None,
 ) -> EmailMessage:
-    """The mail for one countersigned envelope: a short text, the envelope, its attachments.
+    """The mail for one countersigned envelope: a short text, the envelope, its attachments
+    (``fetched``: the content of those by reference, by attachment id, from the hub's blobs).
 
     ``in_reply_to`` is the Message-ID of the mail this document answers (the agency's request
     that came by mail), so that the agency's mail client shows the answer in its thread.
@@ -141,9 +168,15 @@ def document_mail(
         root = parse_xml(body, ParseLimits(max_bytes=len(body) + 1, max_depth=256))
         content = content_of(root)
         payload = payload_of(content)
-        attachments: list[Attachment] = read_attachments(root, attachment_refs(content))
+        attachments, references = read_content(root, attachment_refs(content))
     except Exception as exc:  # the hub countersigned it, so this is a bug or a corrupted copy
         raise ComposeError(f"the countersigned envelope cannot be read: {exc}") from None
+    check_attachments_size(attachments, references, settings)
+    for reference in references:
+        data = (fetched or {}).get(reference.ref.id)
+        if data is None or hashlib.sha256(data).digest() != reference.ref.sha256:
+            raise ComposeError(f"{reference.uri}: the attachment's content is not at hand")
+        attachments.append(Attachment(ref=reference.ref, content=data))
     address = message.destination.address
     _, recipient = getaddresses([address])[0] if address else ("", "")
     if not recipient or "@" not in recipient:

@@ -61,6 +61,9 @@ class EmailSettings(BaseModel):
     smtp_password_file: str = ""
     smtp_ca_file: str = ""
     smtp_timeout: float = Field(default=30.0, gt=0)
+    # an outgoing mail's attachments in all (inline and by reference), before base64: above
+    # it the delivery fails for good, naming the sizes (mail servers refuse ~25 MB mails)
+    max_attachments_bytes: int = Field(default=15 * 1024 * 1024, ge=0)
 
     # ---------------------------------------------------------------------------------- IMAP
     imap_host: str = ""  # empty: no inbound mail (outbound only)

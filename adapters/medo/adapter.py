@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -211,6 +212,8 @@ class MedoAdapter(Adapter):
         for attachment in envelope.attachments:
             name = _unique(_safe_file_name(attachment.ref.file_name), files)
             files[name] = attachment.content
+        for reference, content in await self._referenced(envelope.references):
+            files[_unique(_safe_file_name(reference.ref.file_name), files)] = content
         if not files:  # the payload itself is the document
             from envelopes.codec import to_bytes
 
@@ -230,6 +233,29 @@ class MedoAdapter(Adapter):
         )
         await self._hand_over(uid, package, message.message_id, "document", destination.uid)
         return Outcome.delivered(f"MEDO package {uid} for {destination.uid}", reference=uid)
+
+    async def _referenced(self, references: list[Any]) -> list[tuple[Any, bytes]]:
+        """The content of attachments by reference (the hub's blobs), for the container: a
+        package is built and signed in memory, so what it may hold is bounded by
+        ``max_package_bytes`` (each file by the limit of incoming ones): above it, refused."""
+        total = sum(r.ref.size for r in references)
+        largest = max((r.ref.size for r in references), default=0)
+        if total > self.settings.max_package_bytes or largest > self.limits.max_file_bytes:
+            raise PackageError(
+                f"the attachments by reference are {total} bytes (the largest {largest}); a "
+                f"MEDO package may carry {self.settings.max_package_bytes} "
+                f"(max_package_bytes), {self.limits.max_file_bytes} per file"
+            )
+        found = []
+        for reference in references:
+            try:
+                content = b"".join([c async for c in self.context.read_blob(reference.digest_hex)])
+            except NotImplementedError:
+                raise PackageError(f"{reference.uri}: this hub keeps no blobs") from None
+            if hashlib.sha256(content).digest() != reference.ref.sha256:
+                raise PackageError(f"{reference.uri}: the blob is not the signed content")
+            found.append((reference, content))
+        return found
 
     async def _send_notification(
         self, message: OutboundMessage, notice: dict[str, str], destination: Party

@@ -42,6 +42,7 @@ from adapters.smev.conversion import (
     NIL_ID,
     HubMessage,
     envelope_id,
+    fetch_references,
     incoming_envelope,
     plain_text,
     read_envelope,
@@ -185,6 +186,10 @@ class SmevAdapter(Adapter):
             hub = read_envelope(message.body)
         except (EnvelopeError, etree.XMLSyntaxError, ValueError) as exc:
             return Outcome.permanent(f"envelope cannot be read: {exc}")
+        if hub.references:  # the hub's blobs, sent as inline ones are (up to a limit)
+            refused = await fetch_references(hub, self.context, self.settings.max_attachments_bytes)
+            if refused is not None:
+                return refused
         if message.kind in (Kind.RESPONSE, Kind.ERROR) and message.correlation_id:
             target = await self._request_answered(message.correlation_id)
             if target is not None:

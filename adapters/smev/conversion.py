@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import mimetypes
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from lxml import etree
@@ -28,10 +29,11 @@ from envelopes.codec import (
     content_of,
     header_from_content,
     payload_of,
-    read_attachments,
+    read_content,
 )
-from envelopes.model import Attachment, Header, Kind
+from envelopes.model import Attachment, ContentReference, Header, Kind
 from envelopes.parsing import parse_xml
+from hub.abc import AdapterContext, Outcome
 
 # uuid5 namespace of the envelopes the adapter composes from SMEV messages
 _SMEV_IDS = uuid.UUID("3f0c8a1e-5b7d-4e2a-9c61-7d2e8b4f1a90")
@@ -47,6 +49,7 @@ class HubMessage:
     header: Header
     payload: etree._Element
     attachments: list[sm.Attachment]
+    references: list[ContentReference] = field(default_factory=list)  # in the hub's blobs
 
 
 def reason_code(text: str) -> str:
@@ -74,11 +77,9 @@ def read_envelope(body: bytes) -> HubMessage:
     content = content_of(root)
     header = header_from_content(content)
     payload = payload_of(content)
-    attachments = [
-        sm.Attachment(a.ref.id, a.ref.media_type, a.content)
-        for a in read_attachments(root, attachment_refs(content))
-    ]
-    return HubMessage(header, payload, attachments)
+    inline, references = read_content(root, attachment_refs(content))
+    attachments = [sm.Attachment(a.ref.id, a.ref.media_type, a.content) for a in inline]
+    return HubMessage(header, payload, attachments, references)
 
 
 def hub_attachments(items: list[sm.Attachment]) -> list[Attachment]:
@@ -135,3 +136,27 @@ def incoming_envelope(
         test=test,
     )
     return build_envelope(header, content, hub_attachments(incoming.attachments))
+
+
+async def fetch_references(hub: HubMessage, context: AdapterContext, limit: int) -> Outcome | None:
+    """Attachments by reference (the hub's blobs) join the message's inline ones, up to
+    ``limit`` bytes in all; SMEV's file storage (FSAttachment) for larger ones is not
+    implemented: refused for good, naming the sizes. None when they are all there."""
+    total = sum(r.ref.size for r in hub.references) + sum(len(a.content) for a in hub.attachments)
+    if total > limit:
+        return Outcome.permanent(
+            f"the attachments are {total} bytes in all; SMEV takes at most {limit} "
+            "(max_attachments_bytes) inline, and its file storage is not implemented here"
+        )
+    for reference in hub.references:
+        try:
+            content = b"".join([c async for c in context.read_blob(reference.digest_hex)])
+        except NotImplementedError:
+            return Outcome.permanent(f"{reference.uri}: this hub keeps no blobs")
+        except OSError as exc:
+            return Outcome.transient(f"{reference.uri}: {exc!r}")
+        if hashlib.sha256(content).digest() != reference.ref.sha256:
+            return Outcome.permanent(f"{reference.uri}: the blob is not the signed content")
+        hub.attachments.append(sm.Attachment(reference.ref.id, reference.ref.media_type, content))
+    hub.references = []
+    return None

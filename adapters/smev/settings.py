@@ -32,6 +32,8 @@ class SmevSettings(BaseModel):
     connect_timeout: float = Field(default=10.0, gt=0)
     ping_url: str = ""  # GET for /readyz; default: url + "?wsdl"
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # attachments by reference sent inline (MTOM) at most, in all: the envelope's old limit
+    max_attachments_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
 
     # ------------------------------------------------------------------------------ signing
     key: str = ""  # GOST R 34.10-2012 PKCS#8 (or RSA PEM) key of the information system

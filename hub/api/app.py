@@ -14,7 +14,7 @@ from hub.api.auth import RateLimiter, TokenCache
 from hub.api.decisions import Decisions
 from hub.api.leases import InboxLeases
 from hub.api.problems import problem_response
-from hub.api.routes import admin, archive, documents, messages
+from hub.api.routes import admin, archive, blobs, documents, messages
 from hub.api.state import ApiState
 from hub.ops.delivered import DeliveredReader
 from hub.ops.tokens import api_key
@@ -29,14 +29,17 @@ client certificate (mTLS). Errors are `application/problem+json` with a stable `
 
 class TimeLimit:
     """A request that takes longer than ``seconds`` is answered 504 (plain ASGI: Starlette's
-    BaseHTTPMiddleware would cost a task and two streams per request)."""
+    BaseHTTPMiddleware would cost a task and two streams per request). Blob transfers are
+    exempt: a gigabyte takes what the network takes (they stream, and resume)."""
+
+    EXEMPT = "/v1/blobs/"
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(self.EXEMPT):
             await self.app(scope, receive, send)
             return
         started = False
@@ -75,6 +78,7 @@ def build_app(request_timeout: float = 120.0) -> FastAPI:
     app.include_router(documents.router, tags=["documents"])
     app.include_router(admin.router, tags=["administration"])
     app.include_router(archive.router, tags=["archive"])
+    app.include_router(blobs.router, tags=["blobs"])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

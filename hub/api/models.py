@@ -305,3 +305,30 @@ class NoticeDraft(BaseModel):
     recipient: str
     payload: str = Field(description="the execution notice, as XML text")
     notes: list[str] = Field(description="defaults the hub worked out (a number, a deadline)")
+
+
+class UploadIn(BaseModel):
+    """An upload to begin: the content it will be, which the hub checks when it is finished."""
+
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the whole content")
+    size: int = Field(ge=0, description="bytes")
+
+
+class UploadOut(BaseModel):
+    """An upload under way: send its bytes with ``PATCH`` (``Content-Range``), resume from
+    ``offset``, finish with ``POST …/complete``."""
+
+    upload_id: str
+    sha256: str
+    size: int
+    offset: int = Field(description="bytes received so far: where the next range starts")
+    links: dict[str, str]
+
+
+class BlobOut(BaseModel):
+    """A blob the hub keeps: refer to it in an envelope as ``uri`` (``Reference/@Uri``)."""
+
+    sha256: str
+    size: int
+    uri: str = Field(description="blob:sha256:<hex>, the content reference")
+    links: dict[str, str]

@@ -62,7 +62,10 @@ CORE_COMMANDS: dict[str, tuple[str, str]] = {
         "hub.cli.users:users",
         "The managers' page's users: create, list, password, disable.",
     ),
-    "store": ("hub.cli.store:store", "The store: prune old messages (retention), legal holds."),
+    "store": (
+        "hub.cli.store:store",
+        "The store: prune old messages (retention), legal holds, collect unused blobs.",
+    ),
     "routes": (
         "hub.cli.routes:routes",
         "Routing rules: check, explain, reload, versions, JSON Schema (docs/routing.md).",

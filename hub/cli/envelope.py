@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import mimetypes
 import uuid
 from pathlib import Path
 from typing import NoReturn
@@ -14,7 +13,7 @@ from pydantic import ValidationError
 
 from envelopes.codec import build_envelope, clark_name, envelope_from_tree, to_bytes
 from envelopes.errors import EnvelopeError
-from envelopes.model import Attachment, DocumentCard, Header, Kind
+from envelopes.model import DocumentCard, Header, Kind
 from envelopes.parsing import parse_xml, parse_xml_file
 from envelopes.pki import TrustStore
 from envelopes.signatures import Signer, signed_document, verify_hub, verify_sender
@@ -44,6 +43,14 @@ def envelope() -> None:
 @click.option("--message-id", type=click.UUID, help="default: a new random UUID")
 @click.option("--attach", multiple=True, type=click.Path(dir_okay=False, exists=True))
 @click.option(
+    "--threshold",
+    type=click.IntRange(0),
+    default=1024 * 1024,
+    show_default=True,
+    help="attachments larger than this many bytes go by reference (blob:sha256:…): "
+    "`hub send` uploads them",
+)
+@click.option(
     "--card",
     type=click.Path(dir_okay=False, exists=True),
     help="the document card, a JSON object (kind, title, number, date, urgency …): envelope 1.1",
@@ -62,10 +69,14 @@ def envelope_new(
     test_flag: bool,
     message_id: uuid.UUID | None,
     attach: tuple[str, ...],
+    threshold: int,
     card: str | None,
     out: str,
 ) -> None:
-    """Build an unsigned envelope around a payload."""
+    """Build an unsigned envelope around a payload. Attachments above ``--threshold`` go by
+    reference: their digest is read in chunks, and ``hub send`` uploads them."""
+    from hub.ops.attachments import attach as attach_files
+
     try:
         body = parse_xml(read_bytes(payload))
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -86,17 +97,9 @@ def envelope_new(
         reject(exc)
     except ValueError as exc:  # pydantic's ValidationError
         raise Rejected([_pydantic_line(exc)]) from None
-    attachments = [
-        Attachment.from_bytes(
-            f"att{i}",
-            Path(path).name,
-            mimetypes.guess_type(path)[0] or "application/octet-stream",
-            read_bytes(path),
-        )
-        for i, path in enumerate(attach, start=1)
-    ]
+    attachments, references = attach_files([Path(p) for p in attach], threshold)
     document_card = read_card(card) if card else None
-    write_out(out, to_bytes(build_envelope(header, body, attachments, document_card)))
+    write_out(out, to_bytes(build_envelope(header, body, attachments, document_card, references)))
 
 
 def read_card(path: str) -> DocumentCard:

@@ -30,11 +30,19 @@ from hub.cli.support import (
     show_default=True,
     help="seconds to wait for the hub's decision",
 )
+@click.option(
+    "--attach",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="the file of an attachment by reference (default: the manifest's FileName beside "
+    "the envelope); uploaded, streamed, before the envelope",
+)
 @remote_options
 def send_command(
     files: tuple[str, ...],
     config_path: str,
     wait: float,
+    attach: tuple[str, ...],
     url: str | None,
     token: str | None,
     ca_file: str | None,
@@ -42,14 +50,18 @@ def send_command(
     """Submit envelope FILES; prints '<message-id> <state>' for each."""
     from hub.ops.submit import SendResult, send
 
-    if url:
-        results: list[SendResult] = []
-        with remote_client(url, token, ca_file) as client:
-            for name in files:
-                results.append(_send_remote(client, Path(name), wait))
-    else:
-        config = deployment_config(config_path)
-        results = asyncio.run(send(config, [Path(f) for f in files], wait))
+    attached = [Path(a) for a in attach]
+    try:
+        if url:
+            results: list[SendResult] = []
+            with remote_client(url, token, ca_file) as client:
+                for name in files:
+                    results.append(_send_remote(client, Path(name), wait, attached))
+        else:
+            config = deployment_config(config_path)
+            results = asyncio.run(send(config, [Path(f) for f in files], wait, attached))
+    except ValueError as exc:  # an attachment's file is missing or not the signed content
+        raise Rejected(str(exc).splitlines()) from None
     failed = False
     for result in results:
         click.echo(f"{result.message_id} {result.state}")
@@ -61,17 +73,36 @@ def send_command(
         sys.exit(1)
 
 
-def _send_remote(client: Any, path: Path, wait: float) -> Any:
+def _send_remote(client: Any, path: Path, wait: float, attach: list[Path]) -> Any:
     from hub.errors import ApiError
+    from hub.ops.attachments import referenced_files
     from hub.ops.submit import SendResult
 
+    body = path.read_bytes()
     try:
-        submitted = client.submit(path.read_bytes(), wait)
+        if b"Reference" in body:
+            for digest, file in referenced_files(path, body, attach).files.items():
+                if not _readable(client, digest):
+                    client.upload_blob(file, digest)
+        submitted = client.submit(body, wait)
     except ApiError as exc:
         why = "\n".join(f"{exc.code}: {p}" for p in exc.problems)
         return SendResult(path.name, "rejected", why)
     reason = "\n".join(r.text for r in submitted.reasons) or None
     return SendResult(submitted.message_id, submitted.state, reason)
+
+
+def _readable(client: Any, digest: str) -> bool:
+    """Whether the caller may use the blob already (it uploaded or received it)."""
+    from hub.errors import ApiError
+
+    try:
+        client.request("GET", f"/v1/blobs/{digest}", headers={"Range": "bytes=0-0"})
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 @click.command("inbox")
@@ -134,11 +165,26 @@ def _inbox_remote(
                     break
                 for item in items:
                     (folder / f"{item.message_id}.xml").write_text(item.envelope, "utf-8")
+                    if "AttachmentData" in item.envelope:
+                        _write_files(client, folder, item.message_id, item.envelope)
                     client.ack(item.message_id, item.lease.id)
                     taken += 1
                     click.echo(f"{item.message_id} {item.sender} {item.kind}")
         except ApiError as exc:
             raise api_rejected(exc) from None
+
+
+def _write_files(client: Any, folder: Path, message_id: str, envelope: str) -> None:
+    """The attachments next to the envelope, blobs downloaded (resumed, checked)."""
+    from hub.ops.attachments import write_attachments
+
+    def fetch(reference: Any, part: Path) -> None:
+        client.download_blob(reference.digest_hex, part, reference.ref.size)
+
+    try:
+        write_attachments(envelope.encode("utf-8"), folder / f"{message_id}.files", fetch)
+    except ValueError as exc:
+        raise Rejected([f"{message_id}: {exc}"]) from None
 
 
 @click.command("trace")

@@ -15,7 +15,7 @@ from hub.cli.support import Rejected, config_option, deployment_config
 
 @click.group()
 def store() -> None:
-    """The store: prune old messages (retention), legal holds."""
+    """The store: prune old messages (retention), legal holds, collect unused blobs."""
 
 
 @store.command("prune")
@@ -141,3 +141,32 @@ def holds_command(as_json: bool, config_path: str) -> None:
         return
     for h in holds:
         click.echo(f"{h.message_id}  {h.held_at}  {h.held_by}  {h.reason}")
+
+
+@store.command("collect-blobs")
+@click.option("--grace", type=click.FloatRange(0), help="seconds (default: [blobs] grace)")
+@config_option
+def collect_blobs_command(grace: float | None, config_path: str) -> None:
+    """Remove the blobs no message refers to (retention deleted the messages, they were
+    rejected, an upload was never used) once the grace period has passed, and uploads never
+    finished. Never a blob a message refers to. Safe while the hub runs (which does it hourly)."""
+    from hub.blobs import open_blob_store
+    from hub.ops.blobs import CollectRun, collect, uploads_for
+    from hub.ops.connection import opened_store
+
+    config = deployment_config(config_path)
+    blobs = open_blob_store(config)
+
+    async def run() -> CollectRun:
+        try:
+            async with opened_store(config) as st:
+                return await collect(
+                    st, blobs, uploads_for(config),
+                    config.blobs.grace if grace is None else grace,
+                )  # fmt: skip
+        finally:
+            await blobs.aclose()
+
+    done = asyncio.run(run())
+    click.echo(f"{done.blobs} blobs removed, {done.uploads} unfinished uploads and "
+               f"{done.leftovers} leftovers cleared")  # fmt: skip

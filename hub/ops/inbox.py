@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.abc import State, Transport
+from hub.abc import BlobStore, State, Transport
 from hub.config import HubConfig
 from hub.ops.connection import connect
 from hub.ops.delivered import DeliveredReader
@@ -35,11 +35,18 @@ async def inbox(
     skipped: list[str] | None = None,
 ) -> list[InboxItem]:
     """Take envelopes and receipts from a participant's inbox (see ``take``)."""
+    from hub.blobs import open_blob_store
+
     reader = await asyncio.to_thread(DeliveredReader.for_config, config)
-    async with connect(config) as (store, transport):
-        return await take(
-            store, transport, participant, out_dir, max_items, wait, skipped, reader=reader
-        )
+    blobs = open_blob_store(config)
+    try:
+        async with connect(config) as (store, transport):
+            return await take(
+                store, transport, participant, out_dir, max_items, wait, skipped,
+                reader=reader, blobs=blobs,
+            )  # fmt: skip
+    finally:
+        await blobs.aclose()
 
 
 async def take(
@@ -52,9 +59,12 @@ async def take(
     skipped: list[str] | None = None,
     *,
     reader: DeliveredReader | None = None,
+    blobs: BlobStore | None = None,
 ) -> list[InboxItem]:
-    """Write each item to ``out_dir/<message-id>.xml``, record ``acknowledged`` (not for
-    receipts), then acknowledge it; a redelivery of something taken already is dropped.
+    """Write each item to ``out_dir/<message-id>.xml`` (with ``blobs``, its attachments into
+    ``<message-id>.files/``, each checked against its signed digest), record ``acknowledged``
+    (not for receipts), then acknowledge it; a redelivery of something taken already is
+    dropped.
 
     With a ``reader`` (as ``hub inbox`` does), what is recorded and shown of an item comes from
     its verified content; without one, from its header read as text (tests, the demo)."""
@@ -88,6 +98,8 @@ async def take(
             continue
         path = out_dir / f"{message_id}.xml"
         path.write_bytes(delivery.body)
+        if blobs is not None and problem is None and b"AttachmentData" in delivery.body:
+            await write_files(store, blobs, participant, delivery.body, out_dir / message_id)
         if problem is not None:
             await store.record(
                 message_id, State.NOTE, f"taken by {participant}; did not verify: {problem}"
@@ -97,3 +109,31 @@ async def take(
         await delivery.ack()
         taken.append(InboxItem(message_id, sender, kind, path, problem))
     return taken
+
+
+async def write_files(
+    store: Store, blobs: BlobStore, participant: str, body: bytes, stem: Path
+) -> list[Path]:
+    """A received envelope's attachments into ``<stem>.files/``, blobs read from the store
+    (streamed) where ``participant`` may read them."""
+    from envelopes.model import ContentReference
+    from hub.ops.attachments import write_attachments
+
+    loop = asyncio.get_running_loop()
+
+    async def download(reference: ContentReference, part: Path) -> None:
+        digest = reference.digest_hex
+        if not await store.may_read_blob(digest, (participant,)):
+            raise ValueError(f"{reference.uri}: not a blob {participant} may read")
+        handle = await asyncio.to_thread(part.open, "wb")
+        try:
+            async for chunk in blobs.get(digest):
+                await asyncio.to_thread(handle.write, chunk)
+        finally:
+            handle.close()
+
+    def fetch(reference: ContentReference, part: Path) -> None:
+        asyncio.run_coroutine_threadsafe(download(reference, part), loop).result()
+
+    folder = stem.with_name(stem.name + ".files")
+    return await asyncio.to_thread(write_attachments, body, folder, fetch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,11 +57,37 @@ async def decision(store: Store, submission: str) -> SendResult | None:
     return SendResult(decided.message_id, state, why)
 
 
-async def send(config: HubConfig, files: list[Path], wait: float) -> list[SendResult]:
-    """Submit envelope files and wait for the decisions (see ``send_bodies``)."""
+async def send(
+    config: HubConfig, files: list[Path], wait: float, attach: Sequence[Path] = ()
+) -> list[SendResult]:
+    """Submit envelope files and wait for the decisions (see ``send_bodies``); the files of
+    their attachments by reference (``attach``, or beside the envelope by name) are kept in
+    the blob store first, as the sender's."""
     bodies = [path.read_bytes() for path in files]
     async with connect(config) as (store, transport):
+        if any(b"Reference" in body for body in bodies):
+            await keep_referenced(config, store, list(zip(files, bodies, strict=True)), attach)
         return await send_bodies(store, transport, bodies, wait)
+
+
+async def keep_referenced(
+    config: HubConfig, store: Store, envelopes: list[tuple[Path, bytes]], attach: Sequence[Path]
+) -> None:
+    """Put the blobs these envelopes refer to in the hub's blob store (streamed), unless
+    their sender may use them already. ValueError names a file that cannot be found."""
+    from hub.blobs import open_blob_store
+    from hub.ops.attachments import referenced_files
+    from hub.ops.blobs import keep_file
+
+    blobs = open_blob_store(config)
+    try:
+        for path, body in envelopes:
+            found = await asyncio.to_thread(referenced_files, path, body, list(attach))
+            for digest, file in found.files.items():
+                if not await store.may_read_blob(digest, (found.sender,)):
+                    await keep_file(store, blobs, config, found.sender, file)
+    finally:
+        await blobs.aclose()
 
 
 async def send_bodies(

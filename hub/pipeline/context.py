@@ -7,13 +7,13 @@ remember their own references, have the hub sign what it composes, tell senders 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from envelopes.codec import to_bytes
 from envelopes.ids import is_participant
 from envelopes.parsing import parse_xml
 from envelopes.signatures import Signer
-from hub.abc import AdapterContext, InboundMessage, Stage, State, Transport
+from hub.abc import AdapterContext, BlobStore, InboundMessage, Stage, State, Transport
 from hub.archive.entries import RECEIPT, signed_id
 from hub.config import HubConfig
 from hub.pipeline.receipts import ReceiptSender, receipt_content
@@ -57,14 +57,21 @@ class HubAdapterContext(AdapterContext):
         receipts: ReceiptSender,
         signer: HubSigner,
         rules: Callable[[], RuleSet] | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self._rules = rules
+        self._blobs = blobs
         self._adapter = name
         self.hub_id = hub_id
         self.transport = transport
         self._store = store
         self._receipts = receipts
         self._signer = signer
+
+    def read_blob(self, digest: str) -> AsyncIterator[bytes]:
+        if self._blobs is None:
+            raise NotImplementedError("this hub keeps no blobs")
+        return self._blobs.get(digest)
 
     async def remember(self, reference: str, message_id: str, data: str = "") -> None:
         await self._store.remember(self._adapter, reference, message_id, data)

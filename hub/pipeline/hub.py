@@ -15,7 +15,8 @@ import logging
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
-from hub.abc import Adapter, Destination, Observer, Transport
+from hub.abc import Adapter, BlobStore, Destination, Observer, Transport
+from hub.blobs import open_blob_store
 from hub.config import HubConfig
 from hub.execution.policy import ExecutionPolicy
 from hub.nodes import HEARTBEAT
@@ -60,6 +61,7 @@ class Hub:
         self._given_adapters = adapters
         self.store: Store
         self.transport: Transport
+        self.blobs: BlobStore  # attachments by reference (hub.blobs)
         self.adapters: dict[str, Adapter] = {}
         self.pool: CryptoPool | None = None
         self.rules: RuleSet = RuleSet()
@@ -86,6 +88,7 @@ class Hub:
         config = self.config
         self.rules = load_rules(config.path(config.paths.routing_rules))
         self.store = await open_store(config)
+        self.blobs = open_blob_store(config)
         self.transport = self._given_transport or open_transport(config, self.store)
         await self.transport.start()
         if self._given_adapters is not None:
@@ -135,6 +138,7 @@ class Hub:
             self.observers,
             self._spawn,
             control.registered,
+            self.blobs,
         )
         for name, adapter in self.adapters.items():
             await adapter.start(
@@ -146,6 +150,7 @@ class Hub:
                     receipts,
                     self.signer,
                     lambda: self.rules,
+                    self.blobs,
                 )
             )
         for department in config.departments:
@@ -167,6 +172,7 @@ class Hub:
         self._spawn(archive_heads.run(self.store, config, self.node), "archive-heads")
         if config.store.retention_days:
             self._spawn(self._retention(config.store.retention_days), "retention")
+        self._spawn(self._collect_blobs(), "blobs-collector")
         await self.transport.consume(INBOUND_QUEUE, ingest.on_inbound, prefetch=config.prefetch)
         for name in self.adapters:
             await self.transport.consume(out_queue(name), dispatcher.on_outbound, prefetch=16)
@@ -184,6 +190,20 @@ class Hub:
         from hub.ops.retention import DAILY, RETENTION, daily
 
         await run_leased(self.store, RETENTION, self.node, DAILY, lambda: daily(self.store, days))
+
+    async def _collect_blobs(self) -> None:
+        """Blobs no message refers to any more, past the grace period: hourly, one node — from
+        the first blob or upload on (until then no lease is asked for)."""
+        from hub.ops.blobs import COLLECT, collect, uploads_for
+
+        while not await self.store.has_blobs():
+            await asyncio.sleep(60.0)
+        grace = self.config.blobs.grace
+        uploads = uploads_for(self.config)
+        await run_leased(
+            self.store, COLLECT, self.node, 3600.0,
+            lambda: collect(self.store, self.blobs, uploads, grace),
+        )  # fmt: skip
 
     async def stop(self) -> None:
         if self._ingest is not None:
@@ -208,6 +228,8 @@ class Hub:
             with contextlib.suppress(Exception):  # else its row and leases run out by themselves
                 await self.presence.leave()
         await self.store.close()
+        with contextlib.suppress(Exception):
+            await self.blobs.aclose()
         self.observers.hub_stopped(self.transport.name)
 
     async def ingest_here(

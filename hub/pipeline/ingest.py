@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from envelopes.ids import is_message_id
-from hub.abc import Adapter, Delivery, Destination, Observer, State, Transport
+from envelopes.parsing import ParseLimits
+from hub.abc import Adapter, BlobStore, Delivery, Destination, Observer, State, Transport
 from hub.config import HubConfig
 from hub.pipeline.dispatch import Dispatcher
 from hub.pipeline.pool import CryptoPool
@@ -74,6 +75,7 @@ class Ingest:
         observer: Observer,
         spawn: Callable[[Coroutine[Any, Any, None], str], None],
         registered: Callable[[list[Registration]], Awaitable[None]],
+        blobs: BlobStore | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -90,6 +92,7 @@ class Ingest:
         self._spawn = spawn  # the hub keeps the batch tasks (and cancels them when it stops)
         self._registered = registered  # tells senders of documents registered on delivery
         self.departments = frozenset(config.departments)
+        self.blobs = blobs  # where big inline attachments go (Processed.externalised)
         self.stopping = False
 
     # ------------------------------------------------------------------ batching
@@ -167,6 +170,8 @@ class Ingest:
                 self.observer.stage_timed(stage, seconds)
             if p.message_id.startswith(UNPARSED_PREFIX):
                 keep_under_given_id(d, p)
+            if p.externalised:
+                await self._externalise(d.body, p)
         t_store = time.perf_counter()
         outcomes = await self.store.record_ingest(
             results,
@@ -202,6 +207,23 @@ class Ingest:
             *(self._tell_adapter(d, o) for (d, _), o in zip(items, outcomes, strict=True))
         )
         await asyncio.gather(*(d.ack() for d, _ in items))
+
+    async def _externalise(self, body: bytes, p: Processed) -> None:
+        """Keep a submission's big inline attachments as the sender's blobs, before its
+        decision is stored (which checks that the blobs it refers to are there: without a
+        blob store here, it is rejected as ``attachment_missing``)."""
+        if self.blobs is None or p.sender is None:
+            return
+        contents = await asyncio.to_thread(inline_contents, body, p.externalised)
+        for attachment_id, digest, size in p.blobs:
+            content = contents.get(attachment_id)
+            if content is None:
+                continue
+            await self.blobs.put(_once(content), sha256=digest, size=size)
+            while not await self.store.claim_blob(digest, size, p.sender):
+                await asyncio.sleep(0.1)  # the collector is removing an older copy
+            if await self.blobs.stat(digest) is None:
+                await self.blobs.put(_once(content), sha256=digest, size=size)
 
     def _observe(self, outcome: Ingested) -> None:
         p = outcome.processed
@@ -296,6 +318,27 @@ class Ingest:
             )
             detail = f"{name}: the sender could not be told ({exc!r})"[:1000]
             await self.store.record(p.message_id, State.NOTE, detail)
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
+def inline_contents(body: bytes, ids: list[str]) -> dict[str, bytes]:
+    """The decoded content of the envelope's inline attachments ``ids`` (already checked
+    against the signed manifest by the worker)."""
+    import base64
+
+    from envelopes.codec import q
+    from envelopes.parsing import parse_xml
+
+    root = parse_xml(body, ParseLimits(max_bytes=len(body) + 1, max_depth=256))
+    wanted = set(ids)
+    return {
+        str(item.get("Ref")): base64.b64decode(item.text or "")
+        for item in root.iterfind(f"{q('AttachmentData')}/{q('Data')}")
+        if item.get("Ref") in wanted
+    }
 
 
 def keep_under_given_id(delivery: Delivery, p: Processed) -> None:

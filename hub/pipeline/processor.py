@@ -7,6 +7,7 @@ loop) or inline; it returns plain data that the asynchronous side stores and dis
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import time
@@ -16,7 +17,7 @@ from lxml import etree
 from envelopes.codec import claimed_header, q, to_bytes
 from envelopes.errors import EnvelopeError
 from envelopes.ids import is_message_id, is_participant
-from envelopes.model import Envelope, Kind
+from envelopes.model import Envelope, Kind, blob_uri
 from envelopes.parsing import ParseLimits, parse_xml
 from envelopes.signatures import content_digest, verify_sender
 from hub.abc import Destination, State
@@ -41,6 +42,7 @@ class Processor:
         self.trust = trust_store(config)
         self.signer = hub_signer(config)
         self.departments = frozenset(config.departments)
+        self.blob_threshold = config.blobs.threshold
         self.inline_adapters = inline_adapters
         # who published a submission is checked on a broker only (embedded: the store's file)
         self.check_publisher = config.security.check_publisher and not config.embedded
@@ -152,10 +154,11 @@ class Processor:
             self._receipt(result, State.EXPIRED, [("expired", result.reasons[0])])
             result.timings = timings
             return result
+        body_out, root_out = self._by_reference(body, root, envelope, result)
         for destination in decision.destinations:
             countersigned = self.signer.countersigned(
-                body,
-                root,
+                body_out,
+                root_out,
                 received=now,
                 adapter=destination.adapter,
                 address=destination.address,
@@ -179,6 +182,30 @@ class Processor:
         result.timings = timings
         return result
 
+    def _by_reference(
+        self, body: bytes, root: etree._Element, envelope: Envelope, result: Processed
+    ) -> tuple[bytes, etree._Element]:
+        """The document to countersign: inline attachments above ``[blobs] threshold`` become
+        references (the ingest keeps their content as the sender's blobs), so that what goes
+        to the queues stays small. AttachmentData is outside every signature: the sender's
+        still verifies."""
+        big = [a for a in envelope.attachments if a.ref.size > self.blob_threshold]
+        if not big:
+            return body, root
+        copied = copy.deepcopy(root)
+        chosen = {a.ref.id: a for a in big}
+        for item in copied.iterfind(f"{q('AttachmentData')}/{q('Data')}"):
+            attachment = chosen.get(item.get("Ref", ""))
+            if attachment is not None:
+                reference = etree.Element(
+                    q("Reference"), Ref=attachment.ref.id, Uri=blob_uri(attachment.ref.sha256)
+                )
+                reference.tail = item.tail
+                item.getparent().replace(item, reference)  # type: ignore[union-attr]
+        result.blobs += [(a.ref.id, a.ref.sha256.hex(), a.ref.size) for a in big]
+        result.externalised = [a.ref.id for a in big]
+        return to_bytes(copied), copied
+
     def _accepted_facts(
         self, body: bytes, envelope: Envelope, rules: RuleSet, digest: bytes | None
     ) -> Processed:
@@ -200,6 +227,7 @@ class Processor:
             priority=header.priority,
             digest=(digest or content_digest(content)).hex(),
             rules_version=rules.version,
+            blobs=[(r.ref.id, r.digest_hex, r.ref.size) for r in envelope.references],
         )
 
     def _rejection(

@@ -18,6 +18,7 @@ from hub.records import (
     Acknowledgement,
     ApiToken,
     AuditEntry,
+    BlobRow,
     BreakerRow,
     ControlCounts,
     DayFigures,
@@ -44,6 +45,7 @@ from hub.records import (
     RulesVersion,
     Submission,
     UiSession,
+    UploadRow,
     UserRecord,
 )
 
@@ -415,6 +417,58 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def legal_holds(self) -> list[LegalHold]:
         """Every message held, oldest hold first."""
+
+    # ---------------------------------------------------------------------------- blobs
+    @abc.abstractmethod
+    async def add_upload(self, upload: UploadRow) -> None:
+        """An upload begins: who makes it, and the SHA-256 and size it promised."""
+
+    @abc.abstractmethod
+    async def upload(self, upload_id: str) -> UploadRow | None:
+        """An upload under way."""
+
+    @abc.abstractmethod
+    async def end_upload(self, upload_id: str) -> None:
+        """An upload is finished or given up."""
+
+    @abc.abstractmethod
+    async def stale_uploads(self, before: str, limit: int = 500) -> list[str]:
+        """Uploads begun before ``before`` (ISO) and never finished."""
+
+    @abc.abstractmethod
+    async def claim_blob(self, digest: str, size: int, owner: str) -> bool:
+        """Before a blob's content is put in place: it is ``owner``'s, uploaded now. False
+        while the collector is removing it (try again shortly)."""
+
+    @abc.abstractmethod
+    async def has_blobs(self) -> bool:
+        """Whether any blob or upload was ever recorded (and not yet collected)."""
+
+    @abc.abstractmethod
+    async def blob(self, digest: str) -> BlobRow | None:
+        """A blob's record."""
+
+    @abc.abstractmethod
+    async def may_read_blob(self, digest: str, parties: Sequence[str]) -> bool:
+        """Whether a blob is stored and one of ``parties`` uploaded it or sent or received a
+        message referring to it (no parties: anyone)."""
+
+    @abc.abstractmethod
+    async def blob_refs(self, message_id: str) -> list[str]:
+        """The blobs a message refers to."""
+
+    @abc.abstractmethod
+    async def doom_blobs(self, before: str, limit: int = 500) -> list[str]:
+        """Mark the blobs no message refers to and last uploaded before ``before`` for
+        removal; return those marked (and those a run that died left marked)."""
+
+    @abc.abstractmethod
+    async def forget_blobs(self, digests: Iterable[str]) -> None:
+        """The content of these marked blobs is removed: their records go too."""
+
+    @abc.abstractmethod
+    async def known_blobs(self, digests: Sequence[str]) -> set[str]:
+        """Which of these blobs the store has a record of."""
 
     # ---------------------------------------------------------------------------- nodes
     @abc.abstractmethod

@@ -494,6 +494,46 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # 15: blobs (issue 22, decision 0023) — attachments by reference: each blob the hub keeps
+    # (its SHA-256, size, when last uploaded, and the collector's marks: doomed when nothing
+    # refers to it past the grace period, deleting while its content is being removed); who
+    # uploaded it; which message refers to it and who may therefore read it (the sender and the
+    # recipients; retention deletes these rows with their message); uploads under way.
+    """
+    CREATE TABLE blobs (
+        digest      TEXT PRIMARY KEY,
+        size        INTEGER NOT NULL,
+        created_at  TEXT NOT NULL,
+        touched_at  TEXT NOT NULL,
+        doomed_at   TEXT,
+        deleting    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX blobs_doomed ON blobs(doomed_at) WHERE doomed_at IS NOT NULL;
+    CREATE TABLE blob_owners (
+        digest       TEXT NOT NULL,
+        participant  TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        PRIMARY KEY (digest, participant)
+    );
+    CREATE TABLE blob_refs (
+        digest       TEXT NOT NULL,
+        participant  TEXT NOT NULL,
+        message_id   TEXT NOT NULL,
+        PRIMARY KEY (digest, participant, message_id)
+    );
+    CREATE INDEX blob_refs_message ON blob_refs(message_id);
+    CREATE TABLE uploads (
+        upload_id   TEXT PRIMARY KEY,
+        owner       TEXT NOT NULL,
+        sha256      TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        created_at  TEXT NOT NULL
+    );
+    CREATE INDEX uploads_created ON uploads(created_at)
+    """
+)
+
 # where PostgreSQL needs a script of its own
 POSTGRESQL: dict[int, str] = {
     9: """

@@ -52,6 +52,7 @@ from hub.store import sqlite_documents as documents
 from hub.store.base import Store
 from hub.store.sql_access import AccessTables
 from hub.store.sql_archive_tables import ArchiveTables
+from hub.store.sql_blobs import BlobTables
 from hub.store.sql_database import Database
 from hub.store.sql_ingest import MESSAGE_COLUMNS, ingest_one
 from hub.store.sql_nodes import NodeTables
@@ -66,7 +67,7 @@ _MESSAGE_COLUMNS = MESSAGE_COLUMNS
 _TOLD = {"reminded": "reminded_for", "overdue": "overdue_for"}
 
 
-class SqlStore(AccessTables, ArchiveTables, NodeTables, RetentionTables, Store):
+class SqlStore(AccessTables, ArchiveTables, BlobTables, NodeTables, RetentionTables, Store):
     """The hub's database, written by one batching writer per process."""
 
     def __init__(

@@ -4,7 +4,8 @@ A new message is written in its final ingest state with its first events and pen
 deliveries; the same MessageId and digest is a duplicate, another digest a conflict (unless the
 earlier one was rejected: then the corrected resubmission replaces it). A response marks its
 request answered (an agency's answer executes it); an execution notice is checked against its
-document by the rules and recorded, or refused in place.
+document by the rules and recorded, or refused in place; so is an envelope whose attachments
+by reference name blobs that are not there, not of the signed size, or not the sender's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hub.records import Ingested, Processed, first_events
 from hub.store import sql_archive as archive
 from hub.store import sql_execution as execution
 from hub.store.sql_archive import insert_events
+from hub.store.sql_blobs import ingest_blobs, record_refs
 from hub.store.sql_timeline import record_event
 
 if TYPE_CHECKING:
@@ -68,7 +70,9 @@ def ingest_one(
             at,
         )
         return Ingested(p, "conflict", existing_state=state)
-    refusal = _apply_notice(conn, p, policy, at) if p.notice is not None else None
+    refusal = ingest_blobs(conn, p)  # references to blobs that cannot stand: rejected here
+    if refusal is None and p.notice is not None:
+        refusal = _apply_notice(conn, p, policy, at)
     # A new message is written in its final ingest state at once, with its first events
     # (the same rows record_event would leave, in three statements instead of eleven).
     state, reason, events = first_events(p)
@@ -107,6 +111,8 @@ def ingest_one(
         [(p.message_id, o.adapter, o.address, at) for o in p.outgoing],
     )
     outcome.pending = [(o.adapter, o.address) for o in p.outgoing]
+    if p.blobs:
+        record_refs(conn, p)
     if p.correlation_id and p.kind != "notice":  # a notice reports on a document; it answers none
         found = conn.execute(
             "SELECT 1 FROM messages WHERE message_id = ?", (p.correlation_id,)

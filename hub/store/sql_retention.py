@@ -71,7 +71,7 @@ _LIVE_DELIVERIES = ("pending", "delivering", "retry_scheduled")
 # the archive keeps its leaves and what retention removed (sql_archive.prune_bodies)
 _BY_MESSAGE = (
     "events", "deliveries", "envelopes", "submissions", "inbox_seen", "adapter_refs",
-    "dead_letters", "assignments", "deadline_changes", "registrations",
+    "dead_letters", "assignments", "deadline_changes", "registrations", "blob_refs",
 )  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from lxml import etree
 
 from adapters.internal import InternalAdapter
 from envelopes.codec import new_envelope, to_bytes
-from envelopes.model import Attachment, DocumentCard, Kind
+from envelopes.model import Attachment, ContentReference, DocumentCard, Kind
 from envelopes.parsing import parse_xml
 from envelopes.pki import TrustStore
 from envelopes.signatures import Signer
@@ -65,8 +65,9 @@ class Deployment:
         attachments: list[Attachment] | None = None,
         expires_in: float | None = None,
         card: DocumentCard | None = None,
+        references: list[ContentReference] | None = None,
     ) -> tuple[str, bytes]:
-        """A signed envelope: (message id, bytes)."""
+        """A signed envelope: (message id, bytes); ``references``: attachments by reference."""
         payload = payload if payload is not None else parse_xml(MEMO.read_bytes())
         now = dt.datetime.now(dt.UTC)
         header, root = new_envelope(
@@ -80,6 +81,7 @@ class Deployment:
             correlation_id=uuid.UUID(correlation_id) if correlation_id else None,
             expires_at=now + dt.timedelta(seconds=expires_in) if expires_in is not None else None,
             card=card,
+            references=references,
         )
         self.signer(sign_as or sender).sign(root)
         return str(header.message_id), to_bytes(root)

@@ -160,3 +160,61 @@ def test_configuration_errors_name_the_key() -> None:
     assert settings.domain == "city.example"
     adapter = create_adapter("mail2", {"type": "email", "from_address": "a@x"})
     assert adapter.name == "mail2" and not adapter.inline
+
+
+def _by_reference(keys: Path, content: bytes) -> OutboundMessage:
+    """A signed memo whose one attachment is by reference (a blob of the hub's)."""
+    import hashlib
+
+    from envelopes.model import AttachmentRef, ContentReference
+
+    message = outbound(keys)
+    payload = example("memo.xml")
+    ref = AttachmentRef(
+        id="att-1", file_name="plan.pdf", media_type="application/pdf", size=len(content),
+        sha256=hashlib.sha256(content).digest(),
+    )  # fmt: skip
+    header = Header(
+        message_id=uuid.UUID(message.message_id), sender=DEPARTMENT, recipient="agency.fns",
+        message_type=clark_name(payload), kind=Kind.REQUEST, created=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    root = build_envelope(header, payload, references=[ContentReference.for_ref(ref)])
+    signer(keys, DEPARTMENT).sign(root)
+    return OutboundMessage(
+        message_id=message.message_id, sender=DEPARTMENT, recipient="agency.fns",
+        message_type=clark_name(payload), kind="request", correlation_id=None,
+        body=to_bytes(root), destination=Destination("email", AGENCY_ADDRESS),
+    )  # fmt: skip
+
+
+async def test_attachments_by_reference_become_mime_parts(smtp: SmtpServer, keys: Path) -> None:
+    import hashlib
+
+    content = bytes(range(256)) * 4000  # ~1 MB
+    context = FakeAdapterContext()
+    context.blobs[hashlib.sha256(content).hexdigest()] = content
+    adapter = create(email_settings(smtp, None, None))
+    await adapter.start(context)
+    outcome = await adapter.deliver(_by_reference(keys, content))
+    assert outcome.kind == OutcomeKind.DELIVERED, outcome
+    (got,) = await smtp.recorder.wait(1)
+    files = {part.get_filename(): part for part in got.message.iter_attachments()}
+    assert files["plan.pdf"].get_payload(decode=True) == content
+    await adapter.aclose()
+
+
+async def test_a_mail_over_the_attachment_limit_is_refused_clearly(
+    smtp: SmtpServer, keys: Path
+) -> None:
+    import hashlib
+
+    content = b"x" * 5000
+    context = FakeAdapterContext()
+    context.blobs[hashlib.sha256(content).hexdigest()] = content
+    adapter = create({**email_settings(smtp, None, None), "max_attachments_bytes": 4096})
+    await adapter.start(context)
+    outcome = await adapter.deliver(_by_reference(keys, content))
+    assert outcome.kind == OutcomeKind.PERMANENT, outcome
+    assert "5000 bytes in all" in outcome.detail and "max_attachments_bytes" in outcome.detail
+    assert smtp.recorder.received == []
+    await adapter.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 
@@ -146,3 +147,42 @@ def test_medo_check_explains_a_package(tmp_path: Path, medo_pki: MedoPki, peer: 
     assert bad.exit_code == 1
     assert "has no [ПИСЬМО КП ПС СЗИ] section" in bad.output
     assert PackageType.DOCUMENT.value not in bad.output
+
+
+def _by_reference(content: bytes) -> OutboundMessage:
+    import hashlib
+
+    from envelopes.model import AttachmentRef, ContentReference
+
+    ref = AttachmentRef(
+        id="a", file_name="Чертёж.pdf", media_type="application/pdf", size=len(content),
+        sha256=hashlib.sha256(content).digest(),
+    )  # fmt: skip
+    header, root = new_envelope(
+        "dept.finance", PEER, memo(),  # type: ignore[arg-type]
+        created=dt.datetime.now(dt.UTC), card=CARD, references=[ContentReference.for_ref(ref)],
+    )  # fmt: skip
+    return OutboundMessage(
+        message_id=str(header.message_id), sender="dept.finance", recipient=PEER,
+        message_type=header.message_type, kind="request", correlation_id=None,
+        body=to_bytes(root), destination=Destination("medo", PEER_UID),
+    )  # fmt: skip
+
+
+async def test_attachments_by_reference_go_into_the_container(
+    tmp_path: Path, medo_pki: MedoPki, peer: Peer
+) -> None:
+    import hashlib
+
+    content = b"%PDF drawing " + os.urandom(12_000)
+    adapter, context = make_adapter(tmp_path, medo_pki)
+    context.blobs[hashlib.sha256(content).hexdigest()] = content
+    outcome = await adapter.deliver(_by_reference(content))
+    assert outcome.kind == OutcomeKind.DELIVERED, outcome.detail
+    taken = peer.take(acknowledge=False)
+    assert peer.refused == [] and len(taken) == 1
+    assert taken[0].documents["Чертёж.pdf"] == content  # signed and verified by the peer
+    # over the package limit: refused for good, naming the sizes
+    adapter.settings = adapter.settings.model_copy(update={"max_package_bytes": 5000})
+    refused = await adapter.deliver(_by_reference(content))
+    assert refused.kind == OutcomeKind.PERMANENT and "max_package_bytes" in refused.detail

@@ -527,3 +527,40 @@ async def test_poll_interval_backs_off_and_drops_after_a_send(
             break
         await asyncio.sleep(0.02)
     assert adapter.waits[mark] == ("responses", 0.05)
+
+
+def _with_reference(content: bytes) -> OutboundMessage:
+    import hashlib
+
+    from envelopes.model import AttachmentRef, ContentReference
+
+    ref = AttachmentRef(
+        id="att-plan", file_name="plan.pdf", media_type="application/pdf", size=len(content),
+        sha256=hashlib.sha256(content).digest(),
+    )  # fmt: skip
+    header, root = new_envelope(
+        "dept.land", "agency.rosreestr", _payload(), references=[ContentReference.for_ref(ref)]
+    )
+    return OutboundMessage(
+        message_id=str(header.message_id), sender="dept.land", recipient="agency.rosreestr",
+        message_type=header.message_type, kind="request", correlation_id=None,
+        body=to_bytes(root), destination=Destination("smev", "ROSREESTR"),
+    )  # fmt: skip
+
+
+async def test_attachments_by_reference_go_inline_up_to_the_limit(
+    make_adapter: MakeAdapter, fake_smev: FakeSmev
+) -> None:
+    import hashlib
+
+    content = b"%PDF plan " * 500
+    adapter, context = await make_adapter(max_attachments_bytes=6000)
+    context.blobs[hashlib.sha256(content).hexdigest()] = content
+    outcome = await adapter.deliver(_with_reference(content))
+    assert outcome.kind == OutcomeKind.DELIVERED, outcome
+    sent = fake_smev.calls("SendRequest")[0]
+    assert sent.findtext(f".//{{{B}}}AttachmentContent/{{{B}}}Id") == "att-plan"
+    bigger = b"%PDF plan " * 700
+    context.blobs[hashlib.sha256(bigger).hexdigest()] = bigger
+    refused = await adapter.deliver(_with_reference(bigger))
+    assert refused.kind == OutcomeKind.PERMANENT and "max_attachments_bytes" in refused.detail

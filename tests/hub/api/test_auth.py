@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from envelopes.model import DocumentCard
+from envelopes.model import AttachmentRef, ContentReference, DocumentCard
 from tests.hub.api.support import CALLERS, Api, serving_api
 from tests.hub.harness import Deployment, running_hub, wait_for_state
 
@@ -36,8 +37,11 @@ class Case:
     body: str = ""  # envelope | memo | reason | token | notice
 
 
-def cases(doc: str, memo: str) -> list[Case]:
-    """The table: ``doc`` is a document finance sent culture, ``memo`` a message likewise."""
+def cases(
+    doc: str, memo: str, blob: str = "0" * 64, uploads: tuple[str, str] = ("", "")
+) -> list[Case]:
+    """The table: ``doc`` is a document finance sent culture, ``memo`` a message likewise,
+    ``blob`` finance's blob the memo refers to, ``uploads`` two empty uploads of finance's."""
     reader_of = {  # who may read what finance sent culture
         "finance": 200, "culture": 200, "finance-manager": 200, "auditor": 200, "admin": 200,
         "land": 404, "land-manager": 404,
@@ -45,6 +49,7 @@ def cases(doc: str, memo: str) -> list[Case]:
     everyone = {w: 200 for w in CALLERS}
     readers = {"auditor": 200, "admin": 200}
     none = str(uuid.uuid4())
+    theirs = {"finance": 200, "culture": 404, "land": 404}  # finance's upload
     return [
         Case("POST", "/v1/envelopes", {"finance": 202}, body="envelope"),
         Case("GET", f"/v1/messages/{memo}", reader_of),
@@ -89,19 +94,28 @@ def cases(doc: str, memo: str) -> list[Case]:
         Case("POST", "/v1/admin/archive/heads", {"admin": 200}, body="reason"),
         # the head the row before signed, against itself: every caller may check consistency
         Case("GET", "/v1/archive/consistency", everyone, body="sizes"),
+        Case("POST", "/v1/blobs/uploads", {p: 201 for p in PARTICIPANTS}, body="upload"),
+        Case("GET", f"/v1/blobs/uploads/{uploads[0]}", theirs),
+        Case("PATCH", f"/v1/blobs/uploads/{uploads[0]}", theirs),
+        Case("POST", f"/v1/blobs/uploads/{uploads[0]}/complete", {**theirs, "finance": 201}),
+        Case("DELETE", f"/v1/blobs/uploads/{uploads[1]}", {**theirs, "finance": 204}),
+        Case("GET", f"/v1/blobs/{blob}", reader_of),
     ]
 
 
 async def test_every_caller_against_every_endpoint(api: Api) -> None:
     deployment = api.deployment
     doc, doc_body = deployment.envelope("dept.finance", "dept.culture", card=CARD)
-    memo, memo_body = deployment.envelope("dept.finance", "dept.culture")
     async with api.client("finance") as http:
+        blob, uploads = await _blob_and_uploads(http)
+        memo, memo_body = deployment.envelope(
+            "dept.finance", "dept.culture", references=[_reference(blob)]
+        )
         for body in (doc_body, memo_body):
             assert (await http.post("/v1/envelopes", content=body, headers=XML)).status_code == 202
     for message_id in (doc, memo):
         await wait_for_state(api.hub.store, message_id, {"delivered"})
-    table = cases(doc, memo)
+    table = cases(doc, memo, blob, uploads)
     # the paths the table covers are all the API has (a new endpoint needs its row)
     covered = {(c.method, c.path.split("?")[0]) for c in table}
     async with httpx.AsyncClient(base_url=api.url) as http:
@@ -140,7 +154,35 @@ def _matches(template: str, path: str) -> bool:
     )
 
 
+EMPTY = hashlib.sha256(b"").hexdigest()
+
+
+async def _blob_and_uploads(http: httpx.AsyncClient) -> tuple[str, tuple[str, str]]:
+    """A blob of finance's (uploaded whole), and two empty uploads of finance's under way."""
+    content = b"matrix" * 100
+    digest = hashlib.sha256(content).hexdigest()
+    created = await http.post("/v1/blobs/uploads", json={"sha256": digest, "size": len(content)})
+    where = created.json()["links"]["self"]
+    await http.patch(where, content=content)
+    assert (await http.post(f"{where}/complete")).status_code == 201
+    ids = []
+    for _ in range(2):
+        made = await http.post("/v1/blobs/uploads", json={"sha256": EMPTY, "size": 0})
+        ids.append(made.json()["upload_id"])
+    return digest, (ids[0], ids[1])
+
+
+def _reference(digest: str) -> ContentReference:
+    ref = AttachmentRef(
+        id="att1", file_name="matrix.bin", media_type="application/octet-stream", size=600,
+        sha256=bytes.fromhex(digest),
+    )  # fmt: skip
+    return ContentReference.for_ref(ref)
+
+
 def _body(api: Api, case: Case, who: str | None) -> dict[str, object]:
+    if case.body == "upload":
+        return {"json": {"sha256": EMPTY, "size": 0}}
     if case.body == "envelope":  # finance's own envelope: others may not submit it
         _, body = api.deployment.envelope("dept.finance", "dept.culture")
         return {"content": body, "headers": XML}
