@@ -116,6 +116,45 @@ def make_envelopes(pki: Path, n: int) -> list[bytes]:
     return out
 
 
+class Arrivals:
+    """Which of the sent messages arrived, and how long each took (keyed by MessageId)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.sent_at: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.seen: set[str] = set()
+        self.done = asyncio.Event()
+
+    def sent(self, key: str) -> None:
+        self.sent_at[key] = time.perf_counter()
+
+    def arrived(self, key: str) -> None:
+        if key in self.sent_at and key not in self.seen:
+            self.seen.add(key)
+            self.latencies.append(time.perf_counter() - self.sent_at[key])
+            if len(self.seen) == self.count:
+                self.done.set()
+
+    def figures(self, elapsed: float, cpu: float, main: float, broker: float) -> dict[str, float]:
+        """msg/s, p50 and p99 in ms, CPU per message in ms (all, the main process, broker)."""
+        ordered = sorted(self.latencies)
+        n = self.count
+        return {
+            "rate": n / elapsed,
+            "p50": statistics.median(ordered) * 1000,
+            "p99": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+            "cpu_ms": cpu / n * 1000,
+            "main_cpu_ms": main / n * 1000,
+            "broker_cpu_ms": broker / n * 1000,
+            "elapsed": elapsed,
+        }
+
+
+def message_id(body: bytes) -> str:
+    return body.split(b"<hub:MessageId>", 1)[1].split(b"<", 1)[0].decode()
+
+
 async def pump(
     url: str,
     src: str,
@@ -133,20 +172,12 @@ async def pump(
         sub = await conn.channel()
         await sub.set_qos(prefetch_count=500)
         queue = await sub.declare_queue(dst, durable=True, arguments=declare_dst)
-        sent_at: dict[str, float] = {}
-        latencies: list[float] = []
-        done = asyncio.Event()
+        arrivals = Arrivals(len(bodies))
 
         async def on(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            key = str((message.headers or {}).get("message-id", ""))
-            if key in sent_at and key not in arrived:
-                arrived.add(key)
-                latencies.append(time.perf_counter() - sent_at[key])
-                if len(arrived) == len(bodies):
-                    done.set()
+            arrivals.arrived(str((message.headers or {}).get("message-id", "")))
             await message.ack()
 
-        arrived: set[str] = set()
         await queue.consume(on)
         cpu0 = cpu_seconds(cpu_pid) if cpu_pid else 0.0
         main0 = cpu_seconds(cpu_pid, tree=False) if cpu_pid else 0.0
@@ -156,11 +187,11 @@ async def pump(
         window = asyncio.Semaphore(200)
 
         async def send(index: int, body: bytes) -> None:
-            key = body.split(b"<hub:MessageId>", 1)[1].split(b"<", 1)[0].decode()
+            key = message_id(body)
             if rate:
                 await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
             async with window:
-                sent_at[key] = time.perf_counter()
+                arrivals.sent(key)
                 await pub.default_exchange.publish(
                     aio_pika.Message(
                         body,
@@ -176,21 +207,12 @@ async def pump(
                 )
 
         await asyncio.gather(*(send(i, b) for i, b in enumerate(bodies)))
-        await asyncio.wait_for(done.wait(), 600)
+        await asyncio.wait_for(arrivals.done.wait(), 600)
         elapsed = time.perf_counter() - start
         cpu = (cpu_seconds(cpu_pid) - cpu0) if cpu_pid else 0.0
         main_cpu = (cpu_seconds(cpu_pid, tree=False) - main0) if cpu_pid else 0.0
         broker_cpu = (cpu_seconds(beam, tree=False) - beam0) if beam else 0.0
-    latencies.sort()
-    return {
-        "rate": len(bodies) / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "cpu_ms": cpu / len(bodies) * 1000,
-        "main_cpu_ms": main_cpu / len(bodies) * 1000,
-        "broker_cpu_ms": broker_cpu / len(bodies) * 1000,
-        "elapsed": elapsed,
-    }
+    return arrivals.figures(elapsed, cpu, main_cpu, broker_cpu)
 
 
 def wait_ready(proc: subprocess.Popen[str], marker: str, timeout: float = 60) -> None:
@@ -305,48 +327,31 @@ async def pump_embedded(
     store = await open_store(load_config(config))
     transport = EmbeddedTransport(store)
     try:
-        sent_at: dict[str, float] = {}
-        latencies: list[float] = []
-        done = asyncio.Event()
+        arrivals = Arrivals(len(bodies))
 
         async def on(delivery: Any) -> None:
-            key = str(delivery.headers.get("message-id", ""))
-            if key in sent_at and key not in arrived:
-                arrived.add(key)
-                latencies.append(time.perf_counter() - sent_at[key])
-                if len(arrived) == len(bodies):
-                    done.set()
+            arrivals.arrived(str(delivery.headers.get("message-id", "")))
             await delivery.ack()
 
-        arrived: set[str] = set()
         await transport.start()
         await transport.consume("inbox.dept.culture", on, prefetch=200)
         cpu0 = cpu_seconds(hub_pid)
         main0 = cpu_seconds(hub_pid, tree=False)
         start = time.perf_counter()
         for index, body in enumerate(bodies):
-            key = body.split(b"<hub:MessageId>", 1)[1].split(b"<", 1)[0].decode()
+            key = message_id(body)
             if rate:
                 await asyncio.sleep(max(0.0, start + index / rate - time.perf_counter()))
-            sent_at[key] = time.perf_counter()
+            arrivals.sent(key)
             await transport.publish("hub.inbound", body, {"message-id": key})
-        await asyncio.wait_for(done.wait(), 600)
+        await asyncio.wait_for(arrivals.done.wait(), 600)
         elapsed = time.perf_counter() - start
         cpu = cpu_seconds(hub_pid) - cpu0
         main_cpu = cpu_seconds(hub_pid, tree=False) - main0
     finally:
         await transport.close()
         await store.close()
-    latencies.sort()
-    return {
-        "rate": len(bodies) / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "cpu_ms": cpu / len(bodies) * 1000,
-        "main_cpu_ms": main_cpu / len(bodies) * 1000,
-        "broker_cpu_ms": 0.0,
-        "elapsed": elapsed,
-    }
+    return arrivals.figures(elapsed, cpu, main_cpu, 0.0)
 
 
 def line(name: str, r: dict[str, float]) -> str:
