@@ -65,8 +65,12 @@ def file_hasher(name: str) -> Hasher:
 
 def storage_name(file_name: str) -> str:
     """A file name that is safe in an FTP path (one component, ASCII)."""
-    cleaned = _UNSAFE.sub("_", file_name).strip("._") or "file"
-    return cleaned[-200:]
+    stem, dot, extension = file_name.rpartition(".")
+    if not dot:
+        stem, extension = file_name, ""
+    stem = _UNSAFE.sub("_", stem).strip("._") or "file"
+    extension = _UNSAFE.sub("", extension)[:16]
+    return stem[:200] + ("." + extension if extension else "")
 
 
 def outcome_of(exc: FileStoreError, what: str) -> Outcome:

@@ -44,6 +44,7 @@ def _connect(endpoint: FtpEndpoint) -> ftplib.FTP:
         ftp.login(endpoint.user, endpoint.password)
         if isinstance(ftp, ftplib.FTP_TLS):
             ftp.prot_p()
+        ftp.voidcmd("TYPE I")  # binary: servers start in ASCII mode, which rewrites line ends
     except (OSError, ftplib.Error, EOFError) as exc:
         ftp.close()
         raise FileStoreUnavailable(
