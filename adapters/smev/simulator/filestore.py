@@ -93,8 +93,8 @@ class SimFileStore:
     def _run(self) -> None:
         server = self._server
         assert server is not None
-        while not self._stopping.is_set():
-            server.serve_forever(timeout=0.05, blocking=False)  # type: ignore[attr-defined]
+        while not self._stopping.is_set():  # serve_forever would log each round
+            server.ioloop.loop(0.05, blocking=False)  # type: ignore[attr-defined]
         server.close_all()  # type: ignore[attr-defined]
 
     def stop(self) -> None:
