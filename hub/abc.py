@@ -277,6 +277,13 @@ class AdapterContext(abc.ABC):
         against the signed digest. NotImplementedError where the hub keeps no blobs."""
         raise NotImplementedError("this hub keeps no blobs")
 
+    async def keep_blob(self, chunks: AsyncIterable[bytes], owner: str) -> BlobInfo:
+        """Keep content an adapter fetched from outside (SMEV's file storage) as ``owner``'s
+        blob, streamed, so the envelope it composes for ``owner`` may refer to it; its digest
+        and size. An exception from ``chunks`` keeps nothing. NotImplementedError where the
+        hub keeps no blobs; OSError when it cannot be kept now."""
+        raise NotImplementedError("this hub keeps no blobs")
+
 
 class Adapter(abc.ABC):
     """Delivers envelopes to one kind of destination.

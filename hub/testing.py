@@ -9,7 +9,8 @@ ships ``StubBroker`` and httpx ``MockTransport``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 
 from envelopes.codec import to_bytes
 from envelopes.parsing import parse_xml
@@ -17,6 +18,7 @@ from envelopes.signatures import Signer
 from hub.abc import (
     Adapter,
     AdapterContext,
+    BlobInfo,
     InboundMessage,
     OutboundMessage,
     Outcome,
@@ -59,6 +61,7 @@ class FakeAdapterContext(AdapterContext):
         self.log = log if log is not None else []
         self.attributes: dict[str, dict[str, str]] = {}  # key → participant id → value
         self.blobs: dict[str, bytes] = {}  # SHA-256 hex → content (attachments by reference)
+        self.blob_owners: dict[str, set[str]] = {}  # SHA-256 hex → who kept it (keep_blob)
 
     async def record(self, message_id: str, state: State | str, detail: str = "") -> None:
         self.events.append((message_id, str(state), detail))
@@ -118,6 +121,13 @@ class FakeAdapterContext(AdapterContext):
         content = self.blobs[digest]
         for start in range(0, len(content), 65536):
             yield content[start : start + 65536]
+
+    async def keep_blob(self, chunks: AsyncIterable[bytes], owner: str) -> BlobInfo:
+        content = b"".join([chunk async for chunk in chunks])
+        digest = hashlib.sha256(content).hexdigest()
+        self.blobs[digest] = content
+        self.blob_owners.setdefault(digest, set()).add(owner)
+        return BlobInfo(digest, len(content))
 
     async def record_stage(self, document_id: str, stage: Stage, detail: str) -> None:
         self.stages.append((document_id, str(stage), detail))

@@ -32,7 +32,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 from lxml import etree
@@ -49,18 +48,19 @@ from adapters.smev.conversion import (
     reason_code,
     rejection_code,
 )
-from adapters.smev.crypto.certificates import GostTrustStore, load_certificate
-from adapters.smev.crypto.signers import ExternalCommandSigner, load_signer
+from adapters.smev.credentials import build_signer, build_trust
+from adapters.smev.crypto.certificates import GostTrustStore
 from adapters.smev.crypto.xmldsig import XmlSigner, verify
 from adapters.smev.errors import (
+    FileStoreError,
     MessageError,
     ProtocolError,
     SigningError,
-    SmevCertificateError,
     SmevConfigError,
     SmevFault,
     TransportError,
 )
+from adapters.smev.files import fetch_incoming, to_file_storage
 from adapters.smev.polling import Poll, PollLoops
 from adapters.smev.protocol import messages as sm
 from adapters.smev.protocol.client import SoapClient
@@ -68,7 +68,7 @@ from adapters.smev.protocol.soap import FaultMeaning, classify, text_of, transie
 from adapters.smev.settings import SmevSettings
 from envelopes.codec import to_bytes
 from envelopes.errors import EnvelopeError
-from envelopes.model import Kind
+from envelopes.model import ContentReference, Kind
 from hub.abc import (
     Adapter,
     AdapterContext,
@@ -90,31 +90,6 @@ def _load_data(data: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def build_signer(settings: SmevSettings) -> XmlSigner:
-    """The information system's signer: key + certificate, or an external command."""
-    cert_path = settings.path(settings.cert)
-    try:
-        if settings.sign_command:
-            return ExternalCommandSigner(
-                settings.sign_command,
-                load_certificate(Path(cert_path).read_bytes()).der,
-                timeout=settings.sign_command_timeout,
-                output_format=settings.sign_command_format,
-            )
-        return load_signer(settings.path(settings.key), cert_path)
-    except (SigningError, SmevCertificateError, OSError) as exc:
-        raise SmevConfigError(f"signer: {exc}") from exc
-
-
-def build_trust(settings: SmevSettings) -> GostTrustStore | None:
-    if not settings.trust:
-        return None
-    try:
-        return GostTrustStore.from_files(settings.path(p) for p in settings.trust)
-    except (SmevCertificateError, OSError) as exc:
-        raise SmevConfigError(f"trust: {exc}") from exc
 
 
 class SmevAdapter(Adapter):
@@ -186,8 +161,12 @@ class SmevAdapter(Adapter):
             hub = read_envelope(message.body)
         except (EnvelopeError, etree.XMLSyntaxError, ValueError) as exc:
             return Outcome.permanent(f"envelope cannot be read: {exc}")
-        if hub.references:  # the hub's blobs, sent as inline ones are (up to a limit)
-            refused = await fetch_references(hub, self.context, self.settings.max_attachments_bytes)
+        if hub.references:  # the hub's blobs: large ones to the file storage, others inline
+            key = f"{message.message_id}:{message.destination.address}"
+            refused = await to_file_storage(hub, self.context, self.settings, key)
+            if refused is None and hub.references:
+                limit = self.settings.max_attachments_bytes
+                refused = await fetch_references(hub, self.context, limit)
             if refused is not None:
                 return refused
         if message.kind in (Kind.RESPONSE, Kind.ERROR) and message.correlation_id:
@@ -250,6 +229,7 @@ class SmevAdapter(Adapter):
                 attachments=hub.attachments,
                 node_id=self.settings.node_id,
                 test=bool(facts["test"]),
+                files=hub.files,
             )
 
         return await self._send(message, "request", "SendRequest", build, facts)
@@ -264,7 +244,9 @@ class SmevAdapter(Adapter):
             if message.kind == Kind.ERROR:
                 text = plain_text(hub.payload) or "the department could not answer"
                 return sm.send_response(smev_id, reply_to, rejections=[("FAILURE", text)])
-            return sm.send_response(smev_id, reply_to, hub.payload, attachments=hub.attachments)
+            return sm.send_response(
+                smev_id, reply_to, hub.payload, attachments=hub.attachments, files=hub.files
+            )
 
         return await self._send(message, "response", "SendResponse", build, facts)
 
@@ -563,8 +545,17 @@ class SmevAdapter(Adapter):
                 "a response)",
             )
             return
+        sender = self._response_sender(incoming, info)
         try:
-            hub_id, body = self._response_envelope(incoming, original, info)
+            fetched = await fetch_incoming(incoming.files, context, self.settings, sender)
+        except FileStoreError as exc:
+            if exc.transient:
+                raise  # not acknowledged: SMEV hands the response out again
+            reason = f"SMEV response {incoming.ack_id}: {exc}"
+            await context.notify_sender(original, State.FAILED, [(exc.code, reason)])
+            return
+        try:
+            hub_id, body = self._response_envelope(incoming, original, info, sender, fetched)
         except (ValidationError, ValueError, EnvelopeError) as exc:
             await context.notify_sender(
                 original,
@@ -576,8 +567,10 @@ class SmevAdapter(Adapter):
             f"SMEV: response {incoming.message_id} from "
             f"{incoming.metadata.sender or 'the agency'} → envelope {hub_id}"
         )
-        if incoming.file_attachments:
+        if incoming.file_attachments and fetched is None:
             note += f" ({incoming.file_attachments} file-share attachments not fetched)"
+        elif fetched:
+            note += f" ({len(fetched)} files fetched from SMEV's file storage)"
         await context.record(original, State.NOTE, note)
         await context.submit(InboundMessage(body, f"smev:{self.name}", {"message-id": hub_id}))
 
@@ -586,18 +579,27 @@ class SmevAdapter(Adapter):
             return self.settings.participant(mnemonic)
         return fallback
 
-    def _response_envelope(
-        self, incoming: sm.IncomingResponse, original: str, info: dict[str, Any]
-    ) -> tuple[str, bytes]:
+    def _response_sender(self, incoming: sm.IncomingResponse, info: dict[str, Any]) -> str:
         fallback = str(info.get("recipient") or "") or self.settings.participant(
             str(info.get("address", ""))
         )
+        return self._agency(incoming.metadata.sender, fallback)
+
+    def _response_envelope(
+        self,
+        incoming: sm.IncomingResponse,
+        original: str,
+        info: dict[str, Any],
+        sender: str,
+        references: list[ContentReference] | None,
+    ) -> tuple[str, bytes]:
         hub_id = envelope_id(self.name, "response", incoming.ack_id)
         root = incoming_envelope(
             incoming,
             hub_id,
             kind=Kind.RESPONSE,
-            sender=self._agency(incoming.metadata.sender, fallback),
+            sender=sender,
+            references=references,
             recipient=str(info.get("sender", "")),
             correlation_id=uuid.UUID(original),
             test=bool(info.get("test", False)),
@@ -629,6 +631,13 @@ class SmevAdapter(Adapter):
         agency = self._agency(incoming.metadata.sender, "agency.unknown")
         hub_id = str(envelope_id(self.name, "request", incoming.ack_id))
         try:
+            fetched = await fetch_incoming(incoming.files, context, self.settings, agency)
+        except FileStoreError as exc:
+            if exc.transient:
+                raise  # not acknowledged: SMEV hands the request out again
+            await self._reject_request(incoming, "FAILURE", f"{exc.code}: {exc}")
+            return
+        try:
             root = incoming_envelope(
                 incoming,
                 uuid.UUID(hub_id),
@@ -637,6 +646,7 @@ class SmevAdapter(Adapter):
                 recipient=department,
                 expires_at=incoming.eol,
                 test=incoming.test,
+                references=fetched,
             )
             body = context.sign_envelope(to_bytes(root))
         except (ValidationError, ValueError, EnvelopeError) as exc:
@@ -656,7 +666,7 @@ class SmevAdapter(Adapter):
             f"SMEV: request {incoming.message_id} from {incoming.metadata.sender or 'unknown'}"
             + (
                 f" ({incoming.file_attachments} file-share attachments not fetched)"
-                if incoming.file_attachments
+                if incoming.file_attachments and fetched is None
                 else ""
             ),
         )

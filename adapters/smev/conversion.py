@@ -50,6 +50,7 @@ class HubMessage:
     payload: etree._Element
     attachments: list[sm.Attachment]
     references: list[ContentReference] = field(default_factory=list)  # in the hub's blobs
+    files: list[sm.RefAttachment] = field(default_factory=list)  # put on SMEV's file storage
 
 
 def reason_code(text: str) -> str:
@@ -120,8 +121,10 @@ def incoming_envelope(
     test: bool,
     correlation_id: uuid.UUID | None = None,
     expires_at: dt.datetime | None = None,
+    references: list[ContentReference] | None = None,
 ) -> etree._Element:
-    """The hub envelope (unsigned) an agency's request or answer becomes."""
+    """The hub envelope (unsigned) an agency's request or answer becomes; ``references``:
+    the files fetched from SMEV's file storage into the hub's blobs."""
     content = incoming.content
     assert content is not None
     header = Header(
@@ -135,18 +138,21 @@ def incoming_envelope(
         expires_at=expires_at,
         test=test,
     )
-    return build_envelope(header, content, hub_attachments(incoming.attachments))
+    return build_envelope(
+        header, content, hub_attachments(incoming.attachments), references=references
+    )
 
 
 async def fetch_references(hub: HubMessage, context: AdapterContext, limit: int) -> Outcome | None:
     """Attachments by reference (the hub's blobs) join the message's inline ones, up to
-    ``limit`` bytes in all; SMEV's file storage (FSAttachment) for larger ones is not
-    implemented: refused for good, naming the sizes. None when they are all there."""
+    ``limit`` bytes in all; above it, refused for good, naming the sizes (those above
+    ``fs_threshold`` went to SMEV's file storage first, if one is configured: ``files.py``).
+    None when they are all there."""
     total = sum(r.ref.size for r in hub.references) + sum(len(a.content) for a in hub.attachments)
     if total > limit:
         return Outcome.permanent(
             f"the attachments are {total} bytes in all; SMEV takes at most {limit} "
-            "(max_attachments_bytes) inline, and its file storage is not implemented here"
+            "(max_attachments_bytes) inline; larger ones need SMEV's file storage (fs_host)"
         )
     for reference in hub.references:
         try:

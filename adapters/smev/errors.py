@@ -180,3 +180,30 @@ class SimulatorFault(SmevError):
 
 class ResponderConfigError(SmevError, ValueError):
     """The responder file cannot be used; the message names the entry."""
+
+
+class FileStoreError(SmevError):
+    """SMEV's file storage (FTP) failed us; ``code`` names it on receipts and timelines and
+    ``transient`` says whether trying again later can help."""
+
+    code = "smev-fs-failed"
+    transient = False
+
+
+class FileStoreUnavailable(FileStoreError):
+    """The FTP server cannot be reached, refused the login or broke off: try again later."""
+
+    code = "smev-fs-unavailable"
+    transient = True
+
+
+class FileMissing(FileStoreError):
+    """The file a message names is not on the storage (or the blob to upload is not here)."""
+
+    code = "smev-fs-missing"
+
+
+class FileMismatch(FileStoreError):
+    """The file is not the content the message's hash (or the signed manifest) names."""
+
+    code = "smev-fs-mismatch"

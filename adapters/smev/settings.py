@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from adapters.smev.protocol.ftp import FtpEndpoint
 from envelopes.model import MESSAGE_TYPE_PATTERN, PARTICIPANT_PATTERN
 
 _PARTICIPANT = re.compile(PARTICIPANT_PATTERN)
@@ -34,6 +35,18 @@ class SmevSettings(BaseModel):
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     # attachments by reference sent inline (MTOM) at most, in all: the envelope's old limit
     max_attachments_bytes: int = Field(default=32 * 1024 * 1024, ge=0)
+
+    # ------------------------------------------ SMEV's file storage (FTP), for large files
+    fs_host: str = ""  # empty: no file storage (attachments go inline, as above)
+    fs_port: int = Field(default=21, ge=1, le=65535)
+    fs_user: str = "anonymous"
+    fs_password: str = ""
+    fs_tls: bool = False  # explicit FTPS (AUTH TLS, protected data connections)
+    fs_timeout: float = Field(default=60.0, gt=0)
+    # an attachment by reference larger than this goes to the file storage, not inline
+    fs_threshold: int = Field(default=5 * 1024 * 1024, ge=0)
+    # RefAttachmentHeader/Hash: SMEV wants GOST R 34.11-2012; streebog256 here is pure Python
+    fs_hash: Literal["sha256", "streebog256"] = "sha256"
 
     # ------------------------------------------------------------------------------ signing
     key: str = ""  # GOST R 34.10-2012 PKCS#8 (or RSA PEM) key of the information system
@@ -114,6 +127,15 @@ class SmevSettings(BaseModel):
         return self
 
     # ----------------------------------------------------------------------------- helpers
+    @property
+    def file_storage(self) -> FtpEndpoint | None:
+        """SMEV's file storage, if configured."""
+        if not self.fs_host:
+            return None
+        return FtpEndpoint(
+            self.fs_host, self.fs_port, self.fs_user, self.fs_password, self.fs_tls, self.fs_timeout
+        )
+
     def path(self, value: str) -> Path:
         path = Path(value).expanduser()
         if not path.is_absolute() and self.base_dir:

@@ -65,6 +65,31 @@ class Attachment:
     content: bytes
 
 
+@dataclass(frozen=True)
+class RefAttachment:
+    """A file on SMEV's file storage named in the signed block (RefAttachmentHeader): the
+    sender uploads it over FTP to ``/<uuid>/<file_name>`` before sending the message."""
+
+    uuid: str
+    file_name: str
+    hash: str  # base64 of the file's digest (SMEV: GOST R 34.11-2012; see settings.fs_hash)
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class FileAttachment:
+    """A file an incoming message names on SMEV's file storage: SMEV's FSAttachment (where
+    and with which credentials to download it) joined with the sender's RefAttachmentHeader
+    (its hash and type), by uuid."""
+
+    uuid: str
+    user_name: str
+    password: str
+    file_name: str
+    hash: str = ""
+    mime_type: str = "application/octet-stream"
+
+
 def smev_mime(media_type: str) -> str:
     """SMEV's MimeType pattern allows five top-level types; others travel as octet-stream."""
     base = media_type.split(";", 1)[0].strip()
@@ -85,6 +110,17 @@ def _header_list(attachments: list[Attachment]) -> etree._Element:
     for item in attachments:
         header = etree.SubElement(holder, _B + "AttachmentHeader")
         etree.SubElement(header, _B + "contentId").text = item.content_id
+        etree.SubElement(header, _B + "MimeType").text = smev_mime(item.mime_type)
+    return holder
+
+
+def _ref_header_list(files: list[RefAttachment]) -> etree._Element:
+    holder = etree.Element(_B + "RefAttachmentHeaderList", nsmap=NSMAP)
+    for item in files:
+        header = etree.SubElement(holder, _B + "RefAttachmentHeader")
+        etree.SubElement(header, _B + "uuid").text = item.uuid
+        etree.SubElement(header, _B + "FileName").text = item.file_name
+        etree.SubElement(header, _B + "Hash").text = item.hash
         etree.SubElement(header, _B + "MimeType").text = smev_mime(item.mime_type)
     return holder
 
@@ -114,8 +150,9 @@ def send_request(
     node_id: str = "",
     test: bool = False,
     reference_message_id: str | None = None,
+    files: list[RefAttachment] | None = None,
 ) -> etree._Element:
-    """SendRequestRequest (unsigned) in a SOAP envelope."""
+    """SendRequestRequest (unsigned) in a SOAP envelope; ``files`` already on the storage."""
     attachments = attachments or []
     _check_attachments(attachments)
     request = etree.Element(_T + "SendRequestRequest", nsmap=NSMAP)
@@ -128,6 +165,8 @@ def send_request(
     data.append(_primary_content(payload))
     if attachments:
         data.append(_header_list(attachments))
+    if files:
+        data.append(_ref_header_list(files))
     if test:
         etree.SubElement(data, _T + "TestMessage")
     if attachments:
@@ -142,6 +181,7 @@ def send_response(
     *,
     rejections: list[tuple[str, str]] | None = None,
     attachments: list[Attachment] | None = None,
+    files: list[RefAttachment] | None = None,
 ) -> etree._Element:
     """SendResponseRequest (unsigned): a payload, or RequestRejected (code, description)s."""
     attachments = attachments or []
@@ -156,6 +196,8 @@ def send_response(
         data.append(_primary_content(payload))
         if attachments:
             data.append(_header_list(attachments))
+        if files:
+            data.append(_ref_header_list(files))
     else:
         for code, description in rejections or []:
             rejected = etree.SubElement(data, _T + "RequestRejected")
@@ -365,7 +407,8 @@ class IncomingResponse:
     business_status: BusinessStatus | None = None
     async_status: AsyncStatus | None = None
     attachments: list[Attachment] = field(default_factory=list)
-    file_attachments: int = 0  # FSAttachmentsList / RefAttachmentHeaderList entries (not fetched)
+    file_attachments: int = 0  # FSAttachmentsList / RefAttachmentHeaderList entries
+    files: list[FileAttachment] = field(default_factory=list)  # on SMEV's file storage
 
     @property
     def ack_id(self) -> str:
@@ -385,6 +428,7 @@ class IncomingRequest:
     eol: dt.datetime | None = None
     attachments: list[Attachment] = field(default_factory=list)
     file_attachments: int = 0
+    files: list[FileAttachment] = field(default_factory=list)
 
     @property
     def ack_id(self) -> str:
@@ -454,6 +498,7 @@ def read_get_response(body: etree._Element) -> IncomingResponse | None:
             child(data, "AttachmentHeaderList"), child(message, "AttachmentContentList")
         ),
         file_attachments=_count_files(response, data),
+        files=_read_files(response, data),
     )
     if not incoming.ack_id:
         raise MessageError("response without a MessageId")
@@ -480,6 +525,31 @@ def _count_files(outer: etree._Element, data: etree._Element) -> int:
         if element is not None:
             count += len(children(element))
     return count
+
+
+def _read_files(outer: etree._Element, data: etree._Element) -> list[FileAttachment]:
+    """SMEV's FSAttachments (credentials) with the sender's RefAttachmentHeaders (hash, type)
+    of the same uuid; a header without credentials cannot be fetched and is left out."""
+    ref_list = child(data, "RefAttachmentHeaderList")
+    ref_headers = children(ref_list, "RefAttachmentHeader") if ref_list is not None else []
+    headers = {text_of(h, "uuid"): h for h in ref_headers}
+    found = []
+    listing = child(outer, "FSAttachmentsList")
+    for item in children(listing, "FSAttachment") if listing is not None else []:
+        key = text_of(item, "uuid")
+        header = headers.get(key)
+        found.append(
+            FileAttachment(
+                uuid=key,
+                user_name=text_of(item, "UserName"),
+                password=text_of(item, "Password"),
+                file_name=text_of(item, "FileName") or text_of(header, "FileName") or key,
+                hash=text_of(header, "Hash") if header is not None else "",
+                mime_type=(text_of(header, "MimeType") if header is not None else "")
+                or "application/octet-stream",
+            )
+        )
+    return found
 
 
 def read_get_request(body: etree._Element) -> IncomingRequest | None:
@@ -510,6 +580,7 @@ def read_get_request(body: etree._Element) -> IncomingRequest | None:
             child(data, "AttachmentHeaderList"), child(message, "AttachmentContentList")
         ),
         file_attachments=_count_files(request, data),
+        files=_read_files(request, data),
     )
     if not incoming.ack_id:
         raise MessageError("request without a MessageID")

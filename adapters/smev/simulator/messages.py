@@ -257,13 +257,16 @@ def request_message(
     sender_signer: XmlSigner | None,
     attachments: etree._Element | None,
     smev: XmlSigner | None,
+    fs_list: etree._Element | None = None,
 ) -> bytes:
-    """GetRequestResponse/RequestMessage (serialized)."""
+    """GetRequestResponse/RequestMessage (serialized); ``fs_list``: FSAttachmentsList."""
     root = etree.Element(types("RequestMessage"), nsmap=NSMAP)
     request = _sub(root, types("Request"))
     request.append(copy.deepcopy(provided))
     provided_copy = request[0]
     request.append(copy.deepcopy(meta))
+    if fs_list is not None:
+        request.append(copy.deepcopy(fs_list))
     _sub(request, types("ReplyTo"), reply_to)
     _sender_signature(root, request, provided_copy, sender_signature, sender_signer)
     if attachments is not None:
@@ -282,8 +285,9 @@ def response_message(
     sender_signer: XmlSigner | None,
     attachments: etree._Element | None,
     smev: XmlSigner | None,
+    fs_list: etree._Element | None = None,
 ) -> bytes:
-    """GetResponseResponse/ResponseMessage (serialized)."""
+    """GetResponseResponse/ResponseMessage (serialized); ``fs_list``: FSAttachmentsList."""
     root = etree.Element(types("ResponseMessage"), nsmap=NSMAP)
     response = _sub(root, types("Response"))
     if original_message_id:
@@ -293,6 +297,8 @@ def response_message(
     response.append(copy.deepcopy(provided))
     provided_copy = response[len(response) - 1]
     response.append(copy.deepcopy(meta))
+    if fs_list is not None:
+        response.append(copy.deepcopy(fs_list))
     _sender_signature(root, response, provided_copy, sender_signature, sender_signer)
     if attachments is not None:
         root.append(copy.deepcopy(attachments))

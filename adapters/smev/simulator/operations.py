@@ -27,6 +27,7 @@ from adapters.smev.simulator.faults import (
     invalid_content_fault,
     void_fault,
 )
+from adapters.smev.simulator.filestore import StoredFile, ref_headers
 from adapters.smev.simulator.ns import TYPES_NS, basic, types
 from adapters.smev.simulator.responder import ResponderResult
 from adapters.smev.simulator.soap import SoapRequest
@@ -178,6 +179,7 @@ class Operations:
         check_message_id(message_id)
         caller = await self._authenticate(parsed, "SendRequest")
         attachments = _attachments(provided, child)
+        files = await self._check_files(provided)
         content = _first_element(provided.find(basic("MessagePrimaryContent")))
         if content is None:
             raise invalid_content_fault([], "MessagePrimaryContent пуст")
@@ -198,6 +200,7 @@ class Operations:
             attachments=None if content_list is None else serialize(content_list),
             reference_message_id=_text(provided, types("ReferenceMessageID")) or None,
             received_at=received,
+            files=tuple(files),
         )
         self.state.remember(record)
         self.sim.sent_requests.append(
@@ -211,6 +214,7 @@ class Operations:
                 attachments=attachments,
                 envelope=raw,
                 received_at=received,
+                files=tuple(files),
             )
         )
         self._status(record, "requestIsQueued", "Запрос поставлен в очередь")
@@ -249,6 +253,7 @@ class Operations:
         check_message_id(message_id)
         caller = await self._authenticate(parsed, "SendResponse")
         attachments = _attachments(provided, child)
+        files = await self._check_files(provided)
         to = _text(provided, types("To"))
         record = self.state.by_reply_to.get(to)
         if record is None:
@@ -302,6 +307,7 @@ class Operations:
                 sender_is_agency=False,
                 attachments=None if content_list is None else serialize(content_list),
                 response_type=response_type,
+                files=files,
             )
         meta = m.metadata(
             message_id=message_id,
@@ -315,6 +321,33 @@ class Operations:
         return await self.sim.run_blocking(
             m.send_reply, "SendResponseResponse", meta, self.sim.keys.smev
         )
+
+    async def _check_files(self, provided: etree._Element) -> list[StoredFile]:
+        """The files a message names on the storage, checked (hashing them takes a thread)."""
+        if provided.find(basic("RefAttachmentHeaderList")) is None:
+            return []
+        store = self.sim.file_store
+        if store is None:
+            raise invalid_content_fault(
+                [], "RefAttachmentHeaderList: у симулятора нет файлового хранилища"
+            )
+        return await asyncio.to_thread(store.check, provided)
+
+    def _listing(self, files: list[StoredFile]) -> etree._Element | None:
+        store = self.sim.file_store
+        return store.listing(files) if files and store is not None else None
+
+    async def _echo_files(
+        self, record: RequestRecord, provided: etree._Element
+    ) -> list[StoredFile]:
+        """A business answer echoes the request's files back, as copies under new uuids."""
+        store = self.sim.file_store
+        primary = provided.find(basic("MessagePrimaryContent"))
+        if not record.files or store is None or primary is None:
+            return []
+        echoed = [await asyncio.to_thread(store.copy, item) for item in record.files]
+        primary.addnext(ref_headers(echoed))
+        return echoed
 
     def _ack(self, child: etree._Element) -> bytes:
         target = child.find(basic("AckTargetMessage"))
@@ -369,6 +402,7 @@ class Operations:
                 sender_signer=signer.agency if record.origin == "injected" else None,
                 attachments=_parse_optional(record.attachments),
                 smev=signer.smev,
+                fs_list=self._listing(list(record.files)),
             )
 
         def delivered() -> None:
@@ -390,6 +424,7 @@ class Operations:
         sender_is_smev: bool = False,
         attachments: bytes | None = None,
         response_type: str | None = None,
+        files: list[StoredFile] | None = None,
     ) -> None:
         sent_at = m.now()
 
@@ -414,6 +449,7 @@ class Operations:
                 sender_signer=signer,
                 attachments=_parse_optional(attachments),
                 smev=keys.smev,
+                fs_list=self._listing(files or []),
             )
 
         names = {record.message_type} | ({response_type} if response_type else set())
@@ -505,6 +541,7 @@ class Operations:
         self._status(record, "messageIsDelivered", "Запрос доставлен поставщику")
         response_id = str(uuid.uuid1())
         provided = m.provided_response(message_id=response_id, to=record.reply_to, body=answer)
+        echoed = await self._echo_files(record, provided)
         tag = answer.tag if isinstance(answer.tag, str) else ""
         self._queue_response(
             record,
@@ -514,4 +551,5 @@ class Operations:
             sender_signature=None,
             sender_is_agency=True,
             response_type=None if etree.QName(tag).namespace == TYPES_NS else tag,
+            files=echoed,
         )

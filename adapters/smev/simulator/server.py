@@ -39,6 +39,7 @@ from adapters.smev.simulator.faults import (
     plain_fault_envelope,
     void_fault,
 )
+from adapters.smev.simulator.filestore import SimFileStore
 from adapters.smev.simulator.keys import SimulatorKeys, development_keys
 from adapters.smev.simulator.ns import OPERATIONS, TYPES_NS
 from adapters.smev.simulator.operations import (
@@ -100,6 +101,7 @@ class SmevSimulator:
         agency_mnemonic: str = "SIMAGENCY",
         smev_mnemonic: str = "smev",
         access_log: bool = False,
+        file_storage: bool | SimFileStore = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -130,6 +132,11 @@ class SmevSimulator:
         self._agency_signer = agency_signer
         self._keys: SimulatorKeys | None = None
         self._access_log = access_log
+        # SMEV's file storage (FTP) for large files: a SimFileStore, or True for a new one
+        self.file_store: SimFileStore | None = (
+            file_storage if isinstance(file_storage, SimFileStore)
+            else SimFileStore() if file_storage else None
+        )  # fmt: skip
         self.state = SimulatorState()  # the requests it knows, its queues and their locks
         self._operations = Operations(self, self.state)
         self._record_seq = itertools.count(1)
@@ -164,6 +171,8 @@ class SmevSimulator:
             await runner.cleanup()
             raise
         self._runner = runner
+        if self.file_store is not None:
+            await asyncio.to_thread(self.file_store.start)
         address = runner.addresses[0]
         self.port = int(address[1])
         log.info("SMEV 3 simulator listening on %s", self.url)
@@ -171,6 +180,8 @@ class SmevSimulator:
     async def stop(self) -> None:
         """Stop listening and cancel pending responder answers."""
         await self._operations.cancel()
+        if self.file_store is not None:
+            await asyncio.to_thread(self.file_store.stop)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

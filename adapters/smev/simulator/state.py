@@ -22,6 +22,7 @@ from typing import Any, Literal
 from lxml import etree
 
 from adapters.smev.simulator import messages as m
+from adapters.smev.simulator.filestore import StoredFile
 
 # --- what tests and developers look at ---------------------------------------------------
 
@@ -39,6 +40,7 @@ class SentRequest:
     attachments: dict[str, bytes]
     envelope: bytes  # the SOAP request as received (MTOM: the raw multipart body)
     received_at: datetime
+    files: tuple[StoredFile, ...] = ()  # on the file storage, checked
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class RequestRecord:
     attachments: bytes | None  # AttachmentContentList, serialized
     reference_message_id: str | None
     received_at: datetime
+    files: tuple[StoredFile, ...] = ()  # on the file storage (RefAttachmentHeaderList)
 
 
 @dataclass(eq=False)
