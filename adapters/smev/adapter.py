@@ -28,6 +28,7 @@ polled, in ``polling.py``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import uuid
@@ -463,7 +464,7 @@ class SmevAdapter(Adapter):
             await context.remember(
                 f"unmatched:{incoming.ack_id}",
                 incoming.original_message_id or NIL_ID,
-                etree.tostring(incoming.document, encoding="unicode"),
+                without_passwords(incoming.document),
             )
             await self._done(incoming.ack_id, NIL_ID)
             return
@@ -737,3 +738,11 @@ def create(settings: Mapping[str, Any]) -> SmevAdapter:
 
 
 __all__ = ["SmevAdapter", "build_signer", "create"]
+
+
+def without_passwords(document: etree._Element) -> str:
+    """A SMEV document as the store keeps it: the file storage's FTP passwords blanked."""
+    kept = copy.deepcopy(document)
+    for password in kept.iter("{*}Password"):
+        password.text = "***"
+    return etree.tostring(kept, encoding="unicode")

@@ -366,6 +366,21 @@ async def test_a_response_to_nothing_we_sent_is_kept_and_acked(
     assert any(r.startswith("unmatched:") for r in context.references)
 
 
+def test_a_kept_smev_document_keeps_no_ftp_password() -> None:
+    """What the store keeps of a response nobody asked for names the files, not the password."""
+    from adapters.smev.adapter import without_passwords
+
+    ns = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/basic/1.3"
+    document = etree.fromstring(
+        f'<r xmlns:b="{ns}"><b:FSAttachmentsList><b:FSAttachment><b:uuid>u-1</b:uuid>'
+        "<b:UserName>smev</b:UserName><b:Password>s3cr3t-пароль</b:Password>"
+        "<b:FileName>plan.pdf</b:FileName></b:FSAttachment></b:FSAttachmentsList></r>"
+    )
+    kept = without_passwords(document)
+    assert "s3cr3t" not in kept and "plan.pdf" in kept and "u-1" in kept
+    assert document.findtext(f"{{{ns}}}FSAttachmentsList/{{{ns}}}FSAttachment/{{{ns}}}Password")
+
+
 async def test_no_ack_while_the_hub_cannot_store(
     make_adapter: MakeAdapter, fake_smev: FakeSmev
 ) -> None:
