@@ -519,12 +519,19 @@ def read_get_status(body: etree._Element) -> AsyncStatus | None:
 
 
 def _count_files(outer: etree._Element, data: etree._Element) -> int:
-    count = 0
+    """Files in SMEV's storage: one file is named in both lists (its FSAttachment and the
+    sender's RefAttachmentHeader), so they count by uuid (an entry without one counts alone)."""
+    seen: set[str] = set()
+    alone = 0
     for holder, name in ((outer, "FSAttachmentsList"), (data, "RefAttachmentHeaderList")):
         element = child(holder, name)
-        if element is not None:
-            count += len(children(element))
-    return count
+        for entry in children(element) if element is not None else []:
+            key = text_of(entry, "uuid")
+            if key:
+                seen.add(key)
+            else:
+                alone += 1
+    return len(seen) + alone
 
 
 def _read_files(outer: etree._Element, data: etree._Element) -> list[FileAttachment]:

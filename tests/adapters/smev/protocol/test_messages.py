@@ -229,3 +229,23 @@ def test_bad_attachment_ids_are_refused() -> None:
         sm.send_request(
             sm.new_message_id(), _payload(), attachments=[sm.Attachment("1bad", "text/plain", b"")]
         )
+
+
+def test_a_file_named_in_both_lists_counts_once() -> None:
+    """SMEV names a stored file twice: its FSAttachment (where, with credentials) beside the
+    Response and the sender's RefAttachmentHeader (hash, type) in the signed data."""
+    reply = soap.parse_reply(
+        "text/xml", (SMEV_DATA / "GetResponseResponse_ValidResponse.xml").read_bytes()
+    )
+    (response,) = [e for e in reply.body.iter() if etree.QName(e).localname == "Response"]
+    (data,) = [
+        e for e in response.iter() if etree.QName(e).localname == "SenderProvidedResponseData"
+    ]
+    fs = etree.SubElement(response, _b("FSAttachmentsList"))
+    refs = etree.SubElement(data, _b("RefAttachmentHeaderList"))
+    for key in ("u-1", "u-2"):
+        etree.SubElement(etree.SubElement(fs, _b("FSAttachment")), _b("uuid")).text = key
+    etree.SubElement(etree.SubElement(refs, _b("RefAttachmentHeader")), _b("uuid")).text = "u-1"
+    incoming = sm.read_get_response(reply.body)
+    assert incoming is not None
+    assert incoming.file_attachments == 2
