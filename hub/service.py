@@ -83,6 +83,7 @@ async def serve(config: HubConfig, stop: asyncio.Event | None = None) -> None:
         gc.freeze()
         await stop.wait()
     finally:
+        gc.unfreeze()  # (serve may run inside a longer process: tests)
         for extension in reversed(started):
             try:
                 await extension.stop()
