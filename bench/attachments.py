@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import re
 import sqlite3
@@ -35,9 +36,15 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+_spec = importlib.util.spec_from_file_location("bench_throughput", HERE / "throughput.py")
+assert _spec is not None and _spec.loader is not None
+throughput: Any = importlib.util.module_from_spec(_spec)  # its process-tree helpers
+_spec.loader.exec_module(throughput)
 
 from hub.scaffold import init_deployment  # noqa: E402
 
@@ -163,25 +170,6 @@ def hwm_kb(pid: int) -> int:
     return int(found.group(1)) if found else 0
 
 
-def tree(pid: int) -> list[int]:
-    """The process and its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
 class Sampler(threading.Thread):
     """Peak RSS of every process of the hub's tree, and the biggest queued message."""
 
@@ -196,7 +184,7 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         db = None
         while not self.stopping:
-            for pid in tree(self.hub_pid):
+            for pid in throughput.tree_pids(self.hub_pid):
                 self.peaks[pid] = max(self.peaks.get(pid, 0), rss_kb(pid))
             if self.database is not None:
                 try:
@@ -311,8 +299,8 @@ def _run(args: argparse.Namespace, size: int, work: Path, config: Path, api_port
             except OSError:
                 time.sleep(0.1)
         time.sleep(1.0)  # the workers started
-        baseline = {pid: rss_kb(pid) for pid in tree(hub.pid)}
-        hwm_before = {pid: hwm_kb(pid) for pid in tree(hub.pid)}
+        baseline = {pid: rss_kb(pid) for pid in throughput.tree_pids(hub.pid)}
+        hwm_before = {pid: hwm_kb(pid) for pid in throughput.tree_pids(hub.pid)}
         database = None if args.broker else work / "hub" / "data" / "hub.sqlite"
         sampler = Sampler(hub.pid, database)
         sampler.start()
@@ -354,7 +342,7 @@ def _run(args: argparse.Namespace, size: int, work: Path, config: Path, api_port
             while chunk := handle.read(1 << 20):
                 check.update(chunk)
         envelope_sizes = [p.stat().st_size for p in in_dir.glob("*.xml")]
-        hwm_after = {pid: hwm_kb(pid) for pid in tree(hub.pid)}
+        hwm_after = {pid: hwm_kb(pid) for pid in throughput.tree_pids(hub.pid)}
     finally:
         hub.terminate()
         hub.wait(30)

@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -68,6 +68,25 @@ async def spool(
             path.unlink()
         raise
     return path, info
+
+
+async def put_spooled(
+    chunks: AsyncIterable[bytes],
+    directory: Path,
+    place: Callable[[Path, BlobInfo], Awaitable[None]],
+    *,
+    sha256: str | None,
+    size: int | None,
+) -> BlobInfo:
+    """``BlobStore.put`` of every store: spool the stream (hashing and checking it), hand the
+    file to ``place`` (the store's ``put_file``), remove the spool file whatever happens."""
+    path, info = await spool(chunks, directory, sha256=sha256, size=size)
+    try:
+        await place(path, info)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return info
 
 
 def hash_file(path: Path, chunk_size: int) -> BlobInfo:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 from hub.abc import BlobInfo, BlobStore
-from hub.blobs.files import fsync_dir, read_range, spool
+from hub.blobs.files import fsync_dir, put_spooled, read_range
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -40,13 +40,7 @@ class FsBlobStore(BlobStore):
     async def put(
         self, chunks: AsyncIterable[bytes], *, sha256: str | None = None, size: int | None = None
     ) -> BlobInfo:
-        path, info = await spool(chunks, self.tmp, sha256=sha256, size=size)
-        try:
-            await self.put_file(path, info)
-        finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        return info
+        return await put_spooled(chunks, self.tmp, self.put_file, sha256=sha256, size=size)
 
     async def put_file(self, path: Path, info: BlobInfo) -> None:
         await asyncio.to_thread(self._place, path, info)

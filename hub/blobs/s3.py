@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.abc import BlobInfo, BlobStore
-from hub.blobs.files import spool
+from hub.blobs.files import put_spooled
 from hub.blobs.fs import check_digest
 from hub.config import HubConfig, S3Config
 from hub.errors import ConfigError
@@ -61,13 +61,7 @@ class S3BlobStore(BlobStore):
     async def put(
         self, chunks: AsyncIterable[bytes], *, sha256: str | None = None, size: int | None = None
     ) -> BlobInfo:
-        path, info = await spool(chunks, self.spool_dir, sha256=sha256, size=size)
-        try:
-            await self.put_file(path, info)
-        finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        return info
+        return await put_spooled(chunks, self.spool_dir, self.put_file, sha256=sha256, size=size)
 
     async def put_file(self, path: Path, info: BlobInfo) -> None:
         if await self.stat(info.digest) is not None:
