@@ -3,8 +3,9 @@
 Counters and histograms move where things happen (``observer.py`` hears the hub); what is a
 *state* (queue
 depths, the oldest undelivered message, dead letters now, messages by state, the store's size,
-certificate lifetimes, readiness) is read here every ``interval`` seconds and once more, on
-demand, before each ``/metrics`` scrape.
+certificate lifetimes, readiness) is read on demand, before each ``/metrics`` scrape and
+``/readyz``, and in the background when nothing asked for ``interval`` seconds (30: an idle hub
+should not spend its CPU refreshing gauges nobody reads; issue 23).
 
 ``hub_ack_seconds`` is observed here too: ``hub inbox`` records the recipient's acknowledgement
 in another process, so each refresh reads the ``acknowledged`` events written since the last one
@@ -41,7 +42,8 @@ from monitoring.metrics import Metrics
 
 log = logging.getLogger("hub.monitoring")
 
-DEFAULT_INTERVAL = 5.0
+DEFAULT_INTERVAL = 30.0
+CATCH_UP = 1.0  # seconds to the next refresh while acknowledgements are left to pair
 CHECK_TIMEOUT = 3.0
 # an acknowledgement whose "delivered" event is not visible yet is retried for this long
 ACK_PAIRING_GRACE = 60.0
@@ -145,6 +147,7 @@ class Collector:
         self._last_run = 0.0
         self._ack_cursor: int | None = None
         self._pending_acks: list[_PendingAck] = []
+        self._acks_behind = False  # the last scan stopped at ACK_SCAN_LIMIT
         self._cert_cache: dict[Path, tuple[float, dt.datetime]] = {}
         self._cert_labels: set[str] = set()
         self._ready_checks: set[str] = set()
@@ -169,7 +172,10 @@ class Collector:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(CATCH_UP if self._acks_behind else self.interval)
+            fresh = time.monotonic() - self._last_run < self.interval
+            if fresh and not self._acks_behind:
+                continue  # a scrape refreshed it meanwhile
             try:
                 await self.collect(force=True)
             except Exception:  # never let the loop die: the next round tries again
@@ -246,7 +252,9 @@ class Collector:
             elif (now - pending.acked_at).total_seconds() < ACK_PAIRING_GRACE:
                 still.append(pending)
         self._pending_acks = still
-        for ack in await store.acknowledgements_since(self._ack_cursor, ACK_SCAN_LIMIT):
+        scanned = await store.acknowledgements_since(self._ack_cursor, ACK_SCAN_LIMIT)
+        self._acks_behind = len(scanned) >= ACK_SCAN_LIMIT
+        for ack in scanned:
             self._ack_cursor = max(self._ack_cursor, ack.event_id)
             acked = _parse_at(ack.at)
             if ack.delivered_before is not None:

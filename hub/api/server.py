@@ -45,11 +45,29 @@ class PeerCertificateProtocol(_Http):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: ``hub serve`` owns the signals."""
+    """uvicorn without its own signal handling (``hub serve`` owns the signals), and without
+    its ten wake-ups a second: an idle hub is mostly this loop's timers (issue 23)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    def exit(self) -> None:
+        self.should_exit = True
+        self._exit.set()
+
+    async def main_loop(self) -> None:
+        """uvicorn ticks every 0.1 s to see whether to stop and refreshes its Date header every
+        tenth tick: here a tick a second (each a tenth, for the header) and a stop at once."""
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 1.0)
 
 
 class ApiServer(Extension):
@@ -112,7 +130,7 @@ class ApiServer(Extension):
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.exit()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._task, 10)

@@ -29,34 +29,28 @@ async def run(store: Store, config: HubConfig, node: str) -> None:
         head = await store.sign_head(key, now_at())
         log.debug("tree head of %d entries (%s)", head.size, head.root.hex())
 
+    holding = asyncio.Event()
     leased = asyncio.create_task(
-        run_leased(store, LEASE, node, interval if interval > 0 else HOLD, sign)
+        run_leased(store, LEASE, node, interval if interval > 0 else HOLD, sign, holding=holding)
     )
     try:
-        await sequence(store, node, config.archive.sequence_interval)
+        await sequence(store, holding, config.archive.sequence_interval)
     finally:
         leased.cancel()
         await asyncio.gather(leased, return_exceptions=True)
 
 
-async def sequence(store: Store, node: str, every: float) -> None:
-    """Integrate the pending leaves every ``every`` seconds while ``node`` holds the lease
-    (a read to know it: renewing the lease this often would be a write every second)."""
+async def sequence(store: Store, holding: asyncio.Event, every: float) -> None:
+    """Integrate the pending leaves every ``every`` seconds while ``holding`` is set (the lease's
+    own renewals keep it: reading the lease every second cost an idle hub a store query)."""
     while True:
         await asyncio.sleep(every)
+        await holding.wait()
         try:
-            if await holds(store, node):
-                done = await store.archive_integrate()
-                if done:
-                    log.debug("integrated %d leaves", done)
+            done = await store.archive_integrate()
+            if done:
+                log.debug("integrated %d leaves", done)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("the archive's sequencer failed; trying again")
-
-
-async def holds(store: Store, node: str) -> bool:
-    return any(
-        lease.name == LEASE and lease.holder == node and lease.expires_in > 0
-        for lease in await store.leases()
-    )

@@ -104,6 +104,7 @@ async def run_leased(
     job: Callable[[], Awaitable[object]],
     *,
     term: float | None = None,
+    holding: asyncio.Event | None = None,
 ) -> None:
     """Run ``job`` about every ``interval`` seconds on the one node that holds the lease
     ``name``, until cancelled.
@@ -113,6 +114,7 @@ async def run_leased(
     another node takes the job over within about three intervals. A node that cannot reach the
     store does not run the job: it cannot know that nobody else does. A job that takes longer
     than the term may find another node running it too, so jobs stay safe to repeat.
+    ``holding``, if given, is set while this node holds the lease (for work paced otherwise).
     """
     term = LEASE_INTERVALS * interval if term is None else term
     loop = asyncio.get_running_loop()
@@ -129,6 +131,8 @@ async def run_leased(
         if holds != held:
             log.info("%s: %s %s", name, holder, "holds it now" if holds else "lost it")
             held = holds
+        if holding is not None:
+            holding.set() if held else holding.clear()
         if held and loop.time() >= due:
             due = loop.time() + interval
             try:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +50,30 @@ def source_digest(directory: Path, extra: Iterable[str] = ()) -> str:
         except OSError:
             parts.append((name, b"\0missing"))
     return content_digest(parts)
+
+
+RACY = 2.0  # seconds: a file changed this recently may change again within its timestamp's grain
+
+
+def source_stats(directory: Path, extra: Iterable[str] = ()) -> tuple[object, ...] | None:
+    """What changes when a rule file or a certificate it names is written, renamed or removed
+    (name, size, times, inode); None when it cannot be trusted yet: something changed within
+    ``RACY`` seconds, so a second write in the same timestamp tick would go unseen (as git
+    treats "racily clean" files)."""
+    paths = [*(rule_files(directory) if directory.is_dir() else []), *map(Path, sorted(extra))]
+    seen: list[object] = []
+    newest = 0
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            seen.append((str(path), None))
+            continue
+        seen.append((str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    if newest >= (time.time() - RACY) * 1e9:
+        return None
+    return tuple(seen)
 
 
 class ReloadRequests(Protocol):
@@ -86,9 +112,20 @@ class RulesWatcher:
         self.settle = SETTLE if settle is None else settle
         self.watch_files = watch_files  # False: reload on request only
         self._seen: str | None = None  # the digest last acted on
+        self._stats: tuple[object, ...] | None = None  # what the cached digest was read under
+        self._digested = ""
 
     async def _digest(self) -> str:
-        return await asyncio.to_thread(source_digest, self.directory, tuple(self._sources()))
+        return await asyncio.to_thread(self._digest_now, tuple(self._sources()))
+
+    def _digest_now(self, extra: tuple[str, ...]) -> str:
+        """The sources' digest, read again only when their stats changed (reading and hashing
+        every file every second was an idle hub's largest cost after the API's timer)."""
+        stats = source_stats(self.directory, extra)
+        if stats is None or stats != self._stats:
+            self._digested = source_digest(self.directory, extra)
+            self._stats = stats
+        return self._digested
 
     async def _take_request(self) -> str | None:
         return None if self.requests is None else await self.requests.take()
