@@ -235,10 +235,14 @@ class CryptoPool:
         return loop
 
     def _free_worker(self) -> _Worker | None:
-        """An idle worker, or a new one in an empty slot; None when all are busy."""
-        for worker in self._slots:
-            if worker is not None and not worker.busy:
+        """An idle worker (one that has answered before rather than one still starting), or a
+        new one in an empty slot; None when all are busy."""
+        idle = [w for w in self._slots if w is not None and not w.busy]
+        for worker in idle:
+            if worker.answered:
                 return worker
+        if idle:
+            return idle[0]
         for index, slot in enumerate(self._slots):
             if slot is None:
                 return self._spawn(index)
@@ -350,8 +354,10 @@ class CryptoPool:
     def _died(self, worker: _Worker) -> None:
         """EOF on the worker's pipe: its call fails, a fresh worker takes its slot.
 
-        The replacement starts at once if the dead one had worked (a poison message), else
-        only when a call needs it: a worker that cannot even start must not respawn forever.
+        The replacement starts at once if the dead one had worked (a poison message, the OOM
+        killer), else only when a call needs it: a worker that cannot even start must not
+        respawn forever, nor one terminated with the rest of the process group while the hub
+        stops.
         """
         index = self._slots.index(worker) if worker in self._slots else -1
         process = worker.process
@@ -366,7 +372,8 @@ class CryptoPool:
         if index < 0 or self._closed:
             return
         self._slots[index] = None
-        if worker.answered or self._waiting:
+        stopped = process.exitcode == -signal.SIGTERM  # `kill` of the group: hub stopping too
+        if (worker.answered and not stopped) or self._waiting:
             replacement = self._spawn(index)
             while self._waiting:
                 future, request = self._waiting.popleft()

@@ -45,6 +45,10 @@ def inline(deployment: Deployment) -> Iterator[CryptoPool]:
     yield CryptoPool(config_with(deployment, 0), frozenset())
 
 
+def crypto_pids(name: str) -> set[int | None]:
+    return {p.pid for p in multiprocessing.active_children() if p.name == name}
+
+
 def same_but_signatures(p: Processed) -> Processed:
     """ECDSA signatures and signing times differ from call to call; the rest must not."""
     outgoing = [dataclasses.replace(o, body=b"") for o in p.outgoing]
@@ -111,12 +115,21 @@ async def test_the_other_worker_goes_on_when_one_dies(deployment: Deployment) ->
         first, second = await asyncio.gather(*calls, return_exceptions=True)
         assert isinstance(first, BrokenProcessPool)
         assert not isinstance(second, BaseException) and second[3] == 1
+        assert crypto_pids("hub-crypto-0") - {victim}  # replaced at once, before any call
         assert victim not in {
             a[0] for a in await asyncio.gather(*(pool.run(helpers.nap, 0.2) for _ in range(2)))
         }
     finally:
         pool.close()
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("hub-crypto")]
+
+
+async def test_a_terminated_worker_is_replaced_when_a_call_needs_it(pool: CryptoPool) -> None:
+    victim = await pool.run(helpers.pid)
+    os.kill(victim, signal.SIGTERM)  # as `kill` of the process group when the hub stops
+    await asyncio.sleep(0.5)
+    assert not crypto_pids("hub-crypto-0")
+    assert await pool.run(helpers.pid) != victim
 
 
 async def test_two_workers_run_two_calls_at_once(deployment: Deployment) -> None:
