@@ -269,6 +269,13 @@ def serve(
     checkout whose hub runs instead of this one)."""
     command = [sys.executable, "-m", "hub", "serve", "--config", str(config)]
     env = dict(os.environ, PYTHONPATH=str(code)) if code else None
+    if code:  # ``-m`` puts the working directory first on sys.path: run from the other checkout
+        found = subprocess.run(
+            [sys.executable, "-c", "import hub; print(hub.__file__)"],
+            cwd=code, env=env, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        if not Path(found).resolve().is_relative_to(Path(code).resolve()):
+            raise SystemExit(f"the hub of {code} would not run: python imports {found}")
     if profile:  # sampled by py-spy, every process of the tree (collapsed stacks)
         spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
         flags = os.environ.get("BENCH_PYSPY_FLAGS", "").split()
@@ -287,7 +294,12 @@ def serve(
             *command,
         ]
     hub = subprocess.Popen(
-        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+        command,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=str(code) if code else None,
     )
     wait_ready(hub, "serving on")
     return hub
