@@ -151,25 +151,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            found = re.search(r"^VmRSS:\s+(\d+)", handle.read(), re.M)
-    except OSError:
-        return 0
-    return int(found.group(1)) if found else 0
-
-
-def hwm_kb(pid: int) -> int:
-    """The process's peak RSS since it started (the kernel's VmHWM)."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            found = re.search(r"^VmHWM:\s+(\d+)", handle.read(), re.M)
-    except OSError:
-        return 0
-    return int(found.group(1)) if found else 0
-
-
 class Sampler(threading.Thread):
     """Peak RSS of every process of the hub's tree, and the biggest queued message."""
 
@@ -185,7 +166,7 @@ class Sampler(threading.Thread):
         db = None
         while not self.stopping:
             for pid in throughput.tree_pids(self.hub_pid):
-                self.peaks[pid] = max(self.peaks.get(pid, 0), rss_kb(pid))
+                self.peaks[pid] = max(self.peaks.get(pid, 0), throughput.status_kb(pid))
             if self.database is not None:
                 try:
                     if db is None:
@@ -299,8 +280,10 @@ def _run(args: argparse.Namespace, size: int, work: Path, config: Path, api_port
             except OSError:
                 time.sleep(0.1)
         time.sleep(1.0)  # the workers started
-        baseline = {pid: rss_kb(pid) for pid in throughput.tree_pids(hub.pid)}
-        hwm_before = {pid: hwm_kb(pid) for pid in throughput.tree_pids(hub.pid)}
+        baseline = {pid: throughput.status_kb(pid) for pid in throughput.tree_pids(hub.pid)}
+        hwm_before = {
+            pid: throughput.status_kb(pid, "VmHWM") for pid in throughput.tree_pids(hub.pid)
+        }
         database = None if args.broker else work / "hub" / "data" / "hub.sqlite"
         sampler = Sampler(hub.pid, database)
         sampler.start()
@@ -342,7 +325,9 @@ def _run(args: argparse.Namespace, size: int, work: Path, config: Path, api_port
             while chunk := handle.read(1 << 20):
                 check.update(chunk)
         envelope_sizes = [p.stat().st_size for p in in_dir.glob("*.xml")]
-        hwm_after = {pid: hwm_kb(pid) for pid in throughput.tree_pids(hub.pid)}
+        hwm_after = {
+            pid: throughput.status_kb(pid, "VmHWM") for pid in throughput.tree_pids(hub.pid)
+        }
     finally:
         hub.terminate()
         hub.wait(30)

@@ -265,18 +265,21 @@ def tree_pids(pid: int) -> list[int]:
     return out
 
 
+def status_kb(pid: int, field: str = "VmRSS") -> int:
+    """One process's resident memory in kB: now (VmRSS) or at its peak (VmHWM); 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     """Resident memory of a process tree in MB: now (VmRSS) or at its peak (VmHWM), summed."""
-    total = 0
-    for each in tree_pids(pid):
-        try:
-            with open(f"/proc/{each}/status") as handle:
-                for line in handle:
-                    if line.startswith(field + ":"):
-                        total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    return sum(status_kb(each, field) for each in tree_pids(pid)) / 1024
 
 
 def serve(

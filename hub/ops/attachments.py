@@ -6,7 +6,6 @@ digest before it takes its name."""
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 from collections.abc import Callable
@@ -17,19 +16,15 @@ from envelopes.codec import attachment_refs, claimed_header, content_of, read_co
 from envelopes.errors import EnvelopeError
 from envelopes.model import Attachment, AttachmentRef, ContentReference
 from envelopes.parsing import parse_xml
+from hub.blobs.files import hash_file
 
 CHUNK = 1024 * 1024
 
 
 def file_digest(path: Path, chunk: int = CHUNK) -> tuple[bytes, int]:
-    """A file's SHA-256 and size, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while data := handle.read(chunk):
-            digest.update(data)
-            size += len(data)
-    return digest.digest(), size
+    """A file's SHA-256 (bytes, as the manifest holds it) and size, read in chunks."""
+    info = hash_file(path, chunk)
+    return bytes.fromhex(info.digest), info.size
 
 
 def attach(paths: list[Path], threshold: int) -> tuple[list[Attachment], list[ContentReference]]:

@@ -78,10 +78,7 @@ async def upload(
             raise FileStoreUnavailable(f"FTP STOR {folder}/{name}: broken off: {exc}") from exc
         finally:
             _close_data(conn)
-        try:
-            await asyncio.to_thread(ftp.voidresp)
-        except (OSError, ftplib.Error, EOFError) as exc:
-            raise FileStoreUnavailable(f"FTP STOR {folder}/{name}: {exc}") from exc
+        await _transfer_done(ftp, f"STOR {folder}/{name}")
     finally:
         await asyncio.to_thread(_quit, ftp)
     return sent
@@ -114,12 +111,17 @@ async def download(endpoint: FtpEndpoint, folder: str, name: str) -> AsyncIterat
             raise FileStoreUnavailable(f"FTP RETR {folder}/{name}: broken off: {exc}") from exc
         finally:
             _close_data(conn)
-        try:
-            await asyncio.to_thread(ftp.voidresp)
-        except (OSError, ftplib.Error, EOFError) as exc:
-            raise FileStoreUnavailable(f"FTP RETR {folder}/{name}: {exc}") from exc
+        await _transfer_done(ftp, f"RETR {folder}/{name}")
     finally:
         await asyncio.to_thread(_quit, ftp)
+
+
+async def _transfer_done(ftp: ftplib.FTP, command: str) -> None:
+    """The server's word on a finished transfer (226), which says whether it kept it all."""
+    try:
+        await asyncio.to_thread(ftp.voidresp)
+    except (OSError, ftplib.Error, EOFError) as exc:
+        raise FileStoreUnavailable(f"FTP {command}: {exc}") from exc
 
 
 def _close_data(conn: socket.socket) -> None:
