@@ -14,6 +14,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage
 
 from hub.abc import Delivery
+from hub.transports.publish_batch import PublishCoalescer
 from hub.transports.rabbitmq import AckCoalescer, RabbitDelivery, RabbitTransport
 from tests.hub.conftest import require_broker
 
@@ -247,35 +248,159 @@ async def test_a_priority_header_becomes_the_amqp_priority(broker: str) -> None:
 
 
 @pytest.mark.rabbitmq
-async def test_a_nacked_publish_moves_the_next_ones_to_a_fresh_channel(broker: str) -> None:
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "one-by-one"])
+async def test_a_nacked_publish_moves_the_next_ones_to_a_fresh_channel(
+    broker: str, coalesce: bool
+) -> None:
     """A nack may mean the channel's view of a quorum queue is stale (a cluster node died):
-    the publish fails, the next go through a new channel, the old one is closed later."""
-    transport = RabbitTransport(broker, publish_timeout=0.5)
+    the publish fails, the next go through a new channel, the old one is closed later. The
+    broker nacks for real here: a queue that holds one message and refuses more."""
+    full = f"test.renew.{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(broker)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(
+        full, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+    )
+    transport = RabbitTransport(broker, publish_timeout=0.5, coalesce_publishes=coalesce)
     await transport.start()
+    transport._declared.add(full)  # declared above, with the arguments that make it refuse
     try:
-        await transport.declare_queue("test.renew")
-        await transport.publish("test.renew", b"first")
+        await transport.publish(full, b"first")
         first = transport._underlay
         assert first is not None
-
-        class Nacking:
-            is_closed = False
-            closed = False
-
-            async def basic_publish(self, *args: Any, **kwargs: Any) -> Any:
-                raise aiormq.exceptions.DeliveryError(None, aiormq.spec.Basic.Nack(delivery_tag=1))
-
-            async def close(self) -> None:
-                self.closed = True
-
-        nacking = Nacking()
-        transport._underlay = cast(Any, nacking)
-        with pytest.raises(aiormq.exceptions.DeliveryError):
-            await transport.publish("test.renew", b"nacked")
-        await transport.publish("test.renew", b"second")
-        assert transport._underlay not in (None, nacking, first)
+        with pytest.raises(aiormq.exceptions.DeliveryError) as refused:
+            await transport.publish(full, b"refused")
+        assert isinstance(refused.value.frame, aiormq.spec.Basic.Nack)
+        await queue.purge()
+        await transport.publish(full, b"second")
+        assert transport._underlay not in (None, first)
         await asyncio.sleep(0.8)
-        assert nacking.closed  # once its confirms had time to come
-        assert await transport.depth("test.renew") == 2
+        assert first.is_closed  # once its confirms had time to come
+        message = await queue.get(no_ack=True)
+        assert message is not None and message.body == b"second"
+    finally:
+        await transport.close()
+        await queue.delete(if_unused=False, if_empty=False)
+        await connection.close()
+
+
+# ------------------------------------------------- publishes coalesced into one write per loop turn
+@dataclass
+class WriteChannel:
+    """What ``PublishCoalescer`` uses of an aiormq channel, and nothing else."""
+
+    write_queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    delivery_tag: int = 0
+    confirmations: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+    message_id_delivery_tag: dict[str, int] = field(default_factory=dict)
+    number: int = 1
+    max_content_size: int = 1000
+    is_closed: bool = False
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_publishes_of_one_loop_turn_are_one_write_with_a_tag_each() -> None:
+    channel, coalescer = WriteChannel(), PublishCoalescer(1.0)
+    assert PublishCoalescer.supports(channel)
+    publishes = [
+        asyncio.ensure_future(coalescer.publish(channel, f"<{i}>".encode(), f"m{i}"))
+        for i in range(3)
+    ]
+    written = await asyncio.wait_for(channel.write_queue.get(), 1)
+    assert written.payload == b"<0><1><2>" and channel.write_queue.empty()
+    assert sorted(channel.confirmations) == [1, 2, 3]
+    assert channel.message_id_delivery_tag == {"m0": 1, "m1": 2, "m2": 3}
+    for tag, confirmation in channel.confirmations.items():
+        confirmation.set_result(f"ack {tag}")
+    assert await asyncio.gather(*publishes) == ["ack 1", "ack 2", "ack 3"]
+    assert channel.message_id_delivery_tag == {}  # forgotten once confirmed
+
+
+async def test_a_write_that_cannot_happen_in_time_fails_and_gives_its_tags_back() -> None:
+    channel, coalescer = WriteChannel(write_queue=asyncio.Queue(maxsize=1)), PublishCoalescer(0.1)
+    channel.write_queue.put_nowait("a frame the writer never takes")
+    with pytest.raises(TimeoutError):
+        await asyncio.gather(coalescer.publish(channel, b"<a/>", "a"), coalescer.publish(
+            channel, b"<b/>", "b"
+        ))  # fmt: skip
+    assert channel.delivery_tag == 0
+    assert channel.confirmations == {} and channel.message_id_delivery_tag == {}
+
+
+async def test_a_closed_channel_fails_the_publish_at_once() -> None:
+    channel, coalescer = WriteChannel(is_closed=True), PublishCoalescer(1.0)
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(coalescer.publish(channel, b"<a/>", "a"), 1)
+    assert channel.delivery_tag == 0 and channel.confirmations == {}
+
+
+@pytest.mark.rabbitmq
+async def test_the_installed_aiormq_channel_has_what_the_coalescer_uses(broker: str) -> None:
+    transport = RabbitTransport(broker)
+    await transport.start()
+    try:
+        channel = await transport._publisher()
+        assert PublishCoalescer.supports(channel)
+        assert isinstance(channel.delivery_tag, int) and isinstance(channel.confirmations, dict)
+    finally:
+        await transport.close()
+
+
+@pytest.mark.rabbitmq
+async def test_hundreds_of_publishes_at_once_are_few_writes_and_all_confirmed(broker: str) -> None:
+    transport = RabbitTransport(broker)
+    await transport.start()
+    writes = 0
+    write = transport._batch._write
+
+    async def counted(channel: Any, items: Any) -> None:
+        nonlocal writes
+        writes += 1
+        await write(channel, items)
+
+    transport._batch._write = counted  # type: ignore[method-assign]
+    try:
+        await transport.declare_queue("test.coalesced")
+        await transport.publish("test.other", b"<first/>")  # opens the publishing channel
+        writes = 0
+        await asyncio.gather(
+            *(
+                transport.publish("test.coalesced", f"<m n='{i}'>Приказ</m>".encode(),
+                                  {"message-id": f"m-{i}", "sender": "Департамент"})
+                for i in range(300)
+            )
+        )  # fmt: skip
+        assert writes <= 3  # one per loop turn the publishes reached the transport in
+        assert await transport.depth("test.coalesced") == 300
+        got = await transport.get("test.coalesced")
+        assert got is not None and got.body == "<m n='0'>Приказ</m>".encode()
+        assert got.headers["sender"] == "Департамент"
+        assert got.properties["message_id"] == "m-0" and got.properties["user_id"] == "guest"
+        await got.ack()
+    finally:
+        await transport.close()
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.parametrize("coalesce", [True, False], ids=["coalesced", "one-by-one"])
+async def test_an_unroutable_publish_fails_alone(broker: str, coalesce: bool) -> None:
+    """``mandatory``: the broker returns what no queue takes; that publish raises, the ones
+    written with it are confirmed."""
+    transport = RabbitTransport(broker, coalesce_publishes=coalesce)
+    await transport.start()
+    transport._declared.add("test.nowhere")  # said to be declared: it is not
+    try:
+        await transport.declare_queue("test.somewhere")
+        results = await asyncio.gather(
+            *(transport.publish("test.somewhere", b"<ok/>") for _ in range(5)),
+            transport.publish("test.nowhere", b"<lost/>"),
+            return_exceptions=True,
+        )
+        assert results[:5] == [None] * 5
+        assert isinstance(results[5], aiormq.exceptions.PublishError)
+        assert await transport.depth("test.somewhere") == 5
     finally:
         await transport.close()
