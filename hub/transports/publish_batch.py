@@ -51,11 +51,15 @@ class PublishCoalescer:
         self.write_timeout = write_timeout
         self._waiting: dict[int, list[Publish]] = {}  # id(channel) -> publishes, in order
         self._writing: set[asyncio.Task[None]] = set()
+        self._checked: Any = None  # the channel supports() last looked at
+        self._supported = False
 
-    @staticmethod
-    def supports(channel: Any) -> bool:
-        """The channel has everything this uses (an aiormq 7 channel has)."""
-        return all(hasattr(channel, name) for name in NEEDS)
+    def supports(self, channel: Any) -> bool:
+        """The channel has everything this uses (an aiormq 7 channel has); asked once per
+        channel."""
+        if channel is not self._checked:
+            self._checked, self._supported = channel, all(hasattr(channel, n) for n in NEEDS)
+        return self._supported
 
     async def publish(self, channel: Any, frames: bytes, message_id: str) -> Any:
         """Queue ``frames`` on ``channel`` and return the broker's confirmation frame (raises as

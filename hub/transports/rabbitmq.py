@@ -375,7 +375,7 @@ class RabbitTransport(Transport):
         try:
             if (
                 self._coalesce
-                and PublishCoalescer.supports(channel)
+                and self._batch.supports(channel)
                 and all(type(v) is str for v in (headers or {}).values())
             ):
                 # the loop's publishes go out in one write (publish_batch.py), as bytes
