@@ -203,9 +203,15 @@ class Ingest:
                 for o, m, (d, _) in zip(outcomes, marks, items, strict=True)
             )
         )
-        await asyncio.gather(
-            *(self._tell_adapter(d, o) for (d, _), o in zip(items, outcomes, strict=True))
-        )
+        refused = [
+            (d, o)
+            for (d, _), o in zip(items, outcomes, strict=True)
+            if o.status == "new"
+            and o.processed.state in (State.REJECTED, State.EXPIRED)
+            and d.headers.get("adapter", "") in self.adapters
+        ]  # (a task per message of the batch only for the few an adapter must answer)
+        if refused:
+            await asyncio.gather(*(self._tell_adapter(d, o) for d, o in refused))
         await asyncio.gather(*(d.ack() for d, _ in items))
 
     async def _externalise(self, body: bytes, p: Processed) -> None:
