@@ -3,11 +3,12 @@
 Durable quorum queues; persistent messages; publisher confirms with ``mandatory`` so that an
 unroutable publish raises instead of vanishing; every publish bounded by a timeout (a publish on
 a dropped robust connection can otherwise hang); manual acks with bounded prefetch; a delivery
-limit that dead-letters poison messages to ``hub.dead``. Delays use TTL delay queues that
-dead-letter back to the target (RabbitMQ 3.10 has no native delayed delivery; we never use the
-delayed-message plugin). Every exchange, queue, argument and binding is declared from
-``hub/transports/topology.py``, which docs/asyncapi.yaml and docs/rabbitmq-topology.md are
-generated from.
+limit that dead-letters poison messages to ``hub.dead``. The publishes of one loop turn reach
+the broker as one write, each still confirmed on its own (publish_batch.py, decision 0027).
+Delays use TTL delay queues that dead-letter back to the target (RabbitMQ 3.10 has no native
+delayed delivery; we never use the delayed-message plugin). Every exchange, queue, argument
+and binding is declared from ``hub/transports/topology.py``, which docs/asyncapi.yaml and
+docs/rabbitmq-topology.md are generated from.
 
 A cluster is given as several URLs (its nodes): the hub connects to the first that answers and,
 whenever the connection is lost or an attempt fails, tries the next one, round the list. Quorum
