@@ -16,21 +16,20 @@ class PrometheusObserver(Observer):
         self.metrics = metrics
         # the labelled children of the per-message metrics, looked up once: ``labels()`` takes
         # a lock and checks its arguments on every call, and these move ~8 times per message
-        self._received: dict[str, Any] = {}
-        self._stages: dict[str, Any] = {}
-        self._receipts: dict[str, Any] = {}
+        self._children: dict[tuple[int, str], Any] = {}
+
+    def _child(self, metric: Any, label: str) -> Any:
+        key = (id(metric), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(label)
+        return child
 
     def message_received(self, source: str) -> None:
-        child = self._received.get(source)
-        if child is None:
-            child = self._received[source] = self.metrics.received.labels(source)
-        child.inc()
+        self._child(self.metrics.received, source).inc()
 
     def stage_timed(self, stage: str, seconds: float) -> None:
-        child = self._stages.get(stage)
-        if child is None:
-            child = self._stages[stage] = self.metrics.stage.labels(stage)
-        child.observe(seconds)
+        self._child(self.metrics.stage, stage).observe(seconds)
 
     def message_decided(self, outcome: str, label: str) -> None:
         if outcome == "accepted":
@@ -56,10 +55,7 @@ class PrometheusObserver(Observer):
         self.metrics.expired.inc()
 
     def receipt_sent(self, state: str) -> None:
-        child = self._receipts.get(state)
-        if child is None:
-            child = self._receipts[state] = self.metrics.receipts.labels(state)
-        child.inc()
+        self._child(self.metrics.receipts, state).inc()
 
     def breaker_changed(self, destination: Destination, state: int) -> None:
         self.metrics.breaker_state.labels(destination.adapter, destination.address).set(state)

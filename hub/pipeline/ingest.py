@@ -204,14 +204,12 @@ class Ingest:
             )
         )
         refused = [
-            (d, o)
+            (d, o, adapter)
             for (d, _), o in zip(items, outcomes, strict=True)
-            if o.status == "new"
-            and o.processed.state in (State.REJECTED, State.EXPIRED)
-            and d.headers.get("adapter", "") in self.adapters
-        ]  # (a task per message of the batch only for the few an adapter must answer)
+            if (adapter := self._adapter_to_tell(d, o)) is not None
+        ]  # (a task only for the few an adapter must answer, not one per message of the batch)
         if refused:
-            await asyncio.gather(*(self._tell_adapter(d, o) for d, o in refused))
+            await asyncio.gather(*(self._tell_adapter(d, o, a) for d, o, a in refused))
         await asyncio.gather(*(d.ack() for d, _ in items))
 
     async def _externalise(self, body: bytes, p: Processed) -> None:
@@ -301,15 +299,17 @@ class Ingest:
         await self.receipts.send(to, p.message_id, State.REJECTED, p.digest, [], reasons)
         await self.store.record(p.message_id, State.NOTE, f"rejected receipt to {to} ({how})")
 
-    async def _tell_adapter(self, delivery: Delivery, outcome: Ingested) -> None:
-        """A refused document an adapter brought in: the adapter answers its sender."""
+    def _adapter_to_tell(self, delivery: Delivery, outcome: Ingested) -> Adapter | None:
+        """The adapter that brought in a document refused just now (it answers the sender)."""
         p = outcome.processed
         if outcome.status != "new" or p.state not in (State.REJECTED, State.EXPIRED):
-            return
+            return None
+        return self.adapters.get(delivery.headers.get("adapter", ""))
+
+    async def _tell_adapter(self, delivery: Delivery, outcome: Ingested, adapter: Adapter) -> None:
+        """A refused document an adapter brought in: the adapter answers its sender."""
+        p = outcome.processed
         name = delivery.headers.get("adapter", "")
-        adapter = self.adapters.get(name)
-        if adapter is None:
-            return
         reasons = [(p.code or str(p.state), reason) for reason in p.reasons]
         try:
             await adapter.refused(p.message_id, str(p.state), reasons, dict(delivery.headers))

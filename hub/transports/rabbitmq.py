@@ -373,19 +373,18 @@ class RabbitTransport(Transport):
         channel = await self._publisher()
         message_id = (headers or {}).get("message-id") or uuid.uuid4().hex
         priority = header_priority(headers)  # RabbitMQ 3.x quorum queues ignore it; 4.x do not
-        try:
-            if (
-                self._coalesce
-                and self._batch.supports(channel)
-                and all(type(v) is str for v in (headers or {}).values())
-            ):
-                # the loop's publishes go out in one write (publish_batch.py), as bytes
+        frames = None
+        if self._coalesce and self._batch.supports(channel):
+            # the loop's publishes go out in one write (publish_batch.py), as bytes
+            with contextlib.suppress(TypeError):  # a header that is not a string: pamqp's path
                 frames = publish_frames(
                     channel.number, exchange, queue, body,
-                    max_content=cast(Any, channel).max_content_size, headers=dict(headers or {}),
+                    max_content=cast(Any, channel).max_content_size, headers=headers or {},
                     content_type="application/xml", delivery_mode=2, priority=priority,
                     message_id=message_id, user_id=self.user_id, mandatory=True,
                 )  # fmt: skip
+        try:
+            if frames is not None:
                 async with asyncio.timeout(self.publish_timeout):
                     confirmation = await self._batch.publish(channel, frames, message_id)
             else:  # aiormq's own path (aio-pika's Message object costs more than the publish)
