@@ -88,6 +88,8 @@ class Ingest:
         self.observer = observer
         self._batch: list[Item] = []
         self._batch_ready = asyncio.Event()
+        # batches at the crypto pool: one per worker and one waiting, so a worker never waits
+        # for a batch; what comes after (store, deliveries, receipts) is not limited here
         self._batch_slots = asyncio.Semaphore(max(1, config.workers) + 1)
         self._spawn = spawn  # the hub keeps the batch tasks (and cancels them when it stops)
         self._registered = registered  # tells senders of documents registered on delivery
@@ -127,19 +129,31 @@ class Ingest:
                 future.cancel()
 
     async def _run_batch(self, items: list[Item]) -> None:
-        try:
-            await self._ingest_isolated(items)
-        finally:
-            self._batch_slots.release()
+        held = True
 
-    async def _ingest_isolated(self, items: list[Item]) -> None:
+        def release() -> None:
+            # the slot goes once the batch leaves the pool: had it waited for the deliveries
+            # and receipts too, the worker sat idle for half of each batch's time
+            nonlocal held
+            if held:
+                held = False
+                self._batch_slots.release()
+
+        try:
+            await self._ingest_isolated(items, release)
+        finally:
+            release()
+
+    async def _ingest_isolated(
+        self, items: list[Item], crypto_done: Callable[[], None] = lambda: None
+    ) -> None:
         """Ingest a batch; if it fails, one message at a time, so a poison message fails alone.
 
         A failed message goes back to the inbound queue; the transport's delivery limit moves
         one that keeps failing to ``hub.dead`` (and from there to the dead-letter store).
         """
         try:
-            await self._ingest(items)
+            await self._ingest(items, crypto_done)
         except Exception as exc:
             if len(items) > 1 and not self.stopping and await self.transport.ping():
                 log.warning("ingest batch of %d failed (%s); retrying one by one", len(items), exc)
@@ -158,13 +172,16 @@ class Ingest:
                     future.set_result(None)
 
     # ------------------------------------------------------------------ one batch
-    async def _ingest(self, items: list[Item]) -> None:
+    async def _ingest(
+        self, items: list[Item], crypto_done: Callable[[], None] = lambda: None
+    ) -> None:
         started = time.perf_counter()
         bodies = [d.body for d, _ in items]
         for d, _ in items:
             self.observer.message_received(d.headers.get("source", "amqp"))
         publishers = [d.properties.get("user_id") for d, _ in items]
         results = await self.pool.process(bodies, self.rules(), publishers)
+        crypto_done()
         for (d, _), p in zip(items, results, strict=True):
             for stage, seconds in p.timings.items():
                 self.observer.stage_timed(stage, seconds)

@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from adapters.internal import InternalAdapter
 from envelopes.codec import envelope_from_tree, new_envelope, to_bytes
 from envelopes.parsing import parse_xml
 from envelopes.pki import TrustStore
@@ -305,3 +306,43 @@ async def test_the_senders_priority_travels_to_the_inbox(deployment: Deployment)
         await delivery.ack()
     assert delivery.headers["message-id"] == str(header.message_id)
     assert delivery.headers["priority"] == "7"
+
+
+class _HeldInbox(InternalAdapter):
+    """The internal adapter, holding every delivery until the test lets go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+        self.waiting: list[str] = []
+
+    async def deliver(self, message: OutboundMessage) -> Outcome:
+        self.waiting.append(message.message_id)
+        await self.go.wait()
+        return await super().deliver(message)
+
+
+async def test_batches_whose_deliveries_wait_do_not_keep_the_next_from_the_crypto_pool(
+    deployment: Deployment,
+) -> None:
+    # a batch holds its place at the crypto pool only while it is there: batches waiting for
+    # their deliveries (a slow broker, a slow inbox) must not stop new messages from being
+    # checked and stored (they held the places until their receipts went, and the pool sat idle)
+    held = _HeldInbox()
+    async with running_hub(deployment, {"internal": held}) as hub:
+        places = max(1, deployment.config.workers) + 1
+        sent = []
+        for count in range(1, places + 3):
+            message_id, body = deployment.envelope("dept.finance", "dept.culture")
+            await submit(hub, body)
+            sent.append(message_id)
+            for _ in range(200):  # each one alone in its batch, stuck at its delivery
+                if len(held.waiting) == count:
+                    break
+                await asyncio.sleep(0.02)
+            assert held.waiting == sent, f"message {count} never reached its delivery"
+        for message_id in sent:  # each one checked and stored before its delivery
+            assert await hub.store.get_message(message_id) is not None
+        held.go.set()
+        for message_id in sent:
+            assert await wait_for_state(hub.store, message_id, {"delivered"}) == "delivered"
