@@ -16,6 +16,10 @@ from hub.store import Store
 log = logging.getLogger("hub.archive")
 LEASE = "archive-heads"
 HOLD = 60.0  # the lease's interval when heads are signed on demand only
+# leaves numbered per transaction (~4 ms on SQLite): SQLite has one writer, and a second's
+# worth at saturation in one step (~2,500 leaves, 20 ms) held every commit behind it: the
+# half-rate p99 was 97 ms, 51 with the step cut in four
+STEP = 500
 
 
 async def run(store: Store, config: HubConfig, node: str) -> None:
@@ -47,7 +51,10 @@ async def sequence(store: Store, holding: asyncio.Event, every: float) -> None:
         await asyncio.sleep(every)
         await holding.wait()
         try:
-            done = await store.archive_integrate()
+            done = step = await store.archive_integrate(STEP)
+            while step == STEP:  # the rest in more steps: the hub's commits go in between
+                step = await store.archive_integrate(STEP)
+                done += step
             if done:
                 log.debug("integrated %d leaves", done)
         except asyncio.CancelledError:

@@ -537,9 +537,10 @@ class Store(abc.ABC):
         """How many entries the log has integrated (pending ones are not numbered yet)."""
 
     @abc.abstractmethod
-    async def archive_integrate(self) -> int:
+    async def archive_integrate(self, limit: int | None = None) -> int:
         """The sequencer's step: the pending leaves committed by now numbered, in their
-        order, and in the tree; how many (docs/decisions/0024-archive-sequencer.md)."""
+        order, and in the tree (the first ``limit`` of them, if given); how many
+        (docs/decisions/0024-archive-sequencer.md)."""
 
     @abc.abstractmethod
     async def archive_pending(self) -> list[Leaf]:

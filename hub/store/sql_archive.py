@@ -120,11 +120,12 @@ def emit(
     append(conn, [entry])
 
 
-def integrate(conn: Any) -> int:
+def integrate(conn: Any, limit: int | None = None) -> int:
     """The sequencer's step, in a transaction of its own (READ COMMITTED on PostgreSQL): the
     pending leaves committed by now take the next numbers, in ``seq`` order, and leave the
-    queue. A leaf committed later with a lower ``seq`` is taken by the next step: it is never
-    skipped, it is numbered later. Returns how many were integrated."""
+    queue (the first ``limit`` of them, if given). A leaf committed later with a lower ``seq``
+    is taken by the next step: it is never skipped, it is numbered later. Returns how many
+    were integrated."""
     # moving the row first: a second sequencer (a lease handed over) waits here, then sees
     # what this one did
     row = conn.execute(
@@ -134,9 +135,12 @@ def integrate(conn: Any) -> int:
         return 0
     size = start = int(row[0])
     while True:
+        take = CHUNK if limit is None else min(CHUNK, start + limit - size)
+        if take <= 0:
+            break
         pending = conn.execute(
             f"SELECT seq, kind, ref, message_id, at, hash FROM archive_pending "
-            f"ORDER BY seq LIMIT {CHUNK}"
+            f"ORDER BY seq LIMIT {int(take)}"
         ).fetchall()
         if not pending:
             break
@@ -152,7 +156,7 @@ def integrate(conn: Any) -> int:
             )
         _grow(conn, size, size + len(pending))
         size += len(pending)
-        if len(pending) < CHUNK:
+        if len(pending) < take:
             break
     if size != start:
         conn.execute("UPDATE archive_state SET size = ? WHERE id = 0", (size,))

@@ -36,9 +36,10 @@ class ArchiveTables:
     async def archive_size(self) -> int:
         return await self.database.read(log.size)
 
-    async def archive_integrate(self) -> int:
-        """The sequencer's step: the pending leaves numbered and in the tree; how many."""
-        return await self.database.write_alone(log.integrate)
+    async def archive_integrate(self, limit: int | None = None) -> int:
+        """The sequencer's step: the pending leaves (the first ``limit``) numbered and in the
+        tree; how many."""
+        return await self.database.write_alone(lambda c: log.integrate(c, limit))
 
     async def archive_pending(self) -> list[Leaf]:
         """The leaves written but not integrated yet, in ``seq`` order (``idx`` is the seq)."""

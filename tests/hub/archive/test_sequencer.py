@@ -99,6 +99,66 @@ async def test_two_nodes_append_at_once_and_the_tree_holds(archived: Archived) -
             await s.close()
 
 
+async def test_a_limited_step_numbers_the_first_pending_leaves_and_the_next_goes_on(
+    archived: Archived,
+) -> None:
+    # the sequencer numbers a backlog in steps, so that the hub's commits get in between
+    # (SQLite has one writer): the steps must number what one step would, in the same order
+    store = await open_store(archived.config)
+    try:
+        for _ in range(3):
+            await ingest(store, decision())  # an envelope and three events each: 12 leaves
+        pending = await store.archive_pending()
+        assert len(pending) == 12
+        steps = [await store.archive_integrate(5) for _ in range(4)]
+        assert steps == [5, 5, 2, 0]
+        leaves = await store.archive_leaves(0, await store.archive_size())
+        assert [leaf.idx for leaf in leaves] == list(range(12))
+        assert [(leaf.kind, leaf.ref, leaf.hash) for leaf in leaves] == [
+            (leaf.kind, leaf.ref, leaf.hash) for leaf in pending
+        ]
+        assert await store.archive_root(12) == root_of([leaf.hash for leaf in pending])
+        assert await store.archive_pending() == []
+    finally:
+        await store.close()
+
+
+async def test_the_sequencer_takes_a_backlog_larger_than_its_step_in_one_round(
+    archived: Archived, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive_heads, "STEP", 5)
+    store = await open_store(archived.config)
+    integrate = store.archive_integrate
+    steps: list[tuple[float, int]] = []  # (when, how many)
+
+    async def timed(limit: int | None = None) -> int:
+        done = await integrate(limit)
+        steps.append((asyncio.get_running_loop().time(), done))
+        return done
+
+    monkeypatch.setattr(store, "archive_integrate", timed)
+    holding = asyncio.Event()
+    holding.set()
+    try:
+        for _ in range(3):
+            await ingest(store, decision())
+        every = 1.0
+        job = asyncio.create_task(archive_heads.sequence(store, holding, every))
+        try:
+            for _ in range(300):
+                if await store.archive_size() == 12:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            job.cancel()
+        assert await store.archive_pending() == []
+        assert [n for _, n in steps] == [5, 5, 2]
+        # one after the other, not a round (a second) apart
+        assert steps[-1][0] - steps[0][0] < every
+    finally:
+        await store.close()
+
+
 def test_a_deleted_pending_leaf_is_found(archived: Archived) -> None:
     async def write() -> tuple[str, list[entries.Leaf]]:
         store = await open_store(archived.config)
@@ -151,9 +211,11 @@ async def test_only_the_lease_holder_numbers_and_signs(
     for n, store in enumerate(stores):
         integrate = store.archive_integrate
 
-        async def counted(n: int = n, integrate: Any = integrate) -> int:
+        async def counted(
+            limit: int | None = None, *, n: int = n, integrate: Any = integrate
+        ) -> int:
             calls[n] += 1
-            result: int = await integrate()
+            result: int = await integrate(limit)
             return result
 
         monkeypatch.setattr(store, "archive_integrate", counted)
