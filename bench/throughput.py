@@ -449,6 +449,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             config = deployment(Path(tmp) / "amqp", url, args.workers)
             total = args.n * (args.rounds + (4 if args.full else 0)) + int(2 * args.city_seconds)
+            total += 140 if args.full else 0  # cold_and_hot
             print(f"preparing {total} signed envelopes ...", flush=True)
             signed = make_envelopes(Path(tmp) / "amqp" / "pki", total)  # new MessageIds
             size = statistics.mean(len(b) for b in signed) / 1024
@@ -556,6 +557,7 @@ def main() -> None:
             if args.full:
                 extra.extend(scaling(config, url, take, args.n, quorum))
                 extra.extend(embedded(Path(tmp), args.n, args.workers))
+                extra.append(cold_and_hot(config, take(140)))
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", host], capture_output=True)
     hub_result, bare = median_run(hub_runs), median_run(bare_runs)
@@ -640,6 +642,36 @@ def embedded(tmp: Path, n: int, workers: int) -> list[str]:
         line("embedded (SQLite queues)", r),
         f"  embedded hub rss: idle {idle:.0f} MB, peak {peak:.0f} MB",
     ]
+
+
+def cold_and_hot(config_path: Path, bodies: list[bytes]) -> str:
+    """The crypto step of one envelope (``process_batch``, in this process), called back to back
+    and called every half second as at a city's rate: what the same work costs when the CPU's
+    caches have gone cold in between (the 2 msg/s line above pays that on every step)."""
+    from hub.config import load_config
+    from hub.pipeline import processor
+    from hub.routing import load_rules
+
+    config = load_config(config_path)
+    rules = load_rules(config.path(config.paths.routing_rules))
+    processor.init_worker(config, frozenset({"internal"}))
+    processor.process_batch(bodies[:20], rules, None)  # warm: imports, schemas, keys
+
+    def one(body: bytes) -> float:
+        started = time.thread_time()
+        processor.process_batch([body], rules, None)
+        return (time.thread_time() - started) * 1000
+
+    hot = [one(b) for b in bodies[20:80]]
+    cold = []
+    for body in bodies[80:140]:
+        time.sleep(0.5)
+        cold.append(one(body))
+    h, c = statistics.median(hot), statistics.median(cold)
+    return (
+        f"crypto step of one envelope, in process: back to back {h:.2f} ms, one every 0.5 s "
+        f"{c:.2f} ms ({c / h:.2f}x: cold caches)"
+    )
 
 
 class Before:
