@@ -449,7 +449,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             config = deployment(Path(tmp) / "amqp", url, args.workers)
             total = args.n * (args.rounds + (4 if args.full else 0)) + int(2 * args.city_seconds)
-            total += 140 if args.full else 0  # cold_and_hot
+            total += COLD_AND_HOT if args.full else 0
             print(f"preparing {total} signed envelopes ...", flush=True)
             signed = make_envelopes(Path(tmp) / "amqp" / "pki", total)  # new MessageIds
             size = statistics.mean(len(b) for b in signed) / 1024
@@ -557,7 +557,7 @@ def main() -> None:
             if args.full:
                 extra.extend(scaling(config, url, take, args.n, quorum))
                 extra.extend(embedded(Path(tmp), args.n, args.workers))
-                extra.append(cold_and_hot(config, take(140)))
+                extra.append(cold_and_hot(config, take(COLD_AND_HOT)))
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", host], capture_output=True)
     hub_result, bare = median_run(hub_runs), median_run(bare_runs)
@@ -642,6 +642,9 @@ def embedded(tmp: Path, n: int, workers: int) -> list[str]:
         line("embedded (SQLite queues)", r),
         f"  embedded hub rss: idle {idle:.0f} MB, peak {peak:.0f} MB",
     ]
+
+
+COLD_AND_HOT = 140  # envelopes cold_and_hot takes: 20 to warm up, 60 back to back, 60 apart
 
 
 def cold_and_hot(config_path: Path, bodies: list[bytes]) -> str:

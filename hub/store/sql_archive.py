@@ -140,7 +140,7 @@ def integrate(conn: Any, limit: int | None = None) -> int:
             break
         pending = conn.execute(
             f"SELECT seq, kind, ref, message_id, at, hash FROM archive_pending "
-            f"ORDER BY seq LIMIT {int(take)}"
+            f"ORDER BY seq LIMIT {take}"
         ).fetchall()
         if not pending:
             break
