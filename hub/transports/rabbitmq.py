@@ -19,6 +19,7 @@ dies is unconfirmed and raises, and what the hub had not acked comes back to ano
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -79,6 +80,12 @@ class AckCoalescer:
     unsettled tag is acked with ``multiple`` (so nothing still in hand is ever acked); settled
     tags beyond a gap are acked one by one in the same pass, so a slow message delays no other.
     Tags belong to a channel: a reconnect (new channel) starts afresh.
+
+    The acks go out one after another, in the order they were decided: aiormq's write queue
+    holds 10 frames, and concurrent puts into a full ``asyncio.Queue`` do not keep their order.
+    A multiple ack that overtook an earlier single ack of a tag it covers made that single ack
+    name an unknown tag, and the broker closed the consumer's channel (seen under load with
+    two and three workers, whose batches finish out of order).
     """
 
     def __init__(self) -> None:
@@ -87,7 +94,10 @@ class AckCoalescer:
         self._last_tag = 0
         self._contiguous = True  # every tag of this channel passed through register()
         self._scheduled = False
-        self._sending: set[asyncio.Task[None]] = set()
+        self._outbox: collections.deque[tuple[aiormq.abc.AbstractChannel, int, bool]] = (
+            collections.deque()
+        )
+        self._sender: asyncio.Task[None] | None = None
 
     def register(self, message: AbstractIncomingMessage) -> bool:
         """Track a fresh delivery; False if it cannot be coalesced (ack it directly)."""
@@ -142,20 +152,19 @@ class AckCoalescer:
         for tag in [t for t in self._pending if t <= run_end] + singles:
             del self._pending[tag]
         if run_end:
-            self._send(channel.basic_ack(run_end, multiple=True, wait=False))
-        for tag in singles:
-            self._send(channel.basic_ack(tag, wait=False))
+            self._outbox.append((channel, run_end, True))
+        self._outbox.extend((channel, tag, False) for tag in singles)
+        if self._outbox and (self._sender is None or self._sender.done()):
+            self._sender = asyncio.ensure_future(self._send())
 
-    def _send(self, ack: Any) -> None:
-        async def send() -> None:
+    async def _send(self) -> None:
+        """The acks decided so far, in order: each frame is queued before the next one."""
+        while self._outbox:
+            channel, tag, multiple = self._outbox.popleft()
             try:
-                await ack
+                await channel.basic_ack(tag, multiple=multiple, wait=False)
             except Exception as exc:  # the channel died: those messages will be redelivered
                 log.debug("ack not sent: %s", exc)
-
-        task = asyncio.ensure_future(send())
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
 
 
 class RabbitDelivery(Delivery):

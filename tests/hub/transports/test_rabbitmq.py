@@ -112,6 +112,58 @@ async def test_a_new_channel_starts_afresh_and_old_tags_are_dropped() -> None:
     assert new.acks == [(2, True)]
 
 
+class BrokerChannel:
+    """A channel as the broker keeps it: the outstanding tags, and a write queue of one frame
+    that the connection drains a frame per loop turn (aiormq's holds 10, and fills under load).
+    An ack of a tag that is not outstanding closes the channel, as RabbitMQ does."""
+
+    def __init__(self, tags: range) -> None:
+        self.outstanding = set(tags)
+        self.acks: list[tuple[int, bool]] = []
+        self.error: str | None = None
+        self.is_closed = False
+        self.write_queue: asyncio.Queue[tuple[int, bool]] = asyncio.Queue(maxsize=1)
+        self._writer = asyncio.ensure_future(self._write())
+
+    async def basic_ack(self, tag: int, multiple: bool = False, wait: bool = True) -> None:
+        await self.write_queue.put((tag, multiple))
+
+    async def _write(self) -> None:
+        while True:
+            tag, multiple = await self.write_queue.get()
+            self.acks.append((tag, multiple))
+            if tag not in self.outstanding and self.error is None:
+                self.error = f"PRECONDITION_FAILED - unknown delivery tag {tag}"
+            self.outstanding -= {t for t in self.outstanding if t <= tag} if multiple else {tag}
+            await asyncio.sleep(0)
+
+    def close(self) -> None:
+        self._writer.cancel()
+
+
+async def test_acks_reach_the_broker_in_the_order_they_were_decided() -> None:
+    """Batches settle out of order (two workers): those after a message in hand are acked one
+    by one; later a multiple ack covers them too. Through a full write queue it must not
+    overtake them (it did: the broker closed the consumer's channel on an unknown tag)."""
+    channel, acks = BrokerChannel(range(1, 61)), AckCoalescer()
+    fake = cast(FakeChannel, channel)
+    first = deliveries(fake, acks, range(1, 41))
+    try:
+        await asyncio.gather(*(d.ack() for d in first[:4] + first[20:]))  # 5..20 in hand
+        await asyncio.sleep(0)  # the flush: 1..4 in one ack, 21..40 one by one
+        later = deliveries(fake, acks, range(41, 61))  # the next batch arrives
+        await asyncio.gather(*(d.ack() for d in first[4:20] + later))  # both batches done
+        for _ in range(500):  # every frame written (22 when coalesced as it should be)
+            if channel.error or (channel.write_queue.empty() and len(channel.acks) >= 22):
+                break
+            await asyncio.sleep(0)
+        assert channel.error is None, (channel.error, channel.acks)
+        assert channel.outstanding == set()
+        assert channel.acks == [(4, True), *((t, False) for t in range(21, 41)), (60, True)]
+    finally:
+        channel.close()
+
+
 # ----------------------------------------------------------------- the same against RabbitMQ
 @pytest.fixture
 async def broker() -> AsyncIterator[str]:
