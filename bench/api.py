@@ -183,6 +183,7 @@ def main() -> None:
                         api_url = found.group(1)
                 if not api_url:
                     raise SystemExit("hub serve did not start its API")
+                throughput.drain(hub)  # a full stderr pipe would stop the hub
                 for turn in range(args.rounds):
                     batch = [next(bodies) for _ in range(args.n)]
                     amqp_runs.append(amqp_round(amqp_url, batch, hub.pid))

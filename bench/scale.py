@@ -111,6 +111,7 @@ def run_configuration(
                 )
             )
             throughput.wait_ready(processes[-1], "serving on")
+            throughput.drain(processes[-1])  # a full stderr pipe would stop the node
         pg0 = postgres_cpu() if store == "postgresql" else 0.0
         cpu0 = sum(throughput.cpu_seconds(p.pid) for p in processes)
         result.update(

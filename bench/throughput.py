@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import uuid
@@ -60,6 +61,57 @@ async def main(url, src, dst, prefetch):
     print("ready", flush=True)
     await asyncio.Future()
 asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+"""
+
+# The ceiling: the hub's own transport and crypto pool, and nothing else, in a vhost of its own
+# with the hub's queue names. Batches of what arrived (as many at once as the hub forms) go
+# through the pool (parse, both schemas, the sender's signature, routing, the countersignature
+# and the receipt's signature, in as many worker processes as the hub has); each countersigned
+# envelope is published with a confirm, then the submission acked. Nothing is stored, no
+# receipt is published, no timeline, archive or metric is kept: ceiling ÷ bare relay is the most
+# a hub doing this work on these cores reaches, hub ÷ ceiling what the rest of the hub costs.
+CEILING = r"""
+import asyncio, sys
+from hub.config import load_config
+from hub.pipeline.pool import CryptoPool
+from hub.routing import load_rules
+from hub.service import run_loop
+from hub.transports.rabbitmq import RabbitTransport
+async def main(url, config):
+    rules = load_rules(config.path(config.paths.routing_rules))
+    pool = CryptoPool(config, frozenset())
+    await pool.warm_up()
+    transport = RabbitTransport(url)
+    await transport.start()
+    await transport.declare_queue("inbox.dept.culture")
+    waiting, forwarding = asyncio.Queue(), set()
+    async def forward(delivery, result):
+        if result.state != "accepted":
+            print(f"ceiling: {result.message_id} {result.state}: {result.reasons}",
+                  file=sys.stderr, flush=True)
+        body = result.outgoing[0].body if result.outgoing else delivery.body
+        await transport.publish("inbox.dept.culture", body, {"message-id": result.message_id})
+        await delivery.ack()
+    async def batches():
+        size = config.batch_size
+        while True:
+            batch = [await waiting.get()]
+            while len(batch) < size and not waiting.empty():
+                batch.append(waiting.get_nowait())
+            results = await pool.process(
+                [d.body for d in batch], rules, [d.properties.get("user_id") for d in batch])
+            for d, r in zip(batch, results):  # the pool takes the next batch meanwhile
+                task = asyncio.create_task(forward(d, r))
+                forwarding.add(task)
+                task.add_done_callback(forwarding.discard)
+    tasks = [asyncio.create_task(batches()) for _ in range(max(1, pool.workers) + 1)]
+    async def on(delivery):
+        waiting.put_nowait(delivery)
+    await transport.consume("hub.inbound", on, prefetch=config.prefetch)
+    print("ready", flush=True)
+    await asyncio.Future()
+config = load_config(sys.argv[2])
+run_loop(main(sys.argv[1], config), config.event_loop)  # as the hub runs, uvloop included
 """
 
 
@@ -322,7 +374,26 @@ def serve(
         cwd=str(code) if code else None,
     )
     wait_ready(hub, "serving on")
+    drain(hub)
     return hub
+
+
+_ERRORS: dict[int, list[str]] = {}  # a served hub's logged errors, by pid
+
+
+def drain(process: subprocess.Popen[str]) -> None:
+    """Keep reading a ready hub's stderr: once its pipe was full the hub blocked on a log line
+    and stopped serving mid-run (aiormq logs an error per frame for a closed channel: ~1,500
+    lines). Its errors are shown when it stops."""
+    errors = _ERRORS.setdefault(process.pid, [])
+
+    def read() -> None:
+        assert process.stderr is not None
+        for text in process.stderr:
+            if " ERROR " in text or " CRITICAL " in text:
+                errors.append(text.rstrip())
+
+    threading.Thread(target=read, daemon=True).start()
 
 
 def stop(process: subprocess.Popen[str], profiled: bool = False) -> None:
@@ -331,6 +402,9 @@ def stop(process: subprocess.Popen[str], profiled: bool = False) -> None:
     else:
         process.terminate()
     process.wait(60)
+    errors = _ERRORS.pop(process.pid, [])
+    if errors:
+        print(f"  (the hub logged {len(errors)} errors; the first: {errors[0]})", file=sys.stderr)
 
 
 def deployment(directory: Path, url: str, workers: int) -> Path:
@@ -419,8 +493,14 @@ def main() -> None:
     parser.add_argument(
         "--full",
         action="store_true",
-        help="also: latency at half the saturated rate and at a city's 2 msg/s, the embedded "
-        "transport, and throughput with 1, 2 and 3 workers",
+        help="also: the ceiling (see --ceiling), latency at half the saturated rate and at a "
+        "city's 2 msg/s, the embedded transport, and throughput with 1, 2 and 3 workers",
+    )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also run the ceiling each round: the bare relay plus only the hub's XML security "
+        "work (its crypto pool), nothing stored; prints ceiling ÷ bare and hub ÷ ceiling",
     )
     parser.add_argument(
         "--city-seconds", type=float, default=30, help="how long the 2 msg/s phase lasts"
@@ -443,13 +523,16 @@ def main() -> None:
     hub_runs: list[dict[str, float]] = []
     bare_runs: list[dict[str, float]] = []
     before_runs: list[dict[str, float]] = []
+    ceiling_runs: list[dict[str, float]] = []
+    with_ceiling = args.ceiling or args.full
+    ceiling: subprocess.Popen[str] | None = None
     extra: list[str] = []
     before: Before | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             config = deployment(Path(tmp) / "amqp", url, args.workers)
             total = args.n * (args.rounds + (4 if args.full else 0)) + int(2 * args.city_seconds)
-            total += COLD_AND_HOT if args.full else 0
+            total += (COLD_AND_HOT + int(2 * args.city_seconds)) if args.full else 0
             print(f"preparing {total} signed envelopes ...", flush=True)
             signed = make_envelopes(Path(tmp) / "amqp" / "pki", total)  # new MessageIds
             size = statistics.mean(len(b) for b in signed) / 1024
@@ -466,8 +549,18 @@ def main() -> None:
                 stdout=subprocess.PIPE,
                 text=True,
             )
+            if with_ceiling:
+                ceiling_host = vhost()
+                ceiling_url = f"amqp://guest:guest@127.0.0.1:5672/{ceiling_host}"
+                ceiling = subprocess.Popen(
+                    [sys.executable, "-c", CEILING, ceiling_url, str(config)],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
             try:
                 wait_ready(relay, "ready")
+                if ceiling is not None:
+                    wait_ready(ceiling, "ready")
                 time.sleep(2)
                 idle_rss = rss_mb(hub.pid)
                 for turn in range(args.rounds):
@@ -489,6 +582,20 @@ def main() -> None:
                     )
                     if before is not None and not turn % 2:
                         before_runs.append(before.round(batch, quorum, args.rate))
+                    if ceiling is not None:
+                        ceiling_runs.append(
+                            asyncio.run(
+                                pump(
+                                    ceiling_url,
+                                    "hub.inbound",
+                                    "inbox.dept.culture",
+                                    batch,
+                                    ceiling.pid,
+                                    quorum,
+                                    args.rate,
+                                )
+                            )
+                        )
                     bare_runs.append(
                         asyncio.run(
                             pump(
@@ -507,9 +614,17 @@ def main() -> None:
                         f"bare {bare_runs[-1]['rate']:.0f} msg/s, "
                         f"ratio {hub_runs[-1]['rate'] / bare_runs[-1]['rate']:.2f}, "
                         f"hub cpu {hub_runs[-1]['cpu_ms']:.2f} ms/msg"
+                        + (f", p99 {hub_runs[-1]['p99']:.0f} ms" if args.rate else "")
+                        + (
+                            f"; ceiling {ceiling_runs[-1]['rate']:.0f} msg/s, "
+                            f"cpu {ceiling_runs[-1]['cpu_ms']:.2f} ms/msg"
+                            if ceiling_runs
+                            else ""
+                        )
                         + (
                             f"; before: {before_runs[-1]['rate']:.0f} msg/s, "
                             f"cpu {before_runs[-1]['cpu_ms']:.2f} ms/msg"
+                            + (f", p99 {before_runs[-1]['p99']:.0f} ms" if args.rate else "")
                             if before_runs
                             else ""
                         ),
@@ -549,11 +664,33 @@ def main() -> None:
                         f"  cpu per message at 2 msg/s ÷ saturated: "
                         f"{r['cpu_ms'] / saturated['cpu_ms']:.2f}"
                     )
+                    if ceiling is not None:  # the same for the crypto-only ceiling
+                        c = asyncio.run(
+                            pump(
+                                ceiling_url,
+                                "hub.inbound",
+                                "inbox.dept.culture",
+                                take(city),
+                                ceiling.pid,
+                                quorum,
+                                2.0,
+                            )
+                        )
+                        extra.append(line("ceiling at 2 msg/s", c))
+                        extra.append(
+                            f"  ceiling's cpu per message at 2 msg/s ÷ saturated: "
+                            f"{c['cpu_ms'] / median_run(ceiling_runs)['cpu_ms']:.2f}"
+                        )
             finally:
                 stop(hub, bool(args.profile))
                 if before is not None:
                     before.close()
                 stop(relay)
+                if ceiling is not None:
+                    stop(ceiling)
+                    subprocess.run(
+                        ["rabbitmqctl", "delete_vhost", ceiling_host], capture_output=True
+                    )
             if args.full:
                 extra.extend(scaling(config, url, take, args.n, quorum))
                 extra.extend(embedded(Path(tmp), args.n, args.workers))
@@ -582,6 +719,8 @@ def main() -> None:
     )
     print(line("hub", hub_result))
     print(line("bare relay", bare))
+    if ceiling_runs:
+        print(line("ceiling (crypto only)", median_run(ceiling_runs)))
     if before_runs:
         print(line(f"before ({args.against})", median_run(before_runs)))
         pairs = list(zip(hub_runs, before_runs, strict=True))
@@ -603,6 +742,16 @@ def main() -> None:
     print(f"hub rss: idle {idle_rss:.0f} MB, peak under load {peak_rss:.0f} MB (all its processes)")
     for text in extra:
         print(text)
+    if ceiling_runs:
+        trios = list(zip(hub_runs, ceiling_runs, bare_runs, strict=True))
+        print(
+            "ceiling (bare relay + the XML security only) ÷ bare relay: throughput "
+            f"{statistics.median(c['rate'] / b['rate'] for _, c, b in trios):.2f}, cpu per "
+            f"message {statistics.median(c['cpu_ms'] / b['cpu_ms'] for _, c, b in trios):.2f}; "
+            "hub ÷ ceiling: throughput "
+            f"{statistics.median(h['rate'] / c['rate'] for h, c, _ in trios):.2f}, cpu per "
+            f"message {statistics.median(h['cpu_ms'] / c['cpu_ms'] for h, c, _ in trios):.2f}"
+        )
     print(f"cpu ratio (hub cpu ÷ bare relay cpu per message): {cpu_ratio:.2f}")
     print(f"broker cpu ratio (per hub message ÷ per bare message): {broker_ratio:.2f}")
     print(f"hub cpu per message: {hub_result['cpu_ms']:.2f} ms")  # the last two lines, as
