@@ -533,8 +533,9 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             config = deployment(Path(tmp) / "amqp", url, args.workers)
-            total = args.n * (args.rounds + (4 if args.full else 0)) + int(2 * args.city_seconds)
-            total += (COLD_AND_HOT + int(2 * args.city_seconds)) if args.full else 0
+            city = int(2 * args.city_seconds)  # envelopes of one 2 msg/s phase
+            total = args.n * (args.rounds + (4 if args.full else 0)) + city
+            total += (COLD_AND_HOT + city) if args.full else 0  # the ceiling's 2 msg/s too
             print(f"preparing {total} signed envelopes ...", flush=True)
             signed = make_envelopes(Path(tmp) / "amqp" / "pki", total)  # new MessageIds
             size = statistics.mean(len(b) for b in signed) / 1024
@@ -649,39 +650,33 @@ def main() -> None:
                         )
                     )
                     extra.append(line(f"hub at {half:.0f} msg/s (half)", r))
-                    city = int(2 * args.city_seconds)
-                    r = asyncio.run(
-                        pump(
-                            url,
-                            "hub.inbound",
-                            "inbox.dept.culture",
-                            take(city),
-                            hub.pid,
-                            quorum,
-                            2.0,
-                        )
-                    )
-                    extra.append(line("hub at 2 msg/s (a city)", r))
-                    extra.append(
-                        f"  cpu per message at 2 msg/s ÷ saturated: "
-                        f"{r['cpu_ms'] / saturated['cpu_ms']:.2f}"
-                    )
+                    phases = [("hub at 2 msg/s (a city)", "", url, hub.pid, saturated)]
                     if ceiling is not None:  # the same for the crypto-only ceiling
-                        c = asyncio.run(
-                            pump(
+                        phases.append(
+                            (
+                                "ceiling at 2 msg/s",
+                                "ceiling's ",
                                 ceiling_url,
+                                ceiling.pid,
+                                median_run(ceiling_runs),
+                            )
+                        )
+                    for label, whose, where, pid, busy in phases:
+                        r = asyncio.run(
+                            pump(
+                                where,
                                 "hub.inbound",
                                 "inbox.dept.culture",
                                 take(city),
-                                ceiling.pid,
+                                pid,
                                 quorum,
                                 2.0,
                             )
                         )
-                        extra.append(line("ceiling at 2 msg/s", c))
+                        extra.append(line(label, r))
                         extra.append(
-                            f"  ceiling's cpu per message at 2 msg/s ÷ saturated: "
-                            f"{c['cpu_ms'] / median_run(ceiling_runs)['cpu_ms']:.2f}"
+                            f"  {whose}cpu per message at 2 msg/s ÷ saturated: "
+                            f"{r['cpu_ms'] / busy['cpu_ms']:.2f}"
                         )
             finally:
                 stop(hub, bool(args.profile))
